@@ -1,0 +1,240 @@
+"""Load the audit dataset and check it against the spec.
+
+Tabular data is CSV or Parquet (pandas/pyarrow); image and text data is `.npz`
+(contract.md section 3). Every problem is reported with the file and the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import DataError
+from audit.spec import DataSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Model inputs, labels and sensitive attributes, row-aligned."""
+
+    x: np.ndarray  # float32 (N, F) | float32 (N, C, H, W) | int64 (N, L)
+    y: np.ndarray  # int64 (N,)
+    sensitive: pd.DataFrame  # one column per sensitive name; raw values, may hold NaN
+    modality: str
+    feature_names: tuple[str, ...] = ()
+    pad_id: int = 0
+    classes: tuple[int, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    try:
+        if suffix in {".csv", ".csv.gz"}:
+            frame = pd.read_csv(path, low_memory=False)
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            raise DataError(
+                f"unsupported tabular file type {suffix!r}.",
+                where=str(path),
+                fix="use .csv, .csv.gz or .parquet.",
+            )
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"could not read the file: {exc}", where=str(path)) from None
+    dup = frame.columns[frame.columns.duplicated()].tolist()
+    mangled = [
+        c
+        for c in frame.columns
+        if isinstance(c, str)
+        and c.rsplit(".", 1)[-1].isdigit()
+        and c.rsplit(".", 1)[0] in frame.columns
+    ]
+    if dup or mangled:
+        names = ", ".join(map(str, dup or [c.rsplit(".", 1)[0] for c in mangled]))
+        raise DataError(
+            f"duplicated column name(s): {names}.",
+            where=str(path),
+            fix="give every column a unique header.",
+        )
+    return frame
+
+
+def _require(frame: pd.DataFrame, names: list[str], role: str, path: Path) -> None:
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing)
+        raise DataError(
+            f"column {shown} ({role}) is not in the data.",
+            where=str(path),
+            fix=f"check `data.{role}` against the file's header: {', '.join(map(str, frame.columns[:12]))}"
+            + (" ..." if len(frame.columns) > 12 else ""),
+        )
+
+
+def _labels(raw: np.ndarray, task: str, where: str) -> np.ndarray:
+    """Integer class labels; binary labels must be exactly {0, 1}."""
+    series = pd.Series(raw)
+    if series.isna().any():
+        raise DataError(
+            f"the label has {int(series.isna().sum())} missing value(s).",
+            where=where,
+            fix="drop or fill rows without a label.",
+        )
+    if not pd.api.types.is_numeric_dtype(series):
+        raise DataError(
+            f"the label must be numeric class ids, got values like {series.iloc[0]!r}.",
+            where=where,
+            fix="encode the classes as 0, 1, ...",
+        )
+    values = series.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all() or not np.equal(np.mod(values, 1), 0).all():
+        raise DataError(
+            "the label holds non-integer or infinite values.",
+            where=where,
+            fix="encode the classes as 0, 1, ...",
+        )
+    labels = values.astype(np.int64)
+    seen = set(np.unique(labels).tolist())
+    if task == "binary" and not seen <= {0, 1}:
+        raise DataError(
+            f"`task: binary` needs labels 0/1, found {sorted(seen)[:10]}.",
+            where=where,
+            fix="encode the positive class as 1 and the rest as 0, or set `task: multiclass`.",
+        )
+    if labels.min() < 0:
+        raise DataError("labels must be non-negative class ids.", where=where)
+    return labels
+
+
+def _features(frame: pd.DataFrame, names: list[str], path: Path) -> np.ndarray:
+    bad = [n for n in names if not pd.api.types.is_numeric_dtype(frame[n])]
+    if bad:
+        sample = frame[bad[0]].dropna().astype(str).head(1).tolist()
+        raise DataError(
+            f"feature column {bad[0]!r} is not numeric (values like {sample[0]!r})."
+            if sample
+            else f"feature column {bad[0]!r} is not numeric.",
+            where=str(path),
+            fix="encode it numerically (the model's input order and encoding) before the audit.",
+        )
+    x = frame[names].to_numpy(dtype=np.float32)
+    finite = np.isfinite(x)
+    if not finite.all():
+        col = names[int(np.where(~finite.all(axis=0))[0][0])]
+        count = int((~finite).sum())
+        raise DataError(
+            f"{count} NaN or infinite feature value(s), first in column {col!r}.",
+            where=str(path),
+            fix="impute or drop those rows before the audit.",
+        )
+    return x
+
+
+def _load_tabular(spec: DataSpec, model: ModelSpec) -> Dataset:
+    path = spec.path
+    frame = _read_frame(path)
+    if spec.features is None:
+        raise DataError(
+            "tabular data needs `data.features`, the model's input columns in order.",
+            where="data.features",
+        )
+    _require(frame, spec.features, "features", path)
+    _require(frame, [spec.label], "label", path)
+    _require(frame, spec.sensitive, "sensitive", path)
+    if len(frame) == 0:
+        raise DataError("the dataset has no rows.", where=str(path))
+    x = _features(frame, spec.features, path)
+    y = _labels(frame[spec.label].to_numpy(), model.task, f"{path} column {spec.label!r}")
+    return Dataset(
+        x=x,
+        y=y,
+        sensitive=frame[spec.sensitive].reset_index(drop=True),
+        modality="tabular",
+        feature_names=tuple(spec.features),
+        pad_id=spec.pad_id,
+        classes=tuple(sorted(set(y.tolist()))),
+    )
+
+
+def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:
+    path = spec.path
+    if path.suffix.lower() != ".npz":
+        raise DataError(
+            f"{model.modality} data must be a .npz file.",
+            where=str(path),
+            fix="see contract.md section 3.",
+        )
+    try:
+        arrays = np.load(path, allow_pickle=False)
+        content = {k: arrays[k] for k in arrays.files}
+    except ValueError as exc:
+        raise DataError(
+            f"the .npz holds pickled objects, which are refused ({exc}).",
+            where=str(path),
+            fix="store plain numeric or string arrays.",
+        ) from None
+    except Exception as exc:
+        raise DataError(f"could not read the .npz: {exc}", where=str(path)) from None
+    for name, role in [
+        ("x", "inputs"),
+        (spec.label, "label"),
+        *[(s, "sensitive") for s in spec.sensitive],
+    ]:
+        if name not in content:
+            raise DataError(
+                f"array {name!r} ({role}) is not in the file (has: {', '.join(content)}).",
+                where=str(path),
+                fix=f"add it or fix `data.{'label' if role == 'label' else role}`.",
+            )
+    x = content["x"]
+    n = len(x)
+    if n == 0:
+        raise DataError("the dataset has no rows.", where=str(path))
+    if model.modality == "image":
+        if x.ndim != 4:
+            raise DataError(
+                f"image `x` must be (N, C, H, W), got shape {x.shape}.", where=str(path)
+            )
+        x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise DataError("image `x` holds NaN or infinite values.", where=str(path))
+    else:
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+            raise DataError(
+                f"text `x` must be int64 token ids (N, L), got {x.dtype} {x.shape}.",
+                where=str(path),
+            )
+        x = x.astype(np.int64)
+    for name in [spec.label, *spec.sensitive]:
+        if content[name].shape != (n,):
+            raise DataError(
+                f"array {name!r} must be 1-D with {n} rows, got {content[name].shape}.",
+                where=str(path),
+            )
+    y = _labels(content[spec.label], model.task, f"{path} array {spec.label!r}")
+    sensitive = pd.DataFrame({s: content[s] for s in spec.sensitive})
+    return Dataset(
+        x=x,
+        y=y,
+        sensitive=sensitive,
+        modality=model.modality,
+        pad_id=spec.pad_id,
+        classes=tuple(sorted(set(y.tolist()))),
+    )
+
+
+def load_dataset(spec: DataSpec, model: ModelSpec) -> Dataset:
+    """Read the data the spec names and check it fits the model's task and modality."""
+    if not spec.path.is_file():
+        raise DataError("data file not found.", where=str(spec.path), fix="check `data.path`.")
+    if model.modality == "tabular":
+        return _load_tabular(spec, model)
+    return _load_npz(spec, model)

@@ -1,0 +1,295 @@
+"""Load a model safely and run it in batches.
+
+Three routes (contract.md section 2): a torch.export archive (`.pt2`), TorchScript (`.pt`),
+or an importable `factory` plus a `weights_only=True` state dict. Nothing here ever unpickles
+arbitrary objects: a file that would need it is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from audit.errors import ModelError
+from audit.spec import ModelSpec
+
+_GUARD = re.compile(
+    r"size\(\)\[0\]\s*==\s*(\d+)|Expected input at .*?shape\[0\] to be equal to (\d+)"
+)
+
+
+def _load_export(path: Path) -> nn.Module:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for a bad archive
+        raise ModelError(
+            f"could not load torch.export archive ({type(exc).__name__}: {exc}).",
+            where=str(path),
+            fix="save it with torch.export.save(torch.export.export(model, (example,)), path).",
+        ) from None
+    return program.module()
+
+
+def _load_torchscript(path: Path, device: str) -> nn.Module:
+    if not zipfile.is_zipfile(path):
+        raise ModelError(
+            "not a TorchScript archive (not a zip file).",
+            where=str(path),
+            fix="save it with torch.jit.save(torch.jit.script(model), path).",
+        )
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    if not any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names):
+        raise ModelError(
+            "this .pt file is a pickled Python object (torch.save), not TorchScript; "
+            "loading it would run arbitrary code, so it is refused.",
+            where=str(path),
+            fix="export it with torch.jit.save(torch.jit.script(model), path), use torch.export "
+            "(.pt2), or give `factory` + `weights` (a state_dict).",
+        )
+    try:
+        return torch.jit.load(str(path), map_location=device)
+    except Exception as exc:
+        raise ModelError(f"TorchScript load failed: {exc}", where=str(path)) from None
+
+
+def _load_factory(spec: ModelSpec, device: str) -> nn.Module:
+    module_name, _, attr = (spec.factory or "").partition(":")
+    try:
+        factory: Callable[[], nn.Module] = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(
+            f"cannot import factory {spec.factory!r}: {exc}.",
+            where="model.factory",
+            fix="give `package.module:function`, importable from the current environment.",
+        ) from None
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ModelError(
+            f"factory {spec.factory!r} returned {type(model).__name__}, not a torch.nn.Module.",
+            where="model.factory",
+        )
+    if spec.weights is not None:
+        try:
+            state = torch.load(str(spec.weights), map_location=device, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise ModelError(
+                "the weights file holds Python objects beyond tensors; loading it would need "
+                f"unsafe unpickling, so it is refused ({str(exc).splitlines()[0]}).",
+                where=str(spec.weights),
+                fix="save only the state dict: torch.save(model.state_dict(), path).",
+            ) from None
+        except Exception as exc:
+            raise ModelError(f"could not read weights: {exc}", where=str(spec.weights)) from None
+        if not isinstance(state, dict):
+            raise ModelError(
+                f"weights must be a state_dict, got {type(state).__name__}.",
+                where=str(spec.weights),
+                fix="save it with torch.save(model.state_dict(), path).",
+            )
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelError(
+                f"weights do not fit the factory's model: {first}", where=str(spec.weights)
+            ) from None
+    return model
+
+
+def load_module(spec: ModelSpec) -> nn.Module:
+    """Load the model the spec names, in eval mode, on its device."""
+    device = spec.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            "`device: cuda` but no CUDA device is available.",
+            where="model.device",
+            fix="set `device: cpu`.",
+        )
+    if spec.factory is not None:
+        module = _load_factory(spec, device)
+    else:
+        path = spec.path
+        assert path is not None  # guaranteed by ModelSpec
+        if not path.is_file():
+            raise ModelError("model file not found.", where=str(path), fix="check `model.path`.")
+        suffix = path.suffix.lower()
+        if suffix == ".pt2":
+            module = _load_export(path)
+        elif suffix in {".pt", ".pth", ".ts"}:
+            module = _load_torchscript(path, device)
+        else:
+            raise ModelError(
+                f"unknown model file type {suffix!r}.",
+                where=str(path),
+                fix="use a torch.export archive (.pt2) or TorchScript (.pt).",
+            )
+    module = module.to(device)
+    if isinstance(module, nn.Module) and not isinstance(module, torch.fx.GraphModule):
+        module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+@dataclass
+class ModelRunner:
+    """A loaded model with the task's output convention: it always yields class probabilities.
+
+    `scores(x)` is differentiable (for captum); `predict_proba` runs batched without grad.
+    A torch.export archive with a fixed batch size is detected and run in padded chunks.
+    """
+
+    module: nn.Module
+    task: str
+    output: str
+    decision_threshold: float
+    device: str
+    n_classes: int = 2
+    fixed_batch: int | None = None
+    input_dtype: torch.dtype = torch.float32
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed_batch is None:
+            return self.module(x)
+        n, b = x.shape[0], self.fixed_batch
+        outs = []
+        for start in range(0, n, b):
+            chunk = x[start : start + b]
+            pad = b - chunk.shape[0]
+            if pad:
+                chunk = torch.cat([chunk, chunk[:1].expand(pad, *chunk.shape[1:])])
+            outs.append(self.module(chunk)[: b - pad])
+        return torch.cat(outs)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (N, K) as a differentiable function of the input."""
+        out = self._raw(x)
+        if out.ndim == 1:
+            out = out[:, None]
+        if out.shape[-1] == 1:  # binary with one output
+            p1 = torch.sigmoid(out[:, 0]) if self.output == "logits" else out[:, 0]
+            return torch.stack([1 - p1, p1], dim=1)
+        return torch.softmax(out, dim=1) if self.output == "logits" else out
+
+    def as_tensor(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(x)
+        return t.to(device=self.device, dtype=self.input_dtype)
+
+    def predict_proba(self, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        """Probabilities for every row, in batches, checked to be finite and well-shaped."""
+        n = len(x)
+        out = np.empty((n, self.n_classes), dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                batch = self.as_tensor(x[start : start + batch_size])
+                try:
+                    p = self.scores(batch)
+                except Exception as exc:
+                    raise ModelError(
+                        f"the model raised on rows {start}-{start + len(batch) - 1}: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    ) from None
+                if p.shape != (len(batch), self.n_classes):
+                    raise ModelError(
+                        f"the model returned shape {tuple(p.shape)} for a batch of {len(batch)}; "
+                        f"expected ({len(batch)}, {self.n_classes}).",
+                        where="model.task",
+                    )
+                out[start : start + len(batch)] = p.detach().cpu().double().numpy()
+        if not np.isfinite(out).all():
+            bad = int((~np.isfinite(out)).any(axis=1).sum())
+            raise ModelError(
+                f"the model produced NaN or infinite outputs for {bad} of {n} rows.",
+                fix="check the model and its inputs; an audit cannot judge NaN.",
+            )
+        if self.output == "probabilities" and (
+            (out < -1e-6).any()
+            or (out > 1 + 1e-6).any()
+            or not np.allclose(out.sum(axis=1), 1, atol=1e-4)
+        ):
+            raise ModelError(
+                "`output: probabilities` but the model's outputs are not probabilities "
+                "(outside [0, 1] or rows not summing to 1).",
+                where="model.output",
+                fix="set `output: logits` if the model returns raw scores.",
+            )
+        return np.clip(out, 0.0, 1.0)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Predicted class: binary uses the decision threshold on P(class 1)."""
+        if self.task == "binary":
+            return (proba[:, 1] >= self.decision_threshold).astype(np.int64)
+        return proba.argmax(axis=1).astype(np.int64)
+
+
+def _probe(module: nn.Module, example: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+    """Run a 2-row example; on a fixed-batch export, learn its batch size from the guard."""
+    try:
+        with torch.no_grad():
+            return module(example), None
+    except Exception as exc:
+        match = _GUARD.search(str(exc))
+        if not match:
+            raise
+        fixed = int(match.group(1) or match.group(2))
+        reps = -(-fixed // len(example))
+        with torch.no_grad():
+            out = module(example.repeat(reps, *([1] * (example.ndim - 1)))[:fixed])
+        return out[: len(example)], fixed
+
+
+def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> ModelRunner:
+    """Check the model's output against the task on a few real rows, and wrap it."""
+    dtype = torch.int64 if spec.modality == "text" else torch.float32
+    x = torch.as_tensor(example[:2]).to(device=spec.device, dtype=dtype)
+    try:
+        out, fixed = _probe(module, x)
+    except Exception as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(
+            f"the model failed on the first rows of the data: {type(exc).__name__}: {msg}",
+            fix="check that `data.features` lists the model's inputs in order, and the modality.",
+        ) from None
+    if isinstance(out, tuple | list) or not isinstance(out, torch.Tensor):
+        raise ModelError(
+            f"the model must return one tensor, got {type(out).__name__}.", where="model"
+        )
+    width = 1 if out.ndim == 1 else out.shape[-1]
+    if out.ndim > 2 or out.shape[0] != len(x):
+        raise ModelError(
+            f"the model returned shape {tuple(out.shape)} for {len(x)} rows; "
+            "expected (N,) or (N, K).",
+            where="model.task",
+        )
+    if spec.task == "binary" and width not in (1, 2):
+        raise ModelError(
+            f"`task: binary` needs 1 or 2 outputs per row, the model gives {width}.",
+            where="model.task",
+            fix=f"set `task: multiclass` if the model has {width} classes.",
+        )
+    if spec.task == "multiclass" and width < 3:
+        raise ModelError(
+            f"`task: multiclass` needs 3 or more outputs per row, the model gives {width}.",
+            where="model.task",
+            fix="set `task: binary`.",
+        )
+    return ModelRunner(
+        module=module,
+        task=spec.task,
+        output=spec.output,
+        decision_threshold=spec.decision_threshold,
+        device=spec.device,
+        n_classes=2 if spec.task == "binary" else width,
+        fixed_batch=fixed,
+        input_dtype=dtype,
+    )

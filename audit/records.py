@@ -1,0 +1,269 @@
+"""The typed records that cross stage boundaries: measurements, judgements, results.
+
+Checks emit `Metric`s, the policy turns them into `Finding`s, and the report and the
+ledger read a finished `AuditResult`. Everything here is immutable and JSON-ready.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+CheckName = Literal["bias", "spurious", "robustness", "performance"]
+CHECK_NAMES: tuple[str, ...] = ("bias", "spurious", "robustness", "performance")
+
+
+class Status(StrEnum):
+    """How one rule fared on one subject."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    INSUFFICIENT_DATA = "insufficient_data"
+    ERROR = "error"
+    WAIVED = "waived"
+    SKIPPED = "skipped"
+
+
+class Severity(StrEnum):
+    """How much a failed rule matters; only blockers decide the verdict by default."""
+
+    BLOCKER = "blocker"
+    MAJOR = "major"
+    MINOR = "minor"
+
+    @property
+    def rank(self) -> int:
+        return {"blocker": 3, "major": 2, "minor": 1}[self.value]
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+
+
+# Statuses that block a release when the finding's severity is at or above the gate.
+BLOCKING_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA})
+
+_METRIC_OPTIONAL = (
+    "feature",
+    "group",
+    "probe",
+    "perturbation",
+    "severity",
+    "method",
+    "ci_low",
+    "ci_high",
+    "n",
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measurement. Checks produce these and never judge them."""
+
+    check: str
+    name: str
+    value: float
+    feature: str | None = None
+    group: str | None = None
+    probe: str | None = None
+    perturbation: str | None = None
+    severity: int | None = None
+    method: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("value", "ci_low", "ci_high"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"Metric {self.check}/{self.name}: {name} is not finite ({v})")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"check": self.check, "name": self.name, "value": self.value}
+        for key in _METRIC_OPTIONAL:
+            v = getattr(self, key)
+            if v is not None:
+                out[key] = v
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Metric:
+        return cls(
+            **{k: data[k] for k in ("check", "name", "value", *_METRIC_OPTIONAL) if k in data}
+        )
+
+    @property
+    def subject(self) -> str:
+        """A short human label of what was measured, e.g. `race=Black` or `gaussian@2`."""
+        parts = []
+        if self.feature is not None:
+            parts.append(self.feature if self.group is None else f"{self.feature}={self.group}")
+        elif self.group is not None:
+            parts.append(self.group)
+        if self.probe is not None:
+            parts.append(f"probe {self.probe}")
+        if self.perturbation is not None:
+            sev = "" if self.severity is None else f"@{self.severity}"
+            parts.append(f"{self.perturbation}{sev}")
+        if self.method is not None:
+            parts.append(self.method)
+        return ", ".join(parts) or "overall"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bound a metric must respect; data, not code."""
+
+    op: Literal["<=", ">=", "<", ">"]
+    value: float
+    warn: float | None = None
+    on: Literal["value", "ci_low", "ci_high"] = "value"
+
+    def __str__(self) -> str:
+        text = f"{self.op} {self.value:g}"
+        if self.warn is not None:
+            text += f" (warn beyond {self.warn:g})"
+        if self.on != "value":
+            text += f" on {self.on.replace('_', ' ')}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"op": self.op, "value": self.value}
+        if self.warn is not None:
+            out["warn"] = self.warn
+        if self.on != "value":
+            out["on"] = self.on
+        return out
+
+
+@dataclass(frozen=True)
+class Waiver:
+    rule: str
+    justification: str
+    approver: str
+    expires: str  # ISO date
+    feature: str | None = None
+    group: str | None = None
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A policy rule applied to one metric (or to the absence of one)."""
+
+    rule: str
+    check: str
+    metric_name: str
+    status: Status
+    severity: Severity
+    threshold: Threshold
+    message: str
+    metric: Metric | None = None
+    rationale: str = ""
+    references: tuple[str, ...] = ()
+    waiver: Waiver | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "check": self.check, "metric": self.metric_name}
+        if self.metric is not None:
+            for key in ("feature", "group", "probe", "perturbation", "severity", "method"):
+                v = getattr(self.metric, key)
+                if v is not None:
+                    out["metric_severity" if key == "severity" else key] = v
+            out["value"] = self.metric.value
+            if self.metric.ci_low is not None:
+                out["ci_low"] = self.metric.ci_low
+                out["ci_high"] = self.metric.ci_high
+            if self.metric.n is not None:
+                out["n"] = self.metric.n
+        out["threshold"] = self.threshold.to_json()
+        out["severity"] = self.severity.value
+        out["status"] = self.status.value
+        out["message"] = self.message
+        if self.waiver is not None:
+            out["waiver"] = asdict(self.waiver)
+        return out
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Whether a check ran; a crashed or skipped check is evidence too."""
+
+    check: str
+    state: Literal["ran", "skipped", "error"]
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Provenance:
+    model_sha256: str
+    data_sha256: str
+    spec_sha256: str
+    policy_sha256: str
+    seed: int
+    versions: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_sha256": self.model_sha256,
+            "data_sha256": self.data_sha256,
+            "spec_sha256": self.spec_sha256,
+            "seed": self.seed,
+            "versions": dict(self.versions),
+        }
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    name: str
+    version: str
+    sha256: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything the report, the gate and the ledger need; computed once, presented many times."""
+
+    name: str
+    started_at: str
+    finished_at: str
+    verdict: Verdict
+    policy: PolicyInfo
+    provenance: Provenance
+    metrics: tuple[Metric, ...]
+    findings: tuple[Finding, ...]
+    check_runs: tuple[CheckRun, ...] = ()
+    spec_text: str = ""
+    model_info: Mapping[str, Any] = field(default_factory=dict)
+    data_info: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def findings_json(self) -> dict[str, Any]:
+        """The `findings.json` document of contract.md section 5."""
+        return {
+            "schema_version": 1,
+            "audit": {
+                "name": self.name,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+            },
+            "verdict": self.verdict.value,
+            "policy": {
+                "name": self.policy.name,
+                "version": self.policy.version,
+                "sha256": self.policy.sha256,
+            },
+            "provenance": self.provenance.to_json(),
+            "checks": [asdict(c) for c in self.check_runs],
+            "metrics": [m.to_json() for m in self.metrics],
+            "findings": [f.to_json() for f in self.findings],
+        }
