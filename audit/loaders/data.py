@@ -74,7 +74,8 @@ def _require(frame: pd.DataFrame, names: list[str], role: str, path: Path) -> No
         raise DataError(
             f"column {shown} ({role}) is not in the data.",
             where=str(path),
-            fix=f"check `data.{role}` against the file's header: {', '.join(map(str, frame.columns[:12]))}"
+            fix=f"check `data.{role}` against the header: "
+            + ", ".join(map(str, frame.columns[:12]))
             + (" ..." if len(frame.columns) > 12 else ""),
         )
 
