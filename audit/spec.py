@@ -138,13 +138,22 @@ AttributionMethod = Literal[
 
 
 class SpuriousSpec(_Strict):
+    """Probes plus how to attribute; `method: null` picks the modality's default
+    (integrated_gradients; for text layer_integrated_gradients, or feature_ablation when the
+    model is serialized)."""
+
     probes: list[Probe] = []
-    method: AttributionMethod = "integrated_gradients"
+    method: AttributionMethod | None = None
     fallback_method: AttributionMethod | None = None
     sample: int = Field(512, ge=10)
-    margin: float = Field(0.05, ge=0.0, le=1.0)
     location_nulls: int = Field(8, ge=1, le=64)
-    n_boot: int = Field(1000, ge=0)
+    n_boot: int = Field(1000, ge=100, le=100_000)
+    n_steps: int = Field(32, ge=2, le=1024)
+    batch_size: int = Field(256, ge=1)
+    sanity_layers: int = Field(2, ge=1)
+    examples: int = Field(4, ge=0, le=32)
+    vocab: Path | None = None  # text: one token string per line, line i = token id i
+    embedding_layer: str | None = None  # text + factory: the token embedding's module path
 
 
 class RobustnessSpec(_Strict):
@@ -259,8 +268,13 @@ def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
             else p
             for p in out.checks.spurious.probes
         ]
+        update: dict[str, Any] = {"probes": probes}
+        if out.checks.spurious.vocab is not None:
+            update["vocab"] = _resolve(
+                out.checks.spurious.vocab, base, "checks.spurious.vocab", file
+            )
         checks = out.checks.model_copy(
-            update={"spurious": out.checks.spurious.model_copy(update={"probes": probes})}
+            update={"spurious": out.checks.spurious.model_copy(update=update)}
         )
         out = out.model_copy(update={"checks": checks})
     return out
