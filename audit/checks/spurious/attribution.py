@@ -209,7 +209,7 @@ def _attribute_batch(
         )
         return attr, delta
     if method == "noise_tunnel":
-        scale = float(x.max() - x.min()) or 1.0
+        scale = float((x.max() - x.min()).detach()) or 1.0
         return (
             NoiseTunnel(Saliency(forward)).attribute(
                 x,
@@ -262,7 +262,10 @@ def _attribute_batch(
         )
         return attr.sum(dim=-1), delta
     explainer = _hook_explainer(method, runner)
-    return explainer.attribute(x, target=target), None
+    with warnings.catch_warnings():
+        # captum announces that it hooks the activations; it removes the hooks afterwards
+        warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+        return explainer.attribute(x, target=target), None
 
 
 def attribute_rows(
@@ -280,7 +283,7 @@ def attribute_rows(
             xb = runner.as_tensor(x[start : start + cfg.batch_size])
             tb = torch.as_tensor(target[start : start + cfg.batch_size], dtype=torch.long)
             if xb.is_floating_point():
-                xb.requires_grad_(False)
+                xb.requires_grad_()  # gradient methods need it; captum warns when it sets it
             attr, delta = _attribute_batch(cfg.method, runner, xb, tb, cfg)
             values.append(attr.detach().double().cpu().numpy())
             if delta is not None:

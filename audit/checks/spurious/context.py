@@ -170,7 +170,8 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
     k = min(_SANITY_ROWS, len(sample.x))
     first = sample.attribute(sample.x[:k], sample.pred[:k])
     again = sample.attribute(sample.x[:k], sample.pred[:k], random=True)
-    rho = detect.rank_correlation(sample.maps(first.values), sample.maps(again.values))
+    valid = sample.x[:k] != sample.pad_id if sample.modality == "text" else None
+    rho = detect.rank_correlation(sample.maps(first.values), sample.maps(again.values), valid)
     metrics.append(
         Metric(check="spurious", name="explainer_sanity_spearman", value=rho, method=method, n=k)
     )

@@ -20,7 +20,9 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
@@ -219,12 +221,17 @@ def enrichment_gain(
     return point, low, high
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean per-row Spearman correlation of |a| and |b| (rows with constant maps skipped)."""
-    ra = stats.rankdata(np.abs(a), axis=1)
-    rb = stats.rankdata(np.abs(b), axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
+def rank_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean per-row Spearman correlation of |a| and |b| over the valid positions.
+
+    Positions outside `valid` (text padding) are left out: they are zero in both maps and
+    would inflate the correlation. Rows with a constant map are skipped.
+    """
+    keep = np.ones(a.shape, dtype=bool) if valid is None else valid
+    ra = stats.rankdata(np.where(keep, np.abs(a), np.nan), axis=1, nan_policy="omit")
+    rb = stats.rankdata(np.where(keep, np.abs(b), np.nan), axis=1, nan_policy="omit")
+    ra = np.where(keep, ra - np.nanmean(ra, axis=1, keepdims=True), 0.0)
+    rb = np.where(keep, rb - np.nanmean(rb, axis=1, keepdims=True), 0.0)
     denom = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
     ok = denom > 0
     if not ok.any():
