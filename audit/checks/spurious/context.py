@@ -8,6 +8,7 @@ feature, and local explanations of a few misclassified inputs (context for the r
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +23,16 @@ from audit.checks.spurious.attribution import (
     MethodConfig,
     attribute_rows,
     randomized_runner,
+    rows_per_batch,
 )
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 from audit.spec import SpuriousSpec
 
 SHADOW = "(shadow)"
+# `map`-like: applies a function to each shard's row slice, possibly in parallel (a thread
+# pool's `map`, or a flow's task mapper); results must come back in order.
+Mapper = Callable[[Callable[[slice], Attribution], Iterable[slice]], Iterable[Attribution]]
 _SANITY_ROWS = 128
 
 
@@ -62,10 +67,20 @@ class Sample:
     batch_size: int
     rng: np.random.Generator
     sanity_layers: int = 1
+    mapper: Mapper = map
+    shards: int = 1
     _random: ModelRunner | None = field(default=None, repr=False)
 
     @classmethod
-    def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> Sample:
+    def draw(
+        cls,
+        ctx: CheckContext,
+        cfg: SpuriousSpec,
+        method: str,
+        *,
+        mapper: Mapper = map,
+        shards: int = 1,
+    ) -> Sample:
         rng = np.random.default_rng(ctx.seed)
         n = len(ctx.data)
         rows = np.sort(rng.choice(n, size=min(cfg.sample, n), replace=False))
@@ -87,6 +102,8 @@ class Sample:
             batch_size=cfg.batch_size,
             rng=rng,
             sanity_layers=cfg.sanity_layers,
+            mapper=mapper,
+            shards=shards,
         )
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,13 +121,34 @@ class Sample:
 
     def attribute(self, x: np.ndarray, target: np.ndarray, *, random: bool = False) -> Attribution:
         runner = self.random_runner if random else self.runner
-        return attribute_rows(runner, x, target, self.method_cfg)
+        cfg = self.method_cfg
+        parts = list(
+            self.mapper(
+                lambda s: attribute_rows(runner, x[s], target[s], cfg),
+                shard_slices(len(x), rows_per_batch(cfg), self.shards),
+            )
+        )
+        if len(parts) == 1:
+            return parts[0]
+        deltas = [p.delta for p in parts if p.delta is not None]
+        return Attribution(
+            values=np.concatenate([p.values for p in parts]),
+            delta=np.concatenate(deltas) if deltas else None,
+        )
 
     def maps(self, attr: np.ndarray) -> np.ndarray:
         """Per-position magnitudes, (n, P): images summed over channels, flattened."""
         if self.modality == "image":
             return np.abs(attr).sum(axis=1).reshape(len(attr), -1)
         return np.abs(attr)
+
+
+def shard_slices(n: int, batch: int, shards: int) -> list[slice]:
+    """At most `shards` contiguous slices of n rows, cut on batch boundaries so a sharded run
+    batches (and so computes) exactly as an unsharded one."""
+    batches = max(1, -(-n // batch))
+    per = -(-batches // max(1, shards)) * batch
+    return [slice(start, min(start + per, n)) for start in range(0, max(n, 1), per)]
 
 
 def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodConfig:
@@ -173,7 +211,7 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
     valid = sample.x[:k] != sample.pad_id if sample.modality == "text" else None
     rho = detect.rank_correlation(sample.maps(first.values), sample.maps(again.values), valid)
     metrics.append(
-        Metric(check="spurious", name="explainer_sanity_spearman", value=rho, method=method, n=k)
+        Metric(check="spurious", name="sanity_rank_correlation", value=rho, method=method, n=k)
     )
     evidence["sanity_spearman"] = rho
     if first.delta is not None:

@@ -6,13 +6,15 @@ Metric names (all `check="spurious"`, `probe=probe_name(probe)`):
 - `flip_rate_excess` per artifact variant: its flip rate minus the smaller applicable null's,
   paired bootstrap CI (the null is exactly 0 for tabular features);
 - `mcnemar_p` (`perturbation`: `<artifact>_vs_<null>`), exact, on the paired flips;
-- `spurious_score`, `flip_to_target_rate` (insert and its nulls), `mean_abs_delta_p`;
+- `spurious_score`, `flip_to_target_rate` (insert and its nulls), `spurious_score_excess`
+  (insert minus the smaller null, over inputs not already predicted as the target),
+  `mean_abs_delta_p`;
 - image/text attribution (`method` set): `attribution_mass_ratio`, `area_share`,
   `attribution_enrichment` (and `perturbation=location_null` for the moved-mask null),
   `attribution_enrichment_gain`, `relevance_rank_accuracy`, `attribution_wilcoxon_p`,
   `attribution_permutation_p`;
-- tabular: `attribution_share` of the feature and of its shadow, `attribution_share_p`,
-  `proxy_auc`.
+- tabular: `attribution_share` of the feature and of its shadow, `shadow_share_excess`,
+  `attribution_share_p`, `proxy_auc`.
 """
 
 from __future__ import annotations
@@ -73,26 +75,17 @@ def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
     preds = {a: sample.predict(v.x) for a, v in variants.artifacts.items()}
     target = _target(sample, variants, preds, probe.target)
     out.summary["target"] = target
-    scored = not isinstance(probe, FeatureProbe)
     for art, v in variants.artifacts.items():
         before_p, before = sample.proba[v.rows], sample.pred[v.rows]
         idx = sample.boot(len(v.rows))
-        flips = _flip_metrics(
-            out,
-            metric,
-            art,
-            before_p,
-            before,
-            *preds[art],
-            target,
-            scored and art == "insert",
-            idx,
-            sample,
+        scored = not isinstance(probe, FeatureProbe) and art == "insert"
+        flips, p_target = _flip_metrics(
+            out, metric, art, before_p, before, *preds[art], target, scored, idx, sample
         )
-        null_flips = {}
+        null_flips, null_p_target = {}, {}
         for null, nv in variants.nulls.get(art, {}).items():
             label = _null_label(art, null)
-            nflips = _flip_metrics(
+            null_flips[label], null_p_target[label] = _flip_metrics(
                 out,
                 metric,
                 label,
@@ -100,18 +93,28 @@ def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
                 before,
                 *sample.predict(nv.x),
                 target,
-                scored and art == "insert",
+                scored,
                 idx,
                 sample,
             )
-            null_flips[label] = nflips
             out.metrics.append(
                 metric(
                     "mcnemar_p",
-                    detect.mcnemar_exact(flips, nflips),
+                    detect.mcnemar_exact(flips, null_flips[label]),
                     f"{art}_vs_{label}",
                     n=len(flips),
                 )
+            )
+        others = before != target
+        if scored and art == "insert" and null_p_target and others.sum() > 0:
+            ss = detect.flip_excess(
+                p_target[others],
+                {k: v[others] for k, v in null_p_target.items()},
+                idx=sample.boot(int(others.sum())),
+                confidence=sample.confidence,
+            )
+            out.metrics.append(
+                metric("spurious_score_excess", ss.value, art, ci=(ss.ci_low, ss.ci_high), n=ss.n)
             )
         ex = detect.flip_excess(flips, null_flips, idx=idx, confidence=sample.confidence)
         out.metrics.append(
@@ -183,7 +186,7 @@ def _flip_metrics(
     scored: bool,
     idx: np.ndarray,
     sample: Sample,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     flips = after != before
     r = detect.rate(flips, sample.confidence)
     out.metrics.append(metric("flip_rate", r.value, label, ci=(r.ci_low, r.ci_high), n=r.n))
@@ -225,7 +228,7 @@ def _flip_metrics(
                 "flip_to_target_rate", to_c.value, label, ci=(to_c.ci_low, to_c.ci_high), n=to_c.n
             )
         )
-    return flips
+    return flips, after_p[:, target]
 
 
 def _text_null_masks(
@@ -358,6 +361,21 @@ def _feature_attribution(
             method=method,
         ),
     ]
+    idx = sample.boot(n)
+    mag = np.abs(attr)
+    boot = mag[idx].mean(axis=1)
+    total = np.maximum(boot.sum(axis=1), np.finfo(float).tiny)
+    low_x, high_x = detect.percentile_ci((boot[:, j] - boot[:, -1]) / total, sample.confidence)
+    out.metrics.append(
+        metric(
+            "shadow_share_excess",
+            share[j] - share[-1],
+            feature=probe.feature,
+            ci=(low_x, high_x),
+            n=n,
+            method=method,
+        )
+    )
     auc = proxy_auc(sample.x, j, sample.seed)
     if auc is not None:
         out.metrics.append(metric("proxy_auc", auc, feature=probe.feature, n=len(sample.x)))

@@ -46,6 +46,7 @@ def test_planted_tabular_shortcut_is_measured_and_its_control_is_not(tiny) -> No
     shadow = _by(flagged.metrics, "attribution_share", feature="(shadow)", probe="tag")[0]
     assert share.ci_low > shadow.ci_high
     assert _by(flagged.metrics, "attribution_share_p")[0].value < 0.01
+    assert _by(flagged.metrics, "shadow_share_excess")[0].ci_low > 0.1
 
 
 def test_metrics_are_finite_and_attributed_to_the_check(tiny) -> None:
@@ -112,6 +113,7 @@ def test_image_probe_reports_both_nulls_and_the_evidence_format(tiny) -> None:
     assert {"insert", "location_null", "content_null", "remove", "remove_location_null"} <= perts
     assert _by(out.metrics, "flip_rate_excess", perturbation="insert")[0].ci_low > 0.3
     assert _by(out.metrics, "mcnemar_p_holm")
+    assert _by(out.metrics, "spurious_score_excess", perturbation="insert")[0].ci_low > 0.3
     ex = next(e for e in out.evidence["examples"] if e["probe"] == "tag")
     assert ex["kind"] == "image" and ex["image"].shape == (1, 6, 6)
     assert ex["attribution"].shape == (6, 6) and ex["region"] == [0, 0, 2, 2]
@@ -161,3 +163,33 @@ def test_text_probe_with_layer_attributions(tiny) -> None:
     ex = next(e for e in out.evidence["examples"] if e["probe"] == "tokens:1")
     assert ex["kind"] == "text" and ex["tokens"][ex["marked"][0]] == "1"
     assert len(ex["tokens"]) == len(ex["attribution"])
+
+
+def test_sharded_attributions_give_the_same_metrics(tiny) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.checks.spurious.context import shard_slices
+
+    assert shard_slices(10, 3, 2) == [slice(0, 6), slice(6, 10)]
+    assert shard_slices(5, 8, 4) == [slice(0, 5)]
+    x, y = tiny.tabular_task(0, True)
+    config = {
+        "probes": _FEATURE_PROBE,
+        "method": "integrated_gradients",
+        "batch_size": 2,
+        "n_steps": 4,
+        **_FAST,
+    }
+    ctx = tiny.context(tiny.logistic(x, y), x, y, names=tiny.names, **config)
+    whole = SpuriousCheck().measure(ctx)
+    seen: list[int] = []
+
+    def mapper(fn, slices):
+        slices = list(slices)
+        seen.append(len(slices))
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(fn, slices))
+
+    sharded = SpuriousCheck(mapper=mapper, shards=3).measure(ctx)
+    assert max(seen) == 3
+    assert [m.to_json() for m in whole.metrics] == [m.to_json() for m in sharded.metrics]
