@@ -149,7 +149,7 @@ class SpuriousSpec(_Strict):
     location_nulls: int = Field(8, ge=1, le=64)
     n_boot: int = Field(1000, ge=100, le=100_000)
     n_steps: int = Field(32, ge=2, le=1024)
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(64, ge=1)
     sanity_layers: int = Field(2, ge=1)
     examples: int = Field(4, ge=0, le=32)
     vocab: Path | None = None  # text: one token string per line, line i = token id i
