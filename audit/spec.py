@@ -147,7 +147,7 @@ class SpuriousSpec(_Strict):
     fallback_method: AttributionMethod | None = None
     sample: int = Field(512, ge=10)
     location_nulls: int = Field(8, ge=1, le=64)
-    n_boot: int = Field(1000, ge=100, le=100_000)
+    n_boot: int = Field(1000, ge=10, le=100_000)
     n_steps: int = Field(32, ge=2, le=1024)
     batch_size: int = Field(64, ge=1)
     sanity_layers: int = Field(2, ge=1)

@@ -407,12 +407,13 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any]) -> str:
     main = next(iter(summary["excess"]))
     r = rates[main]
     ex = summary["excess"][main]
+    feature = getattr(probe, "feature", name)
     verb = {
-        "insert": "Inserting the artifact",
-        "remove": "Removing the artifact",
-        "permute": f"Shuffling {getattr(probe, 'feature', name)} across rows",
-        "swap": f"Changing {getattr(probe, 'feature', name)} to another value",
-        "reference": f"Setting {getattr(probe, 'feature', name)} to its median",
+        "insert": "inserting the artifact",
+        "remove": "removing the artifact",
+        "permute": f"shuffling {feature} across rows",
+        "swap": f"changing {feature} to another value",
+        "reference": f"setting {feature} to its median",
     }[main]
     text = (
         f"Probe {name}: {verb} changed {_pct(r['value'])} of predictions "
@@ -421,19 +422,21 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any]) -> str:
     if ex["beaten"] is None:
         text += "; a feature the model ignored would change none."
     else:
-        null = rates[ex["beaten"]]
-        what, means = _NULL_WORDS[
-            ex["beaten"].removeprefix("remove_") if main == "insert" else ex["beaten"]
+        nulls = [
+            f"{_NULL_WORDS[k][0]} changed {_pct(v['value'])}"
+            for k, v in rates.items()
+            if v["null"] and k.startswith("remove") == (main == "remove")
         ]
+        what, means = _NULL_WORDS[ex["beaten"]]
         text += (
-            f", against {_pct(null['value'])} for {what} (the smaller null); the excess is "
+            f"; {' and '.join(nulls)}. Against the smaller null ({what}) the excess is "
             f"{100 * ex['value']:.0f} points (CI {100 * ex['ci_low']:.0f} to "
-            f"{100 * ex['ci_high']:.0f}), and a clear excess means the model {means}."
+            f"{100 * ex['ci_high']:.0f}); an excess clearly above zero means the model {means}."
         )
     if summary.get("enrichment"):
         e = summary["enrichment"]
         text += (
-            f" The artifact holds {e['value']:.1f}x its area's share of attribution "
+            f" The artifact holds {e['value']:.1f}x its area's share of the attribution "
             f"(CI {e['ci_low']:.1f} to {e['ci_high']:.1f})."
         )
     return text

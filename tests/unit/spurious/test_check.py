@@ -165,6 +165,7 @@ def test_text_probe_with_layer_attributions(tiny) -> None:
     assert len(ex["tokens"]) == len(ex["attribution"])
 
 
+@pytest.mark.slow
 def test_sharded_attributions_give_the_same_metrics(tiny) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
