@@ -1,0 +1,40 @@
+# `make demo` and `make test` each set up .venv on first use (torch first, pinned to the
+# CPU build), install poppler-utils when missing (pdfsig/pdftoppm), then run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test bench preview clean poppler
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+poppler:
+	@command -v pdfsig >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq poppler-utils >/dev/null; }
+
+demo: $(STAMP) poppler
+	$(BIN)/audit demo
+	$(BIN)/audit verify audit-demo/report.pdf
+
+test: $(STAMP) poppler
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+preview: demo
+	rm -f docs/report-preview/page-*.png
+	pdftoppm -png -r 60 audit-demo/report.pdf docs/report-preview/page
+
+clean:
+	rm -rf $(VENV) audit-demo audit-out .pytest_cache
