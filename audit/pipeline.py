@@ -116,7 +116,8 @@ def predict(loaded: Loaded) -> Predictions:
         n_classes = proba.shape[1]
         if loaded.data.y.max() >= n_classes:
             raise ModelError(
-                f"labels go up to {int(loaded.data.y.max())} but the model has {n_classes} classes.",
+                f"labels go up to {int(loaded.data.y.max())}, "
+                f"but the model has {n_classes} classes.",
                 where="data.label",
             )
     return Predictions(proba=proba, label=loaded.runner.decide(proba))

@@ -77,7 +77,7 @@ def test_non_numeric_feature(tmp_path):
 def test_nan_or_inf_features(tmp_path, bad):
     df = frame()
     df.loc[2, "a"] = bad
-    with pytest.raises(DataError, match="NaN or infinite feature value.*'a'"):
+    with pytest.raises(DataError, match=r"NaN or infinite feature value.*'a'"):
         load_dataset(data_spec(csv(tmp_path, df)), BINARY)
 
 

@@ -57,7 +57,7 @@ def test_torchscript(tmp_path: Path):
 def test_pickled_module_is_refused_and_never_executed(tmp_path: Path):
     path = tmp_path / "m.pt"
     torch.save(Linear(), str(path))  # whole-module pickle
-    with pytest.raises(ModelError, match="pickled Python object .* refused"):
+    with pytest.raises(ModelError, match=r"pickled Python object .* refused"):
         load_module(spec(path=path))
 
 
