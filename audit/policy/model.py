@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from audit.records import Metric, PolicyInfo, Threshold
 
@@ -126,15 +126,16 @@ class ThresholdSpec(_Strict):
         None, allow_inf_nan=False, description="Passing values beyond this bound still warn."
     )
 
-    @model_validator(mode="after")
-    def _warn_on_passing_side(self) -> ThresholdSpec:
-        if self.warn is None:
-            return self
-        upper = self.op in (">=", ">")
-        if (upper and self.warn < self.value) or (not upper and self.warn > self.value):
-            side = ">=" if upper else "<="
-            raise ValueError(_WARN_SIDE.format(op=self.op, side=side, value=self.value))
-        return self
+    @field_validator("warn")
+    @classmethod
+    def _warn_on_passing_side(cls, warn: float | None, info: ValidationInfo) -> float | None:
+        op, value = info.data.get("op"), info.data.get("value")
+        if warn is None or op is None or value is None:
+            return warn
+        upper = op in (">=", ">")
+        if (upper and warn < value) or (not upper and warn > value):
+            raise ValueError(_WARN_SIDE.format(op=op, side=">=" if upper else "<=", value=value))
+        return warn
 
 
 class Rule(_Strict):
