@@ -3,7 +3,8 @@
 A rule can only pass on a metric that exists, is big enough to judge, and carries the bound
 the rule reads. Everything else (a crashed or switched-off required check, a rule that found
 nothing to judge, an undersized group, a missing interval) is `error` or `insufficient_data`,
-and those block the release exactly like a failure does.
+and those block the release exactly like a failure does. Waivers only ever turn a `fail` into
+`waived`; they never hide an error or missing data.
 
 Multiple comparisons: `defaults.confidence` and `defaults.multiple_comparisons` tell the checks
 which interval to report; the judge reads the bounds as given and does not adjust them again
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import operator
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from audit.policy.model import Policy, Rule, Subject, WaiverSpec
@@ -172,10 +174,11 @@ def _judge_metric(rule: Rule, metric: Metric, policy: Policy, today: datetime.da
 def _judge_rule(
     rule: Rule,
     policy: Policy,
-    metrics: Sequence[Metric],
+    candidates: Sequence[Metric],
     run: CheckRun | None,
     today: datetime.date,
 ) -> list[Finding]:
+    """The findings of one rule; `candidates` are the metrics of its check and name."""
     names = {"rule": rule.id, "check": rule.check, "policy": policy.name}
     if run is not None and run.state == "error":
         return [_finding(rule, Status.ERROR, CHECK_FAILED.format(**names, error=run.message))]
@@ -183,11 +186,7 @@ def _judge_rule(
         if rule.check in policy.required_checks:
             return [_finding(rule, Status.ERROR, REQUIRED_SKIPPED.format(**names))]
         return [_finding(rule, Status.SKIPPED, CHECK_SKIPPED.format(**names))]
-    matched = [
-        m
-        for m in metrics
-        if m.check == rule.check and m.name == rule.metric and rule.subject.matches(m)
-    ]
+    matched = [m for m in candidates if rule.subject.matches(m)]
     if not matched:
         subject = _subject_phrase(rule.subject)
         message = NO_METRIC.format(**names, metric=rule.metric, subject=subject)
@@ -241,10 +240,15 @@ def judge(
     A check without a run record is judged as if it ran: its rules then need metrics.
     """
     runs = {r.check: r for r in check_runs}
+    by_name: dict[tuple[str, str], list[Metric]] = defaultdict(list)
+    for m in metrics:
+        by_name[m.check, m.name].append(m)
     findings = [
         f
         for rule in policy.rules
-        for f in _judge_rule(rule, policy, metrics, runs.get(rule.check), today)
+        for f in _judge_rule(
+            rule, policy, by_name.get((rule.check, rule.metric), []), runs.get(rule.check), today
+        )
     ]
     findings += _uncovered_runs(policy, metrics, runs)
     return tuple(findings), verdict_of(findings, fail_on)

@@ -181,8 +181,13 @@ def test_subject_filters_on_severity_and_perturbation(make_policy):
 
 
 def test_numeric_group_in_subject_matches_string_group(make_policy):
-    policy = make_policy(rule_yaml(metric="selection_rate", subject="{feature: age, group: 40}",
-                                   threshold='{op: ">=", value: 0.1}'))  # fmt: skip
+    policy = make_policy(
+        rule_yaml(
+            metric="selection_rate",
+            subject="{feature: age, group: 40}",
+            threshold='{op: ">=", value: 0.1}',
+        )
+    )
     finding, _ = _one(policy, [metric("selection_rate", 0.2, feature="age", group="40")])
     assert finding.status == Status.PASS
 
@@ -280,12 +285,18 @@ def _f(status: Status, severity: Severity) -> Finding:
         ([_f(Status.WARN, Severity.BLOCKER)], "blocker", Verdict.PASS),
         ([_f(Status.WARN, Severity.MINOR)], "warn", Verdict.FAIL),
         ([_f(Status.FAIL, Severity.MINOR)], "warn", Verdict.FAIL),
-        ([_f(Status.FAIL, Severity.BLOCKER), _f(Status.ERROR, Severity.BLOCKER)], "blocker",
-         Verdict.ERROR),
-        ([_f(Status.WAIVED, Severity.BLOCKER), _f(Status.SKIPPED, Severity.BLOCKER)], "warn",
-         Verdict.PASS),
+        (
+            [_f(Status.FAIL, Severity.BLOCKER), _f(Status.ERROR, Severity.BLOCKER)],
+            "blocker",
+            Verdict.ERROR,
+        ),
+        (
+            [_f(Status.WAIVED, Severity.BLOCKER), _f(Status.SKIPPED, Severity.BLOCKER)],
+            "warn",
+            Verdict.PASS,
+        ),
     ],
-)  # fmt: skip
+)
 def test_fail_on_sets_the_gates_strictness(findings, fail_on, verdict):
     assert verdict_of(findings, fail_on) == verdict
 
