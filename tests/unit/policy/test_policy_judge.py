@@ -304,3 +304,32 @@ def test_fail_on_sets_the_gates_strictness(findings, fail_on, verdict):
 def test_unknown_fail_on_is_refused():
     with pytest.raises(ValueError, match="--fail-on must be one of"):
         verdict_of([], "critical")
+
+
+def test_findings_serialise_as_contract_section_5(make_policy):
+    waivers = "- {rule: R-1, justification: known, approver: J. Doe, expires: 2026-12-31}\n"
+    policy = make_policy(rule_yaml(), waivers=waivers, required="[spurious]")
+    findings, _ = judge(policy, [metric(value=0.7, ci_low=0.6, ci_high=0.8)], RAN, today=TODAY)
+    waived, run = (f.to_json() for f in findings)
+    assert waived == {
+        "rule": "R-1",
+        "check": "bias",
+        "metric": "demographic_parity_ratio",
+        "feature": "sex",
+        "value": 0.7,
+        "ci_low": 0.6,
+        "ci_high": 0.8,
+        "n": 100,
+        "threshold": {"op": ">=", "value": 0.8, "warn": 0.9},
+        "severity": "blocker",
+        "status": "waived",
+        "message": waived["message"],
+        "waiver": {
+            "rule": "R-1",
+            "justification": "known",
+            "approver": "J. Doe",
+            "expires": "2026-12-31",
+            "expired": False,
+        },
+    }
+    assert "threshold" not in run and run["status"] == "error"
