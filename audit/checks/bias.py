@@ -52,7 +52,8 @@ def _validated(ctx: CheckContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(ctx.data.y, dtype=np.int64)
     y_pred = np.asarray(ctx.predictions.label, dtype=np.int64)
     proba = np.asarray(ctx.predictions.proba, dtype=np.float64)
-    n_rows = len(ctx.data.sensitive)
+    # A frame without columns (no sensitive features) may also have lost its rows.
+    n_rows = len(ctx.data.sensitive) if ctx.data.sensitive.shape[1] else len(y)
     if not (len(y) == len(y_pred) == len(proba) == n_rows):
         raise DataError(_LENGTHS.format(len(y), len(y_pred), n_rows), where="bias check")
     k = proba.shape[1]
