@@ -21,6 +21,7 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,10 @@ def child(n: int, n_boot: int) -> dict:
     data_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds, out = run_check(y, label, proba, sensitive, n_boot)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    run_check(y, label, proba, sensitive, n_boot)
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     groups = len({m.group for m in out.metrics if m.feature == "sex*race" and m.name == "count"})
     return {
         "rows": n,
@@ -109,6 +114,7 @@ def child(n: int, n_boot: int) -> dict:
         "peak_rss_mb": peak / 1024,
         "after_imports_mb": base_rss / 1024,
         "after_data_mb": data_rss / 1024,
+        "stage_alloc_mb": traced / 2**20,
         "metrics": len(out.metrics),
         "intersection_groups": groups,
     }
@@ -126,26 +132,57 @@ def in_subprocess(n: int, n_boot: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def bootstrap_seconds(y, label, proba, sensitive, n_boot: int) -> float:
+    """Time spent inside the check's bootstrap during one real run of the whole check."""
+    import audit.checks.bias as bias
+
+    original = bias.bootstrap_intervals
+    spent: list[float] = []
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        spent.append(time.perf_counter() - start)
+        return result
+
+    bias.bootstrap_intervals = timed
+    try:
+        run_check(y, label, proba, sensitive, n_boot)
+    finally:
+        bias.bootstrap_intervals = original
+    return sum(spent)
+
+
 def compare(n: int, fairlearn_boot: int, our_boot: int) -> dict:
+    """Per-resample cost of both, on the same rows.
+
+    Ours is the time spent inside the bootstrap during a real run of the whole check, divided
+    by the resamples (the fixed cost of the check dwarfs it, so a with-minus-without
+    difference would be timing noise). The whole check's time divided by the resamples is
+    also given: an upper bound that charges every fixed cost to the resamples.
+    """
     y, label, proba, sensitive = make_data(n, seed=1)
     run_check(y, label, proba, sensitive, 0)  # warm-up (imports, first MetricFrame)
-    ours0 = min(run_check(y, label, proba, sensitive, 0)[0] for _ in range(3))
-    ours1 = min(run_check(y, label, proba, sensitive, our_boot)[0] for _ in range(3))
+    ours_total = min(run_check(y, label, proba, sensitive, our_boot)[0] for _ in range(3))
+    ours_boot = min(bootstrap_seconds(y, label, proba, sensitive, our_boot) for _ in range(3))
     fl0 = fairlearn_frame(y, label, sensitive, None)
     fl1 = fairlearn_frame(y, label, sensitive, fairlearn_boot)
-    ours_per = max(ours1 - ours0, 1e-9) / our_boot
+    ours_per = ours_boot / our_boot
+    ours_bound = ours_total / our_boot
     fl_per = max(fl1 - fl0, 1e-9) / fairlearn_boot
     return {
         "rows": n,
-        "ours_seconds_no_boot": ours0,
-        "ours_seconds": ours1,
+        "ours_seconds": ours_total,
+        "ours_boot_seconds": ours_boot,
         "ours_boot": our_boot,
         "ours_per_resample_ms": 1e3 * ours_per,
+        "ours_bound_ms": 1e3 * ours_bound,
         "fairlearn_seconds_no_boot": fl0,
         "fairlearn_seconds": fl1,
         "fairlearn_boot": fairlearn_boot,
         "fairlearn_per_resample_ms": 1e3 * fl_per,
         "ratio": fl_per / ours_per,
+        "ratio_bound": fl_per / ours_bound,
     }
 
 
@@ -161,18 +198,21 @@ def markdown(cmp: dict, stage: dict, growth: list[dict]) -> str:
         "",
         "Ours: the whole bias check (sex, race and sex*race; six rates, calibration, impact "
         "ratios, five aggregates with bootstrap CIs). fairlearn: `MetricFrame` with the same "
-        "six rates on the sex x race groups only, `n_boot` resamples. Per-resample cost = "
-        "(time with resamples - time without) / resamples.",
+        "six rates on the sex x race groups only, `n_boot` resamples.",
         "",
-        "| | resamples | without bootstrap (s) | with bootstrap (s) | per resample (ms) |",
+        "| | resamples | whole run (s) | resampling (s) | per resample (ms) |",
         "|---|---:|---:|---:|---:|",
-        f"| ours | {cmp['ours_boot']} | {cmp['ours_seconds_no_boot']:.3f} | "
-        f"{cmp['ours_seconds']:.3f} | {cmp['ours_per_resample_ms']:.4f} |",
-        f"| fairlearn MetricFrame | {cmp['fairlearn_boot']} | "
-        f"{cmp['fairlearn_seconds_no_boot']:.2f} | "
-        f"{cmp['fairlearn_seconds']:.2f} | {cmp['fairlearn_per_resample_ms']:.1f} |",
+        f"| ours: time inside the bootstrap | {cmp['ours_boot']:,} | {cmp['ours_seconds']:.3f} "
+        f"| {cmp['ours_boot_seconds']:.4f} | {cmp['ours_per_resample_ms']:.5f} |",
+        f"| ours: whole check / resamples (upper bound) | {cmp['ours_boot']:,} | "
+        f"{cmp['ours_seconds']:.3f} | - | {cmp['ours_bound_ms']:.4f} |",
+        f"| fairlearn `MetricFrame` (with - without) | {cmp['fairlearn_boot']} | "
+        f"{cmp['fairlearn_seconds']:.2f} | "
+        f"{cmp['fairlearn_seconds'] - cmp['fairlearn_seconds_no_boot']:.2f} "
+        f"| {cmp['fairlearn_per_resample_ms']:.1f} |",
         "",
-        f"**Ratio per resample: {cmp['ratio']:,.0f}x** (goal: at least 100x).",
+        f"**Ratio per resample: {cmp['ratio']:,.0f}x**; still **{cmp['ratio_bound']:,.0f}x** "
+        "when all of our check's fixed costs are charged to the resamples (goal: at least 100x).",
         "",
         f"### Whole bias stage: {stage['rows']:,} rows, 2 sensitive features "
         f"({stage['intersection_groups']} intersectional groups), {stage['n_boot']:,} resamples",
@@ -181,22 +221,28 @@ def markdown(cmp: dict, stage: dict, growth: list[dict]) -> str:
         f"- peak RSS of the process: **{stage['peak_rss_mb']:.0f} MB** (goal < 1.5 GB); after "
         f"imports {stage['after_imports_mb']:.0f} MB (torch is imported by `audit.checks.base`), "
         f"after building the inputs {stage['after_data_mb']:.0f} MB",
+        f"- the stage's own allocation peak (tracemalloc, numpy included): "
+        f"{stage['stage_alloc_mb']:.0f} MB",
         f"- {stage['metrics']} metrics emitted",
         "",
         "### Growth with rows (1,000 resamples, fresh process each)",
         "",
-        "| rows | time (s) | peak RSS (MB) | RSS after inputs (MB) | stage's own peak (MB) |",
-        "|---:|---:|---:|---:|---:|",
+        "| rows | time (s) | peak RSS (MB) | RSS after imports (MB) | RSS after inputs (MB) "
+        "| stage's own allocation peak (MB, tracemalloc) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for g in growth:
         lines.append(
             f"| {g['rows']:,} | {g['seconds']:.2f} | {g['peak_rss_mb']:.0f} | "
-            f"{g['after_data_mb']:.0f} | {g['peak_rss_mb'] - g['after_data_mb']:.0f} |"
+            f"{g['after_imports_mb']:.0f} | {g['after_data_mb']:.0f} | {g['stage_alloc_mb']:.0f} |"
         )
     lines += [
         "",
-        "Time grows linearly with rows (one bincount pass per table); the bootstrap cost does "
-        "not grow with rows at all, because resamples are drawn over the confusion cells.",
+        "Time is a fixed part (one fairlearn `MetricFrame` per feature and intersection, fed at "
+        "most four weighted rows per group, so independent of rows) plus a part linear in rows "
+        "(factorizing the sensitive columns and a few `np.bincount` passes). The bootstrap does "
+        "not grow with rows at all: resamples are multinomial draws over the confusion cells. "
+        "Memory beyond the inputs is a few int64 temporaries per row.",
         "",
     ]
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from bias_helpers import find, make_context
@@ -92,3 +94,17 @@ def test_every_metric_is_bias_and_finite(metrics):
     assert {m.check for m in metrics} == {"bias"}
     assert all(np.isfinite(m.value) for m in metrics)
     assert all(m.n is not None for m in metrics)
+
+
+def test_plain_language_sentences():
+    ctx = make_context(Y, PRED, {"g": GROUP}, min_group_size=5, n_boot=200)
+    text = BiasCheck().measure(ctx).evidence["sentences"]
+    assert re.fullmatch(
+        r"In g, the group B was selected at 0\.75 times the rate of A \(95% CI "
+        r"\d\.\d\d–\d\.\d\d; selection rates 30\.0% and 40\.0%\)\.",
+        text[0],
+    )
+    assert text[1] == (
+        "In g, false positive rates range from 16.7% (A) to 25.0% (B); "
+        "false negative rates range from 25.0% (A) to 50.0% (B)."
+    )
