@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn.metrics as skm
 from bias_helpers import find, make_context
@@ -52,7 +53,7 @@ def tables(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(tables())
 def test_group_rates_equal_fairlearn(table):
     y, pred, group = table
@@ -80,7 +81,7 @@ def test_group_rates_equal_fairlearn(table):
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(tables())
 def test_aggregates_equal_fairlearn_when_every_rate_is_defined(table):
     y, pred, group = table
@@ -98,3 +99,25 @@ def test_aggregates_equal_fairlearn_when_every_rate_is_defined(table):
                 assert find(metrics, name, "s").value == pytest.approx(expected, abs=1e-12)
             else:
                 assert hits == []  # undefined ratio (no one selected): omitted, not invented
+
+
+def test_intersection_equals_fairlearn_on_two_columns():
+    rng = np.random.default_rng(8)
+    n = 500
+    y, pred = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    sensitive = {"sex": rng.choice(["F", "M"], n), "race": rng.choice(["a", "b", "c"], n)}
+    metrics = BiasCheck().measure(make_context(y, pred, sensitive, n_boot=0)).metrics
+    frame = MetricFrame(
+        metrics=RATES,
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=pd.DataFrame(sensitive),
+    )
+    for (sex, race), row in frame.by_group.iterrows():
+        for name in RATES:
+            ours = find(metrics, name, "sex*race", f"{sex}*{race}")
+            assert ours.value == pytest.approx(row[name], abs=1e-12)
+    expected = frame.difference()["selection_rate"]
+    assert find(metrics, "demographic_parity_difference", "sex*race").value == pytest.approx(
+        expected, abs=1e-12
+    )
