@@ -7,7 +7,7 @@ They state what was measured and how sure we are; they never judge against a thr
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from audit.checks._groups import MISSING
 from audit.records import Metric
@@ -82,6 +82,8 @@ def sentences(
     min_group_size: int,
     confidence: float,
     missing: Mapping[str, int],
+    skipped: Sequence[tuple[str, int]] = (),
+    max_intersection_groups: int = 0,
 ) -> list[str]:
     """One or more sentences per feature and intersection, plus notes on missing values."""
     if not metrics:
@@ -104,4 +106,9 @@ def sentences(
         out += _errors(feature, method, by_name)
     for feature, rows in counts.items():
         out += _small(feature, rows, min_group_size)
+    out += [
+        f"The intersection {name} splits the rows into {groups:,} groups, more than "
+        f"max_intersection_groups={max_intersection_groups}, so it was not measured."
+        for name, groups in skipped
+    ]
     return out

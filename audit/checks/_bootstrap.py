@@ -1,10 +1,11 @@
 """Bootstrap intervals for fairness aggregates and impact ratios, from confusion counts.
 
-Resampling rows with replacement only changes how many rows fall in each (fine group, true
-class, predicted class) cell, so one multinomial draw over those cells per resample replaces a
-pass over the data (`audit.stats.multinomial_resamples`). Every feature and intersection is
-summed from the same draw, so all scopes see the same resamples, as fairlearn's row bootstrap
-would. No MetricFrame is built per resample.
+Resampling rows with replacement only changes how many rows fall in each (group, true class,
+predicted class) cell, so one multinomial draw over those cells per resample replaces a pass
+over the data (`audit.stats.multinomial_resamples`). Each feature or intersection is drawn
+over its own cells: its interval has the same distribution as under fairlearn's row
+bootstrap, and the cost never depends on how finely the other features split the rows.
+No MetricFrame is built per resample.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.checks._groups import Scope
-from audit.checks._rates import AGGREGATE_NAMES, aggregates, one_vs_rest, to_scope
+from audit.checks._rates import AGGREGATE_NAMES, aggregates, one_vs_rest
 from audit.stats import multinomial_resamples, percentile_interval
 
 
@@ -44,23 +45,24 @@ def _statistics(scope_table: np.ndarray, target: Target) -> np.ndarray:
 
 
 def bootstrap_intervals(
-    table: np.ndarray,
+    scope_tables: dict[str, np.ndarray],
     targets: list[Target],
     *,
     n_boot: int,
     confidence: float,
     rng: np.random.Generator,
 ) -> list[Intervals]:
-    """Intervals per target from `n_boot` multinomial resamples of the (n_fine, K, K) table."""
+    """Intervals per target from `n_boot` multinomial resamples of its scope's (G, K, K) counts.
+
+    Scopes are drawn in the order their targets first appear, so a seed fixes every draw.
+    """
     samples: list[list[np.ndarray]] = [[] for _ in targets]
-    for draw in multinomial_resamples(table, n_boot, rng):
-        by_scope: dict[str, np.ndarray] = {}
-        for i, target in enumerate(targets):
-            name = target.scope.name
-            if name not in by_scope:
-                groups = len(target.scope.labels)
-                by_scope[name] = to_scope(draw, target.scope.fine_to_group, groups, axis=1)
-            samples[i].append(_statistics(by_scope[name], target))
+    order = list(dict.fromkeys(t.scope.name for t in targets))
+    for name in order:
+        mine = [i for i, t in enumerate(targets) if t.scope.name == name]
+        for draw in multinomial_resamples(scope_tables[name], n_boot, rng):
+            for i in mine:
+                samples[i].append(_statistics(draw, targets[i]))
     out = []
     n_agg = len(AGGREGATE_NAMES)
     for target, chunks in zip(targets, samples, strict=True):

@@ -9,6 +9,7 @@ group, numeric columns are binned, and nothing is dropped.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class Partition:
     n_fine: int
     features: tuple[Feature, ...]
     scopes: tuple[Scope, ...]
+    skipped: tuple[tuple[str, int], ...] = ()  # intersections too fine to measure: (name, groups)
 
 
 def _label(value: object) -> str:
@@ -137,12 +139,16 @@ def encode_feature(
 
 def _fine(features: tuple[Feature, ...], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Fine group of each row, and the per-feature codes of each fine group (n_fine, F)."""
-    sizes = np.array([len(f.labels) for f in features], dtype=np.int64)
-    radix = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+    sizes = [len(f.labels) for f in features]
+    space = math.prod(sizes)
+    if space >= 2**62:  # a mixed-radix key would overflow int64: sort the code rows instead
+        rows = np.stack([f.codes for f in features], axis=1)
+        per_feature, fine = np.unique(rows, axis=0, return_inverse=True)
+        return fine.reshape(-1).astype(np.int64), per_feature.astype(np.int64)
+    radix = np.array([math.prod(sizes[i + 1 :]) for i in range(len(sizes))], dtype=np.int64)
     key = np.zeros(n_rows, dtype=np.int64)
     for f, r in zip(features, radix, strict=True):
         key += f.codes.astype(np.int64) * r
-    space = int(np.prod(sizes))
     if space <= max(4 * n_rows, 1 << 16):
         present = np.flatnonzero(np.bincount(key, minlength=space))
         lookup = np.zeros(space, dtype=np.int64)
@@ -150,7 +156,7 @@ def _fine(features: tuple[Feature, ...], n_rows: int) -> tuple[np.ndarray, np.nd
         fine, keys = lookup[key], present
     else:
         keys, fine = np.unique(key, return_inverse=True)
-    per_feature = (keys[:, None] // radix[None, :]) % sizes[None, :]
+    per_feature = (keys[:, None] // radix[None, :]) % np.asarray(sizes, dtype=np.int64)[None, :]
     return fine.astype(np.int64), per_feature
 
 
@@ -178,17 +184,33 @@ def partition(
     bins: Mapping[str, Binning],
     intersections: bool,
     max_groups: int,
+    max_intersection_groups: int | None = None,
 ) -> Partition:
-    """Group the rows by every sensitive column alone and, if asked, by every intersection."""
+    """Group the rows by every sensitive column alone and, if asked, by every intersection.
+
+    An intersection with more groups than `max_intersection_groups` is left out and listed in
+    `skipped`: almost all of its groups would be too small to judge, and measuring thousands
+    of them costs more than it tells.
+    """
     features = []
     for name in frame.columns:
         features.append(encode_feature(str(name), frame[name], bins.get(str(name)), max_groups))
     feats = tuple(features)
     fine, per_feature = _fine(feats, len(frame))
     orders = range(1, len(feats) + 1) if intersections else range(1, 2)
-    scopes = tuple(
-        _scope(members, feats, per_feature)
-        for order in orders
-        for members in itertools.combinations(range(len(feats)), order)
+    scopes, skipped = [], []
+    for order in orders:
+        for members in itertools.combinations(range(len(feats)), order):
+            scope = _scope(members, feats, per_feature)
+            limit = max_intersection_groups
+            if order > 1 and limit is not None and len(scope.labels) > limit:
+                skipped.append((scope.name, len(scope.labels)))
+            else:
+                scopes.append(scope)
+    return Partition(
+        fine=fine,
+        n_fine=len(per_feature),
+        features=feats,
+        scopes=tuple(scopes),
+        skipped=tuple(skipped),
     )
-    return Partition(fine=fine, n_fine=len(per_feature), features=feats, scopes=scopes)

@@ -38,12 +38,11 @@ def confusion_table(
     return np.bincount(cell, minlength=n_fine * k * k).reshape(n_fine, k, k)
 
 
-def to_scope(table: np.ndarray, fine_to_group: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
-    """Sum a table over fine groups into a scope's groups along `axis` (float64, exact counts)."""
-    indicator = np.zeros((fine_to_group.size, n_groups))
-    indicator[np.arange(fine_to_group.size), fine_to_group] = 1.0
-    summed = np.tensordot(table.astype(np.float64), indicator, axes=([axis], [0]))
-    return np.moveaxis(summed, -1, axis)
+def to_scope(table: np.ndarray, fine_to_group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum a table's leading fine-group axis into a scope's groups (exact integer counts)."""
+    out = np.zeros((n_groups, *table.shape[1:]), dtype=table.dtype)
+    np.add.at(out, fine_to_group, table)
+    return out
 
 
 def one_vs_rest(table: np.ndarray, k: int) -> tuple[np.ndarray, ...]:

@@ -190,17 +190,18 @@ class BiasCheck:
                 fix="bin only columns listed in `data.sensitive`.",
             )
         if frame.shape[1] == 0 or len(frame) == 0:
-            return CheckOutput(metrics=(), evidence=_evidence([], setting, ()))
+            return CheckOutput(metrics=(), evidence=_evidence([], setting, None))
         part = partition(
             frame,
             bins=config.bins,
             intersections=config.intersections,
             max_groups=config.max_groups,
+            max_intersection_groups=config.max_intersection_groups,
         )
         metrics = _measure(part, y, y_pred, proba, setting, np.random.default_rng(ctx.seed))
         return CheckOutput(
             metrics=tuple(metrics),
-            evidence=_evidence(metrics, setting, part.features),
+            evidence=_evidence(metrics, setting, part),
         )
 
 
@@ -221,9 +222,11 @@ def _measure(
         for k in classes
     }
     jobs = []
+    scope_tables: dict[str, np.ndarray] = {}
     for scope in part.scopes:
         groups = len(scope.labels)
-        scope_table = to_scope(table, scope.fine_to_group, groups, axis=0)
+        scope_table = to_scope(table, scope.fine_to_group, groups)
+        scope_tables[scope.name] = scope_table
         n = scope_table.sum(axis=(1, 2))
         for k in classes:
             counts = one_vs_rest(scope_table, k)
@@ -232,7 +235,7 @@ def _measure(
     targets = [Target(scope, k, inc) for scope, k, _, inc in jobs if inc is not None]
     intervals = iter(
         bootstrap_intervals(
-            table,
+            scope_tables,
             targets,
             n_boot=setting.config.n_boot,
             confidence=setting.confidence,
@@ -249,7 +252,7 @@ def _measure(
                 for g, v in zip(scope.labels, n, strict=True)
             ]
         ece = expected_calibration_error(
-            to_scope(calibration[k], scope.fine_to_group, len(scope.labels), axis=0)
+            to_scope(calibration[k], scope.fine_to_group, len(scope.labels))
         )
         rates = group_rates(scope.name, scope.labels, *counts)
         ci = next(intervals) if included is not None else None
@@ -275,13 +278,16 @@ def _measure(
     return [m for m in metrics if m is not None]
 
 
-def _evidence(metrics: list[Metric], setting: _Setting, features: tuple) -> dict:
+def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> dict:
+    features = part.features if part is not None else ()
     return {
         "sentences": sentences(
             metrics,
             min_group_size=setting.min_group_size,
             confidence=setting.confidence,
             missing={f.name: f.missing for f in features if f.missing},
+            skipped=part.skipped if part is not None else (),
+            max_intersection_groups=setting.config.max_intersection_groups,
         ),
         "min_group_size": setting.min_group_size,
         "confidence": setting.confidence,

@@ -44,7 +44,9 @@ def test_bootstrap_coverage_of_a_known_difference():
     for _ in range(300):
         y, pred, group = _two_groups(rng, 400, [0.3, 0.45])
         table = confusion_table(group, y, pred, 2, 2)
-        (ci,) = bootstrap_intervals(table, [_target(2)], n_boot=400, confidence=0.95, rng=rng)
+        (ci,) = bootstrap_intervals(
+            {"g": table}, [_target(2)], n_boot=400, confidence=0.95, rng=rng
+        )
         low = ci.aggregate_low["demographic_parity_difference"]
         high = ci.aggregate_high["demographic_parity_difference"]
         covered.append(low <= 0.15 <= high)

@@ -117,3 +117,29 @@ def test_length_mismatch_is_a_data_error():
     )
     with pytest.raises(DataError, match="differ in length"):
         BiasCheck().measure(ctx.__class__(**{**ctx.__dict__, "data": bad}))
+
+
+def test_many_wide_features_do_not_overflow_the_group_key():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"c{i}": rng.integers(0, 50, 300) for i in range(12)})  # 50**12 > 2**62
+    part = partition(frame, bins={}, intersections=False, max_groups=50)
+    combos = frame.drop_duplicates()
+    assert part.n_fine == len(combos)
+    for feature, scope in zip(part.features, part.scopes, strict=True):
+        assert np.array_equal(scope.fine_to_group[part.fine], feature.codes)
+
+
+def test_too_fine_an_intersection_is_left_out_and_reported():
+    rng = np.random.default_rng(1)
+    n = 400
+    sensitive = {"a": rng.integers(0, 20, n), "b": rng.integers(0, 20, n)}
+    ctx = make_context(
+        rng.integers(0, 2, n), rng.integers(0, 2, n), sensitive, max_intersection_groups=100
+    )
+    out = BiasCheck().measure(ctx)
+    assert {m.feature for m in out.metrics} == {"a", "b"}
+    groups = len(pd.DataFrame(sensitive).drop_duplicates())
+    assert (
+        f"The intersection a*b splits the rows into {groups:,} groups, more than "
+        "max_intersection_groups=100, so it was not measured."
+    ) in out.evidence["sentences"]
