@@ -123,12 +123,20 @@ def predict(loaded: Loaded) -> Predictions:
     return Predictions(proba=proba, label=loaded.runner.decide(proba))
 
 
+def _check_config(spec: AuditSpec, check: str) -> Any:
+    """The check's spec section; bias also gets the data section's binning of sensitive columns."""
+    config = getattr(spec.checks, check)
+    if check == "bias":
+        config = config.model_copy(update={"bins": {**spec.data.bins, **config.bins}})
+    return config
+
+
 def context(loaded: Loaded, predictions: Predictions, check: str) -> CheckContext:
     return CheckContext(
         model=loaded.runner,
         data=loaded.data,
         predictions=predictions,
-        config=getattr(loaded.spec.checks, check),
+        config=_check_config(loaded.spec, check),
         seed=loaded.spec.seed,
         min_group_size=loaded.policy.defaults.min_group_size,
         confidence=loaded.policy.defaults.confidence,
