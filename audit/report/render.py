@@ -1,0 +1,117 @@
+"""Render an `AuditResult` to one self-contained HTML document, and that to a PDF/A-3b.
+
+PDF/A-3b is the archival variant that keeps attachments: PDF/A-1 and -2 drop arbitrary
+embedded files, and the signed report must carry `findings.json` and the spec. Fetching is
+limited to `data:` and `file:` URLs, so rendering never touches the network.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+from weasyprint import HTML, Attachment
+from weasyprint.urls import FatalURLFetchingError, URLFetcher
+
+from audit.errors import ReportError
+from audit.records import AuditResult
+from audit.report.context import build_context
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "report_templates"
+ALLOWED_SCHEMES = ("data", "file")
+PDF_VARIANT = "pdf/a-3b"
+REQUIRED_ATTACHMENTS = ("findings.json",)
+ATTACHMENT_MIME = {".json": "application/json", ".yaml": "application/yaml"}
+
+FETCH_REFUSED = "the report tried to load {url!r}; only data: and file: URLs are allowed."
+MISSING_ATTACHMENT = "the PDF needs the attachment {name!r}."
+
+
+class _LocalFetcher(URLFetcher):
+    """Resolves only data: and file: URLs; anything else stops the rendering."""
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=ALLOWED_SCHEMES, fail_on_errors=True)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+_ENV = _environment()
+
+
+def render_html(result: AuditResult, *, signer: str, self_contained: bool = True) -> str:
+    """The report as one HTML document; with `self_contained`, the CSS is inlined too.
+
+    Plots are always inlined as data: URIs, so the file opens anywhere without its folder.
+    """
+    context = build_context(result, signer=signer)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    context["css"] = Markup(css) if self_contained else ""
+    try:
+        return _ENV.get_template("base.html.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise ReportError(
+            f"the report template failed: {exc}",
+            where=str(TEMPLATES),
+            fix="report a bug; the templates ship with the tool.",
+        ) from exc
+
+
+def _attachment(name: str, data: bytes, when: datetime) -> Attachment:
+    mime = ATTACHMENT_MIME.get(Path(name).suffix, "application/octet-stream")
+    return Attachment(
+        file_obj=io.BytesIO(data),
+        name=name,
+        description=f"{name} ({mime})",
+        created=when,
+        modified=when,
+        relationship="Source" if name.endswith(".json") else "Data",
+    )
+
+
+def _timestamp(result: AuditResult) -> datetime:
+    try:
+        return datetime.fromisoformat(result.finished_at)
+    except ValueError:
+        return datetime(1970, 1, 1)
+
+
+def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
+    """The archival PDF: tagged, bookmarked, fonts embedded, attachments as associated files."""
+    for name in REQUIRED_ATTACHMENTS:
+        if name not in attachments:
+            raise ReportError(
+                MISSING_ATTACHMENT.format(name=name),
+                where="render_pdf(attachments=...)",
+                fix="pass findings.json (and spec.yaml) as bytes.",
+            )
+    html = render_html(result, signer=signer)
+    when = _timestamp(result)
+    fetcher = _LocalFetcher()
+    try:
+        document = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=fetcher)
+        pdf = document.write_pdf(
+            pdf_variant=PDF_VARIANT,
+            pdf_tags=True,
+            attachments=[_attachment(n, d, when) for n, d in sorted(attachments.items())],
+            uncompressed_pdf=False,
+        )
+    except FatalURLFetchingError as exc:
+        url = str(exc.__cause__ or exc)
+        raise ReportError(FETCH_REFUSED.format(url=url), where="report HTML") from None
+    if not pdf:
+        raise ReportError("WeasyPrint produced an empty PDF.", where="render_pdf")
+    return pdf
