@@ -38,11 +38,12 @@ def pdf_attachments(pdf: bytes, *, where: str = "PDF") -> dict[str, bytes]:
     """The embedded files of a PDF, by name (a flat EmbeddedFiles name tree, as we write it)."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-        names = reader.root.get("/Names")
-        tree = names.get("/EmbeddedFiles") if names is not None else None
-        flat = list(tree.get("/Names", ())) if tree is not None else []
+        # Subscripts, not .get(): only they resolve pyHanko's indirect objects.
+        names = reader.root["/Names"] if "/Names" in reader.root else {}  # noqa: SIM401
+        tree = names["/EmbeddedFiles"] if "/EmbeddedFiles" in names else {}  # noqa: SIM401
+        flat = list(tree["/Names"]) if "/Names" in tree else []
         return {
-            str(flat[i]): flat[i + 1].get_object()["/EF"]["/F"].get_object().data
+            str(flat[i]): flat[i + 1].get_object()["/EF"]["/F"].data
             for i in range(0, len(flat) - 1, 2)
         }
     except (PdfError, KeyError, TypeError, ValueError) as exc:

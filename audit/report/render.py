@@ -89,6 +89,13 @@ def _timestamp(result: AuditResult) -> datetime:
         return datetime(1970, 1, 1)
 
 
+def _dedupe_associated_files(document: object, pdf: object) -> None:
+    """WeasyPrint 70 lists each attachment twice in the catalog's /AF; keep one of each."""
+    catalog = pdf.catalog  # type: ignore[attr-defined]
+    if "AF" in catalog:
+        catalog["AF"][:] = list(dict.fromkeys(catalog["AF"]))
+
+
 def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
     """The archival PDF: tagged, bookmarked, fonts embedded, attachments as associated files."""
     for name in REQUIRED_ATTACHMENTS:
@@ -108,6 +115,7 @@ def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, by
             pdf_tags=True,
             attachments=[_attachment(n, d, when) for n, d in sorted(attachments.items())],
             uncompressed_pdf=False,
+            finisher=_dedupe_associated_files,
         )
     except FatalURLFetchingError as exc:
         url = str(exc.__cause__ or exc)
