@@ -441,8 +441,37 @@ def _robustness(section: CheckSection, result: AuditResult) -> None:
                 cls="flipped",
             )
         )
-    if metrics:
-        section.tables.append(_metrics_table(metrics, "All robustness measurements"))
+    graded = {(m.perturbation, m.severity) for m in metrics if m.severity is not None}
+    if graded:
+        section.tables.append(_severity_table(metrics, sorted(graded, key=str)))
+    other = [m for m in metrics if m.severity is None]
+    if other:
+        section.tables.append(
+            _metrics_table(other, "Adversarial and other robustness measurements")
+        )
+
+
+def _severity_table(metrics: Sequence[Metric], keys: Sequence[tuple[Any, Any]]) -> Table:
+    """One row per family and severity, the graded metrics side by side."""
+    by_key = {(m.perturbation, m.severity, m.name): m for m in metrics if m.severity is not None}
+    rows = []
+    for family, severity in keys:
+        found = [by_key.get((family, severity, name)) for name, _ in SEVERITY_CURVES]
+        n = next((m.n for m in found if m is not None and m.n is not None), None)
+        rows.append(
+            (
+                Cell(f"{family}"),
+                Cell(str(severity), "num"),
+                *(Cell(_value_ci(m), "num") for m in found),
+                Cell(fmt(n), "num"),
+            )
+        )
+    return _table(
+        "Graded perturbations: each family at each severity, with 95% confidence intervals",
+        ("Family", "Severity", *(label for _, label in SEVERITY_CURVES), "n"),
+        rows,
+        cls="severity",
+    )
 
 
 # --- spurious --------------------------------------------------------------------------
