@@ -53,13 +53,15 @@ _ENV = _environment()
 
 
 def render_html(result: AuditResult, *, signer: str, self_contained: bool = True) -> str:
-    """The report as one HTML document; with `self_contained`, the CSS is inlined too.
+    """The report as one HTML document; with `self_contained`, the CSS is inlined too
+    (otherwise it is linked from the installed templates folder).
 
     Plots are always inlined as data: URIs, so the file opens anywhere without its folder.
     """
     context = build_context(result, signer=signer)
-    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    context["css"] = Markup(css) if self_contained else ""
+    css_path = TEMPLATES / "report.css"
+    context["css"] = Markup(css_path.read_text(encoding="utf-8")) if self_contained else ""
+    context["css_href"] = css_path.as_uri()
     try:
         return _ENV.get_template("base.html.j2").render(context)
     except jinja2.TemplateError as exc:

@@ -108,6 +108,14 @@ def test_document_is_self_contained(html):
     assert all(u.startswith("data:") for u in parsed.urls)
 
 
+def test_css_is_linked_when_not_self_contained():
+    html = render_html(make_result(evidence={}), signer=SIGNER, self_contained=False)
+    assert "<style>" not in html
+    assert re.search(
+        r'<link rel="stylesheet" href="file:///[^"]+/report_templates/report.css">', html
+    )
+
+
 def test_head_carries_the_metadata_verify_reads(html):
     keywords = f"audit-verdict=fail; audit-id={audit_id(make_result())}; model-sha256={'1f' * 32}"
     assert f'<meta name="keywords" content="{keywords}">' in html
