@@ -69,6 +69,10 @@ SEVERITY_CURVES = (
     ("accuracy_ratio", "Accuracy relative to clean"),
 )
 ENRICHMENT_NAMES = ("enrichment", "attribution_enrichment")
+EVIDENCE_ERROR = (
+    "Some of this check's evidence could not be drawn ({error}); its figures are left out and "
+    "every measurement is listed below."
+)
 
 # What each check measured and its known limits; shared by the PDF and the model card.
 METHODS: dict[str, tuple[str, str]] = {
@@ -185,6 +189,7 @@ class CheckSection:
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     text_examples: list[dict[str, Any]] = field(default_factory=list)
+    evidence_error: str = ""  # evidence that could not be drawn; the numbers still are
 
 
 def _table(caption: str, columns: Sequence[str], rows: Iterable[Sequence[Cell]], **kw) -> Table:
@@ -624,13 +629,20 @@ def _sections(result: AuditResult) -> list[CheckSection]:
                 "error": "This check failed before it could measure anything; see the error "
                 "below. Its rules are reported as errors, never as passes.",
             }.get(state, "This check ran but produced no measurements.")
-        if check == "bias":
-            _bias(section, result, min_group if isinstance(min_group, int) else None)
-        elif check == "robustness":
-            _robustness(section, result)
-        elif check == "spurious":
-            _spurious(section, result)
-        else:
+        try:
+            if check == "bias":
+                _bias(section, result, min_group if isinstance(min_group, int) else None)
+            elif check == "robustness":
+                _robustness(section, result)
+            elif check == "spurious":
+                _spurious(section, result)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            # Malformed evidence must not sink the report: say so, and still list every number.
+            section.evidence_error = EVIDENCE_ERROR.format(error=f"{type(exc).__name__}: {exc}")
+            section.figures.clear()
+            section.tables.clear()
+            section.text_examples.clear()
+        if check == "performance" or section.evidence_error:
             metrics = [m for m in result.metrics if m.check == check]
             if metrics:
                 section.tables.append(_metrics_table(metrics, f"{section.title} measurements"))

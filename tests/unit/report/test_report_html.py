@@ -144,6 +144,15 @@ def test_check_errors_and_empty_checks_are_said_plainly(html):
     assert "No findings: the policy had no rules that applied." in other
 
 
+def test_malformed_evidence_is_reported_not_fatal():
+    result = make_result(evidence={"robustness": {"flipped_rows": {"rows": [{"before": [1.0]}]}}})
+    html = render_html(result, signer=SIGNER)
+    assert (
+        "Some of this check&#39;s evidence could not be drawn (KeyError: &#39;columns&#39;)" in html
+    )
+    assert '<p class="caption">Robustness measurements</p>' in html
+
+
 def test_history_section_only_when_present(html):
     assert "Since the last audit" in html
     assert "Since the last audit" not in render_html(make_result(evidence={}), signer=SIGNER)
