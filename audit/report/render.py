@@ -7,7 +7,7 @@ limited to `data:` and `file:` URLs, so rendering never touches the network.
 
 from __future__ import annotations
 
-import io
+import base64
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -73,9 +73,11 @@ def render_html(result: AuditResult, *, signer: str, self_contained: bool = True
 
 
 def _attachment(name: str, data: bytes, when: datetime) -> Attachment:
+    """Attach from a data: URL, so the PDF records the MIME type PDF/A-3 asks for."""
     mime = ATTACHMENT_MIME.get(Path(name).suffix, "application/octet-stream")
     return Attachment(
-        file_obj=io.BytesIO(data),
+        url=f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
+        url_fetcher=_LocalFetcher(),
         name=name,
         description=f"{name} ({mime})",
         created=when,

@@ -125,3 +125,20 @@ def test_local_fetcher_refuses_other_schemes():
 def test_render_pdf_requires_findings_json():
     with pytest.raises(ReportError, match=r"findings\.json"):
         render.render_pdf(make_result(), signer=SIGNER, attachments={"spec.yaml": b""})
+
+
+def test_pdf_bytes_are_reproducible():
+    result = make_result(evidence={})
+    files = {"findings.json": b"{}", "spec.yaml": b"a: 1\n"}
+    first = render.render_pdf(result, signer=SIGNER, attachments=files)
+    assert render.render_pdf(result, signer=SIGNER, attachments=files) == first
+
+
+def test_attachments_carry_their_mime_types(pdf_path):
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    subtypes = {
+        str(names[i]): str(names[i + 1].get_object()["/EF"]["/F"]["/Subtype"])
+        for i in range(0, len(names), 2)
+    }
+    assert subtypes == {"findings.json": "/application/json", "spec.yaml": "/application/yaml"}
