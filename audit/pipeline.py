@@ -223,6 +223,8 @@ def assemble(
         check_runs=tuple(r.run for r in ordered),
         spec_text=loaded.spec_text,
         model_info={
+            "name": spec.name,
+            "version": spec.model.version or "not stated",
             "source": str(spec.model.path or spec.model.factory),
             "task": spec.model.task,
             "modality": spec.model.modality,

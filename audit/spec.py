@@ -22,6 +22,7 @@ class _Strict(BaseModel):
 
 
 class ModelSpec(_Strict):
+    version: str | None = Field(None, max_length=100)  # shown on the report's cover
     path: Path | None = None
     factory: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     weights: Path | None = None
