@@ -39,10 +39,43 @@ def contents_canonical(sig: EmbeddedPdfSignature, data: bytes) -> bool:
     hex_text = contents.hex().encode("ascii")
     if gap not in (b"<" + hex_text + b">", b"<" + hex_text.upper() + b">"):
         return False
-    used = len(cms.ContentInfo.load(contents, strict=False).dump())
-    blob = contents[:used]
-    canonical = cms.ContentInfo.load(blob).dump(force=True) == blob
-    return canonical and not contents[used:].strip(b"\x00")
+    used = _der_length(contents, 0, len(contents))
+    return used is not None and not contents[used:].strip(b"\x00")
+
+
+def _der_length(data: bytes, start: int, end: int) -> int | None:
+    """End offset of the DER element at `start`, or None unless every nested length is minimal.
+
+    Walks the tag-length-value structure without decoding values (re-encoding the whole CMS
+    with asn1crypto to compare would cost ~100x more); constructed elements must be filled
+    exactly by their children.
+    """
+    if end - start < 2:
+        return None
+    tag = data[start]
+    if tag == 0 or tag & 0x1F == 0x1F:  # end-of-contents is not DER; CMS has no multi-byte tags
+        return None
+    first = data[start + 1]
+    if first < 0x80:
+        length, header = first, 2
+    else:
+        size = first & 0x7F
+        raw = data[start + 2 : start + 2 + size]
+        if not 1 <= size <= 4 or len(raw) < size or raw[0] == 0:
+            return None
+        length, header = int.from_bytes(raw, "big"), 2 + size
+        if length < 0x80:
+            return None
+    stop = start + header + length
+    if stop > end:
+        return None
+    if tag & 0x20:  # constructed: children must tile the content exactly
+        position = start + header
+        while position < stop:
+            position = _der_length(data, position, stop)
+            if position is None:
+                return None
+    return stop
 
 
 def container_bound(sig: EmbeddedPdfSignature) -> bool:

@@ -22,7 +22,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
@@ -35,6 +35,10 @@ from audit.signing import strict
 FINDINGS_NAME = "findings.json"
 _HEADER_WINDOW = 1024  # PDF readers accept the %PDF- header within the first kilobyte
 _KEYWORD = re.compile(r"([a-z0-9-]+)=([^;,\s]+)")
+# Fields pyHanko rewrites on every incremental write, including legitimate archival updates.
+_ACCEPTED_COVERAGE = {SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION}
+_VOLATILE_INFO = {"/ModDate", "/Producer"}
+_VOLATILE_XMP = re.compile(rb'(?:xmp:ModifyDate|xmp:MetadataDate|pdf:Producer)(?:="[^"]*"|>[^<]*<)')
 
 UNREADABLE = "cannot read the file: {0}."
 NOT_A_PDF = "not a PDF file (no %PDF- header)."
@@ -144,13 +148,16 @@ def _verify(
     status = validate_pdf_signature(sig, signer_validation_context=context)
 
     problems = _integrity_problems(sig, status, data)
+    # The signed revision is a complete PDF by itself: read it alone, not through pyHanko's
+    # historical views, which resolve some objects to later revisions.
+    signed = PdfFileReader(BytesIO(data[: _signed_end(sig)]))
+    if reader.total_revisions - 1 > sig.signed_revision and _metadata(reader) != _metadata(signed):
+        problems.append(MODIFIED_LATER.format("document metadata"))
     ts = status.timestamp_validity
     timestamped = ts is not None and ts.intact and ts.valid
     if ts is not None and not timestamped:
         problems.append(BAD_TIMESTAMP)
-    findings, content_problems, verdict, model_hash = _content(
-        reader.get_historical_resolver(sig.signed_revision)
-    )
+    findings, content_problems, verdict, model_hash = _content(signed)
     problems += content_problems
     valid = not problems
     trusted = status.trusted if trust is not None else None
@@ -180,21 +187,31 @@ def _integrity_problems(
     if not (strict.contents_canonical(sig, data) and strict.container_bound(sig)):
         problems.append(CONTAINER_CHANGED)
     coverage = status.coverage
-    if coverage == SignatureCoverageLevel.ENTIRE_REVISION:
+    later_revisions = sig.signed_revision < sig.reader.total_revisions - 1
+    if coverage not in _ACCEPTED_COVERAGE:
+        problems.append(PARTIAL_COVERAGE.format(coverage.name if coverage else "unknown"))
+    elif not later_revisions and _signed_end(sig) != len(data):
+        problems.append(PARTIAL_COVERAGE.format("bytes after the signed range"))
+    elif later_revisions and not data.rstrip(b"\r\n").endswith(b"%%EOF"):
+        problems.append(PARTIAL_COVERAGE.format("bytes after the last update"))
+    elif later_revisions:
         level = status.modification_level
         if level is None or level > ModificationLevel.LTA_UPDATES or not status.docmdp_ok:
             problems.append(MODIFIED_LATER.format(level.name if level else "unknown"))
-    elif coverage != SignatureCoverageLevel.ENTIRE_FILE:
-        problems.append(PARTIAL_COVERAGE.format(coverage.name if coverage else "unknown"))
     return problems
 
 
+def _signed_end(sig: EmbeddedPdfSignature) -> int:
+    _, _, second_start, second_length = sig.byte_range
+    return second_start + second_length
+
+
 def _content(
-    resolver: HistoricalResolver,
+    reader: PdfFileReader,
 ) -> tuple[dict[str, Any] | None, list[str], str | None, str | None]:
     """Findings and keywords as of the signed revision, and where they disagree."""
-    keywords = _keywords(resolver)
-    raw = _embedded_file(resolver.root, FINDINGS_NAME)
+    keywords = _keywords(reader)
+    raw = _embedded_file(reader.root, FINDINGS_NAME)
     if raw is None:
         return None, [NO_FINDINGS], keywords.get("audit-verdict"), keywords.get("model-sha256")
     try:
@@ -219,12 +236,24 @@ def _content(
     return findings, problems, verdict, model_hash
 
 
-def _keywords(resolver: HistoricalResolver) -> dict[str, str]:
+def _keywords(reader: PdfFileReader) -> dict[str, str]:
     try:
-        text = str(resolver.trailer_view["/Info"]["/Keywords"])
+        text = str(reader.trailer["/Info"]["/Keywords"])
     except KeyError:
         return {}
     return dict(_KEYWORD.findall(text))
+
+
+def _metadata(reader: PdfFileReader) -> tuple[dict[str, str], bytes | None]:
+    """What a viewer shows as document properties, minus what archival updates may touch."""
+    try:
+        info = reader.trailer["/Info"]
+    except KeyError:
+        info = generic.DictionaryObject()
+    fields = {str(k): str(v) for k, v in info.items() if k not in _VOLATILE_INFO}
+    root = reader.root
+    xmp = _VOLATILE_XMP.sub(b"", root["/Metadata"].data) if "/Metadata" in root else None
+    return fields, xmp
 
 
 def _embedded_file(root: generic.DictionaryObject, name: str) -> bytes | None:

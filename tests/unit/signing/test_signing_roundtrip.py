@@ -1,0 +1,121 @@
+"""Sign a real WeasyPrint report and verify it: ours, with a timestamp, and with pdfsig."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from signing_helpers import FINDINGS, MODEL_SHA
+
+from audit.signing import LoadedSigner, init_keys, sign_pdf, verify_pdf
+from audit.signing import verify as verify_module
+
+
+def _dummy_tsa() -> DummyTimeStamper:
+    """pyHanko's in-process timestamp authority (RSA only), so B-T needs no network."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test TSA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    der_key = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return DummyTimeStamper(
+        tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        tsa_key=asn1_keys.PrivateKeyInfo.load(der_key),
+    )
+
+
+def test_round_trip_reports_signer_time_verdict_and_findings(
+    signed_path: Path, report_pdf: bytes, signed_pdf: bytes
+) -> None:
+    assert signed_pdf.startswith(report_pdf)  # incremental update: WeasyPrint's bytes untouched
+    result = verify_pdf(signed_path)
+    assert result.valid, result.problems
+    assert result.problems == []
+    assert result.trusted is None
+    assert result.signer == "Model Risk Office"
+    assert result.verdict == "fail"
+    assert result.model_sha256 == MODEL_SHA
+    assert result.findings == FINDINGS
+    assert not result.timestamped
+    assert result.signing_time is not None
+    assert abs(dt.datetime.now(dt.UTC) - result.signing_time) < dt.timedelta(hours=1)
+
+
+def test_trust_accepts_the_signers_certificate_and_rejects_another(
+    signed_path: Path, key_dir: Path, tmp_path: Path
+) -> None:
+    trusted = verify_pdf(signed_path, trust=key_dir / "signer.pem")
+    assert trusted.valid and trusted.trusted is True
+    _, stranger = init_keys(tmp_path / "other", common_name="Model Risk Office")
+    untrusted = verify_pdf(signed_path, trust=stranger)
+    assert untrusted.valid  # intact, just not from the key we trust
+    assert untrusted.trusted is False
+    assert verify_module.UNTRUSTED.format(stranger) in untrusted.problems
+
+
+def test_pades_b_t_with_in_process_timestamp_authority(
+    tmp_path: Path, report_pdf: bytes, signer: LoadedSigner
+) -> None:
+    path = tmp_path / "bt.pdf"
+    path.write_bytes(sign_pdf(report_pdf, signer, timestamper=_dummy_tsa()))
+    result = verify_pdf(path)
+    assert result.valid, result.problems
+    assert result.timestamped
+    assert abs(dt.datetime.now(dt.UTC) - result.signing_time) < dt.timedelta(hours=1)
+
+
+def test_visible_signature_keeps_the_document_valid(
+    tmp_path: Path, report_pdf: bytes, signer: LoadedSigner
+) -> None:
+    signed = sign_pdf(report_pdf, signer, visible=True, location="Berlin")
+    path = tmp_path / "visible.pdf"
+    path.write_bytes(signed)
+    assert b"/FontFile" not in signed[len(report_pdf) :]  # the stamp brings no font
+    assert verify_pdf(path).valid
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils (pdfsig) not installed")
+def test_poppler_pdfsig_validates_the_signature_independently(signed_path: Path) -> None:
+    run = subprocess.run(
+        ["pdfsig", str(signed_path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Signature Validation: Signature is Valid." in run.stdout, run.stdout + run.stderr
+    assert "Total document signed" in run.stdout
+    assert "Signer Certificate Common Name: Model Risk Office" in run.stdout
+    assert "Signature Type: ETSI.CAdES.detached" in run.stdout  # PAdES
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils (pdfsig) not installed")
+def test_pdfsig_validates_the_timestamped_and_visible_signature(
+    tmp_path: Path, report_pdf: bytes, signer: LoadedSigner
+) -> None:
+    path = tmp_path / "bt-visible.pdf"
+    path.write_bytes(sign_pdf(report_pdf, signer, visible=True, timestamper=_dummy_tsa()))
+    run = subprocess.run(
+        ["pdfsig", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Signature Validation: Signature is Valid." in run.stdout, run.stdout + run.stderr
