@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from audit.errors import VerificationError
 from audit.signing.verify import VerificationReport, verify_pdf
@@ -38,13 +39,15 @@ def verify_command(
         if as_json:
             typer.echo(json.dumps({"file": str(report), "error": str(exc)}))
         else:
-            Console(stderr=True).print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+            Console(stderr=True, soft_wrap=True).print(
+                f"[red]error:[/] {escape(str(exc))}", highlight=False
+            )
         raise typer.Exit(exc.exit_code) from None
     code = exit_code(result)
     if as_json:
         typer.echo(json.dumps({"file": str(report), **result.as_dict()}, indent=2))
     else:
-        _print(result, report, trust)
+        _print(result, report)
     raise typer.Exit(code)
 
 
@@ -53,8 +56,8 @@ def exit_code(result: VerificationReport) -> int:
     return EXIT_VALID if result.valid and result.trusted is not False else EXIT_INVALID
 
 
-def _print(result: VerificationReport, report: Path, trust: Path | None) -> None:
-    out = Console()
+def _print(result: VerificationReport, report: Path) -> None:
+    out = Console(soft_wrap=True)
     ok = exit_code(result) == EXIT_VALID
     banner = "[bold green]VALID[/]" if ok else "[bold red]INVALID[/]"
     if result.trusted is None:
@@ -64,14 +67,14 @@ def _print(result: VerificationReport, report: Path, trust: Path | None) -> None
     when = f"{result.signing_time:%Y-%m-%d %H:%M:%S %Z}" if result.signing_time else "unknown"
     rows = [
         ("Signature", banner),
-        ("Signer", result.signer or "unknown"),
+        ("Signer", escape(result.signer or "unknown")),
         ("Signed at", when + (" (timestamped)" if result.timestamped else "")),
         ("Trusted", trusted),
-        ("Verdict", result.verdict or "unknown"),
-        ("Model SHA-256", result.model_sha256 or "unknown"),
+        ("Verdict", escape(result.verdict or "unknown")),
+        ("Model SHA-256", escape(result.model_sha256 or "unknown")),
     ]
-    out.print(f"{report}", highlight=False)
+    out.print(escape(str(report)), highlight=False)
     for label, value in rows:
         out.print(f"  {label:<14} {value}", highlight=False)
     for problem in result.problems:
-        out.print(f"  [red]problem:[/] {problem}", highlight=False)
+        out.print(f"  [red]problem:[/] {escape(problem)}", highlight=False)
