@@ -8,44 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
-from signing_helpers import FINDINGS, MODEL_SHA
+from cryptography.hazmat.primitives import serialization
+from signing_helpers import FINDINGS, MODEL_SHA, dummy_tsa, make_cert
 
-from audit.signing import LoadedSigner, init_keys, sign_pdf, verify_pdf
+from audit.signing import LoadedSigner, init_keys, load_signer, sign_pdf, verify_pdf
 from audit.signing import verify as verify_module
-
-
-def _dummy_tsa() -> DummyTimeStamper:
-    """pyHanko's in-process timestamp authority (RSA only), so B-T needs no network."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test TSA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    der_key = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return DummyTimeStamper(
-        tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-        tsa_key=asn1_keys.PrivateKeyInfo.load(der_key),
-    )
+from audit.spec import SigningSpec
 
 
 def test_round_trip_reports_signer_time_verdict_and_findings(
@@ -81,7 +49,7 @@ def test_pades_b_t_with_in_process_timestamp_authority(
     tmp_path: Path, report_pdf: bytes, signer: LoadedSigner
 ) -> None:
     path = tmp_path / "bt.pdf"
-    path.write_bytes(sign_pdf(report_pdf, signer, timestamper=_dummy_tsa()))
+    path.write_bytes(sign_pdf(report_pdf, signer, timestamper=dummy_tsa()))
     result = verify_pdf(path)
     assert result.valid, result.problems
     assert result.timestamped
@@ -114,8 +82,37 @@ def test_pdfsig_validates_the_timestamped_and_visible_signature(
     tmp_path: Path, report_pdf: bytes, signer: LoadedSigner
 ) -> None:
     path = tmp_path / "bt-visible.pdf"
-    path.write_bytes(sign_pdf(report_pdf, signer, visible=True, timestamper=_dummy_tsa()))
+    path.write_bytes(sign_pdf(report_pdf, signer, visible=True, timestamper=dummy_tsa()))
     run = subprocess.run(
         ["pdfsig", str(path)], capture_output=True, text=True, timeout=60, check=False
     )
     assert "Signature Validation: Signature is Valid." in run.stdout, run.stdout + run.stderr
+
+
+def test_passphrase_never_reaches_the_signed_pdf(
+    tmp_path: Path, report_pdf: bytes, monkeypatch: pytest.MonkeyPatch, rsa_key
+) -> None:
+    secret = "pass-phrase-that-must-not-leak-91c2"
+    key = rsa_key
+    key_path = tmp_path / "enc.key"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(secret.encode()),
+        )
+    )
+    key_path.chmod(0o600)
+    now = dt.datetime.now(dt.UTC)
+    cert_path = tmp_path / "c.pem"
+    cert_path.write_bytes(
+        make_cert(key, not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1))
+    )
+    monkeypatch.setenv("REPORT_KEY_PASS", secret)
+    signer = load_signer(
+        SigningSpec(key=key_path, cert=cert_path, passphrase_env="REPORT_KEY_PASS")
+    )
+    signed = sign_pdf(report_pdf, signer)
+    assert secret.encode() not in signed
+    assert secret.encode("utf-16-be") not in signed
+    assert repr(signer).find(secret) == -1

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from signing_helpers import FINDINGS, MODEL_SHA, keywords, render_report
+from pyhanko.sign import signers
+from signing_helpers import FINDINGS, MODEL_SHA, dummy_tsa, keywords, render_report
 
 from audit.errors import VerificationError
 from audit.signing import LoadedSigner, sign_pdf, verify_pdf
@@ -122,6 +123,17 @@ def test_an_incremental_update_after_signing_is_rejected(
         result.problems
     )
     assert result.verdict == "fail"  # what was signed, not what was appended
+
+
+def test_a_document_timestamp_added_later_is_harmless(tmp_path: Path, signed_pdf: bytes) -> None:
+    """Archival (LTA) updates may follow the signature without invalidating it."""
+    out = BytesIO()
+    writer = IncrementalPdfFileWriter(BytesIO(signed_pdf))
+    signers.PdfTimeStamper(dummy_tsa()).timestamp_pdf(writer, "sha256", output=out)
+    path = tmp_path / "lta.pdf"
+    path.write_bytes(out.getvalue())
+    result = verify_pdf(path)
+    assert result.valid, result.problems
 
 
 def test_bytes_appended_after_the_end_are_rejected(tmp_path: Path, signed_pdf: bytes) -> None:
