@@ -184,7 +184,7 @@ def _integrity_problems(
         problems.append(NOT_INTACT)
     if not status.valid:
         problems.append(BAD_SIGNATURE)
-    if not (strict.contents_canonical(sig, data) and strict.container_bound(sig)):
+    if not strict.container_intact(sig, data):
         problems.append(CONTAINER_CHANGED)
     coverage = status.coverage
     later_revisions = sig.signed_revision < sig.reader.total_revisions - 1

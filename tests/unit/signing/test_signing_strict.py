@@ -1,4 +1,4 @@
-"""The DER walker behind the container checks: exact on real DER, total on any bytes."""
+"""The container rebuild behind tamper checks: exact for our signatures, strict on every byte."""
 
 from __future__ import annotations
 
@@ -12,51 +12,46 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from audit.signing import strict
 
 
-def _cms_blob(signed_pdf: bytes) -> bytes:
-    sig = PdfFileReader(BytesIO(signed_pdf)).embedded_regular_signatures[0]
-    return sig.sig_object["/Contents"].original_bytes
+def _signature(pdf: bytes):
+    return PdfFileReader(BytesIO(pdf)).embedded_regular_signatures[0]
 
 
-def test_walker_measures_a_real_signature_exactly(signed_pdf: bytes) -> None:
-    blob = _cms_blob(signed_pdf)
-    end = strict._der_length(blob, 0, len(blob))
-    assert end is not None
-    assert blob[end:].strip(b"\x00") == b""
-    assert end < len(blob)  # pyHanko reserves padding after the CMS blob
+def test_our_signature_container_is_rebuilt_exactly(signed_pdf: bytes) -> None:
+    sig = _signature(signed_pdf)
+    blob = sig.sig_object["/Contents"].original_bytes
+    rebuilt = strict._rebuild(sig.signed_data, sig.signer_cert)
+    assert blob.startswith(rebuilt)
+    assert len(blob) > len(rebuilt)  # pyHanko reserves zero padding after the container
+    assert strict.container_intact(sig, signed_pdf)
 
 
-def test_signature_container_of_our_own_signature_is_bound(signed_pdf: bytes) -> None:
-    sig = PdfFileReader(BytesIO(signed_pdf)).embedded_regular_signatures[0]
-    assert strict.contents_canonical(sig, signed_pdf)
-    assert strict.container_bound(sig)
+def _flip_container_byte(signed_pdf: bytes, offset: int, mask: int) -> bytes:
+    """XOR one byte of the CMS blob, rewriting both of its hex digits in the file."""
+    start = signed_pdf.index(b"/Contents <") + len(b"/Contents <") + 2 * offset
+    value = int(signed_pdf[start : start + 2], 16) ^ mask
+    return signed_pdf[:start] + f"{value:02X}".encode() + signed_pdf[start + 2 :]
 
 
-@given(st.lists(st.integers(min_value=0, max_value=2**40), max_size=20), st.text(max_size=50))
-def test_walker_accepts_canonical_der(numbers: list[int], text: str) -> None:
-    der = _sequence(numbers, text).dump()
-    assert strict._der_length(der + b"\x00" * 8, 0, len(der) + 8) == len(der)
+def test_unsigned_version_numbers_and_tags_are_bound(signed_pdf: bytes) -> None:
+    """Changes that pyHanko's validation alone accepted (found by sweeping the container)."""
+    sig = _signature(signed_pdf)
+    blob = sig.sig_object["/Contents"].original_bytes
+    signed_data_version = blob.index(b"\x02\x01\x01")  # first INTEGER 1: SignedData version
+    info = sig.signed_data["signer_infos"][0].dump()
+    signer_info_version = (
+        blob.index(info) + len(info) - len(sig.signed_data["signer_infos"][0].contents)
+    )
+    for offset, mask in [
+        (signed_data_version + 2, 0x01),  # version 1 -> 0
+        (signer_info_version, 0x10),  # INTEGER tag -> NumericString
+        (signer_info_version + 2, 0x02),  # version 1 -> 3
+    ]:
+        tampered = _flip_container_byte(signed_pdf, offset, mask)
+        assert not strict.container_intact(_signature(tampered), tampered), (offset, mask)
 
 
-class _Ints(core.SequenceOf):
-    _child_spec = core.Integer
-
-
-class _Pair(core.Sequence):
-    _fields = [("numbers", _Ints), ("text", core.UTF8String)]  # noqa: RUF012 (asn1crypto API)
-
-
-def _sequence(numbers: list[int], text: str) -> core.Asn1Value:
-    return _Pair({"numbers": numbers, "text": text})
-
-
-@given(st.binary(max_size=200))
-def test_walker_never_raises_and_stays_in_bounds(data: bytes) -> None:
-    end = strict._der_length(data, 0, len(data))
-    assert end is None or 2 <= end <= len(data)
-
-
-def test_walker_rejects_non_minimal_lengths_and_end_of_contents() -> None:
-    assert strict._der_length(b"\x04\x01A", 0, 3) == 3
-    assert strict._der_length(b"\x04\x81\x01A", 0, 4) is None  # long form for a short length
-    assert strict._der_length(b"\x30\x02\x00\x00", 0, 4) is None  # EOC inside a SEQUENCE
-    assert strict._der_length(b"\x30\x03\x04\x01", 0, 4) is None  # child overruns parent
+@given(st.binary(max_size=70_000))
+def test_tlv_encodes_minimal_der_lengths(content: bytes) -> None:
+    encoded = strict._tlv(0x04, content)
+    assert core.OctetString.load(encoded).native == content
+    assert core.OctetString(content).dump() == encoded
