@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from audit.errors import AuditError
-from audit.signing.keys import default_key_dir, init_keys, key_file_warning
+from audit.signing.keys import KEY_FILE, default_key_dir, init_keys, key_file_warning
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def init_command(
     """Create a signing key (mode 0600) and a self-signed certificate for it."""
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     folder = folder if folder is not None else default_key_dir()
-    existing = folder / "signer.key"
+    existing = folder / KEY_FILE
     if existing.exists() and (warning := key_file_warning(existing)):
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     try:
