@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from signing_helpers import FINDINGS, MODEL_SHA, dummy_tsa, make_cert
 
+from audit.errors import SigningError
 from audit.signing import LoadedSigner, init_keys, load_signer, sign_pdf, verify_pdf
+from audit.signing import sign as sign_module
 from audit.signing import verify as verify_module
 from audit.spec import SigningSpec
 
@@ -116,3 +119,36 @@ def test_passphrase_never_reaches_the_signed_pdf(
     assert secret.encode() not in signed
     assert secret.encode("utf-16-be") not in signed
     assert repr(signer).find(secret) == -1
+
+
+def test_ec_p256_key_signs_and_verifies(tmp_path: Path, report_pdf: bytes) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_path = tmp_path / "ec.key"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    now = dt.datetime.now(dt.UTC)
+    cert_path = tmp_path / "ec.pem"
+    cert_path.write_bytes(
+        make_cert(key, not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1))
+    )
+    signer = load_signer(SigningSpec(key=key_path, cert=cert_path))
+    path = tmp_path / "ec.pdf"
+    path.write_bytes(sign_pdf(report_pdf, signer))
+    result = verify_pdf(path, trust=cert_path)
+    assert result.valid and result.trusted, result.problems
+
+
+def test_unreachable_timestamp_authority_is_a_signing_error(
+    report_pdf: bytes, signer: LoadedSigner
+) -> None:
+    url = "http://127.0.0.1:9/"  # discard port on this machine: connection refused, no network
+    with pytest.raises(SigningError) as info:
+        sign_pdf(report_pdf, signer, tsa_url=url)
+    assert info.value.where == url
+    assert info.value.fix == sign_module._TSA_FIX
