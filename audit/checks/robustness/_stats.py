@@ -17,4 +17,6 @@ def wilson_interval(
     den = 1.0 + z * z / m
     centre = (p + z * z / (2 * m)) / den
     half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / den
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(k == m, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return lo, hi

@@ -66,6 +66,19 @@ def _quiet_grad_notice() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One-row passes gain nothing from intra-op threads, and on a loaded machine the thread
+    hand-offs cost many times the arithmetic (measured: 2.2 ms against 0.08 ms for a small
+    conv). The previous setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _forward(runner: ModelRunner, space: AttackSpace) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda u: runner.scores(space.to_input(u))
 
@@ -156,11 +169,12 @@ def min_flip_epsilons(
         correct_fn=still_right,
     )
     out = np.full(len(u), np.nan)
-    for i in range(len(u)):
-        t = target[i : i + 1]
-        _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
-        if eps is not None:
-            out[i] = eps
+    with _one_thread():
+        for i in range(len(u)):
+            t = target[i : i + 1]
+            _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
+            if eps is not None:
+                out[i] = eps
     return out
 
 

@@ -1,7 +1,8 @@
 """ImageNet-C style corruptions at five severities, made locally (numpy, torch, Pillow).
 
 Parameters follow Hendrycks & Dietterich (2019), in their CIFAR-10-C setting (small images
-are what an audit usually sees); blur and pixelate scale with the image size. Images are
+are what an audit usually sees); blur scales with the image size, pixelate uses whole
+blocks of 2 to 6 pixels (ImageNet-C's fractional resize aliases on small images). Images are
 mapped from the data's value range to [0, 1], corrupted, clipped and mapped back, so shape
 and range are preserved whatever the data's scale.
 """
@@ -30,7 +31,7 @@ _IMPULSE = (0.01, 0.02, 0.03, 0.05, 0.07)  # share of salt-and-pepper pixels
 _BLUR = (0.4, 0.6, 0.7, 0.8, 1.0)  # Gaussian σ in pixels at 32×32
 _BRIGHTNESS = (0.05, 0.1, 0.15, 0.2, 0.3)  # added intensity
 _CONTRAST = (0.75, 0.5, 0.4, 0.3, 0.15)  # kept share of the deviation from the mean
-_PIXELATE = (0.95, 0.9, 0.85, 0.75, 0.65)  # downscale factor
+_PIXELATE = (2, 3, 4, 5, 6)  # block size in pixels
 _JPEG = (80, 65, 58, 50, 40)  # JPEG quality
 
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
@@ -77,11 +78,14 @@ def _contrast(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pixelate(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
+    """Each b×b block takes its mean. Whole blocks, unlike a fractional resize, never shift
+    content, so the change grows with b at every image size."""
+    b = _PIXELATE[s - 1]
     h, w = x.shape[-2:]
-    small = (max(1, int(h * _PIXELATE[s - 1])), max(1, int(w * _PIXELATE[s - 1])))
     img = torch.from_numpy(x.astype(np.float64))
-    img = F.interpolate(F.interpolate(img, size=small, mode="area"), size=(h, w), mode="nearest")
-    return img.numpy()
+    blocks = F.avg_pool2d(img, b, ceil_mode=True, count_include_pad=False)
+    up = blocks.repeat_interleave(b, dim=2).repeat_interleave(b, dim=3)
+    return up[..., :h, :w].numpy()
 
 
 def _jpeg(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:

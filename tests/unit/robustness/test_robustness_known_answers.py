@@ -105,7 +105,9 @@ def test_gaussian_flip_rate_matches_phi_of_margin_over_noise(scaled: bool) -> No
     eps, m = 0.25, 40_000
     x = np.repeat(x0, m, axis=0)
     noisy = gaussian_noise(x, eps, _roles(sigma), np.random.default_rng(0))
-    flips = int((_decide(model, torch.as_tensor(noisy)) != _decide(model, torch.as_tensor(x0))).sum())
+    flips = int(
+        (_decide(model, torch.as_tensor(noisy)) != _decide(model, torch.as_tensor(x0))).sum()
+    )
     p = stats.norm.cdf(-abs(z) / (eps * np.linalg.norm(w * sigma)))
     lo, hi = stats.binom.interval(0.99, m, p)
     assert 0.01 < p < 0.5  # a case where the test has power
