@@ -25,6 +25,12 @@ TEXT_ADVERSARIAL_NOTE = (
     "Gradient attacks were not run: text inputs are discrete token ids with no gradient. "
     "The token edits above are the robustness evidence for this model."
 )
+# What one unit of ε (noise scale, attack radius) means, per modality, for the report's axes.
+EPSILON_UNITS = {
+    "tabular": "standard deviations of each feature",
+    "image": "fractions of the data's value range",
+    "text": "shares of each sequence's tokens edited",
+}
 _UNKNOWN_MODALITY = "robustness has no perturbations for modality {0!r}."
 
 
@@ -58,6 +64,7 @@ class RobustnessCheck:
             raise DataError(_UNKNOWN_MODALITY.format(modality), where="model.modality")
         metrics += found
         evidence.update(ev)
+        evidence["epsilon_units"] = EPSILON_UNITS[modality]
         if cfg.adversarial and space is not None:
             found, ev = measure_adversarial(ctx, sample, space)
             metrics += found

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 from captum.robust import FGSM, PGD, MinParamPerturbation
+from scipy import stats as _sp
 
 from audit.checks.base import CheckContext
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
-from ._common import CHECK, Sample, outcome_metrics
+from ._common import CHECK, Sample, outcome_metrics, rng_for
 
 UPPER_BOUND_NOTE = (
     "Robust accuracy under FGSM and PGD is an upper bound: a stronger attack may find "
@@ -182,7 +183,7 @@ def epsilon_curve(
     epsilons: np.ndarray, correct: np.ndarray, eps_max: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy at each ε: right on the clean input and not flipped by any ε' ≤ ε."""
-    grid = np.linspace(0.0, eps_max, _CURVE_POINTS)
+    grid = np.round(np.linspace(0.0, eps_max, _CURVE_POINTS), 10)
     flipped_by = np.where(np.isnan(epsilons), np.inf, epsilons)
     acc = (correct[None, :] & (flipped_by[None, :] > grid[:, None])).mean(axis=1)
     return grid, acc
@@ -192,8 +193,6 @@ def median_with_interval(
     values: np.ndarray, confidence: float
 ) -> tuple[float, float | None, float | None]:
     """The median and a distribution-free order-statistic interval (binomial ranks)."""
-    from scipy import stats as _sp
-
     v = np.sort(values)
     n = len(v)
     median = float(np.median(v))
@@ -207,7 +206,7 @@ def median_with_interval(
 def measure_adversarial(
     ctx: CheckContext, sample: Sample, space: AttackSpace
 ) -> tuple[list[Metric], dict[str, Any]]:
-    """FGSM/PGD robust accuracy on the sample, and the min-flip search on its first rows."""
+    """FGSM/PGD robust accuracy on the sample, and the min-flip search on a seeded subsample."""
     cfg, runner = ctx.config, ctx.model
     u = space.from_input(runner.as_tensor(sample.x))
     target = torch.as_tensor(sample.pred)
@@ -225,11 +224,12 @@ def measure_adversarial(
             sample, pred_after, ctx.confidence, perturbation=family, method=norm
         )
     k = min(cfg.min_flip_sample, len(sample.y))
+    rows = np.sort(rng_for(ctx.seed, "min_flip").choice(len(sample.y), size=k, replace=False))
     eps = min_flip_epsilons(
         runner,
         space,
-        u[:k],
-        target[:k],
+        u[rows],
+        target[rows],
         norm=cfg.norm,
         eps_max=cfg.min_flip_max,
         step=cfg.min_flip_step,
@@ -250,7 +250,7 @@ def measure_adversarial(
             method=cfg.norm,
         )
     )
-    grid, acc = epsilon_curve(eps, sample.pred[:k] == sample.y[:k], cfg.min_flip_max)
+    grid, acc = epsilon_curve(eps, sample.pred[rows] == sample.y[rows], cfg.min_flip_max)
     evidence = {
         "epsilon_curve": {"norm": cfg.norm, "epsilon": grid.tolist(), "accuracy": acc.tolist()},
         "min_flip": {
