@@ -58,11 +58,11 @@ def _impulse_noise(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarra
 def _gaussian_blur(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
     sigma = _BLUR[s - 1] * x.shape[-1] / 32
     radius = max(1, int(np.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
     n, c, h, w = x.shape
-    img = torch.from_numpy(x.astype(np.float64)).reshape(n * c, 1, h, w)
+    img = torch.from_numpy(x.astype(np.float32)).reshape(n * c, 1, h, w)
     img = F.conv2d(F.pad(img, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
     img = F.conv2d(F.pad(img, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
     return img.reshape(n, c, h, w).numpy()
