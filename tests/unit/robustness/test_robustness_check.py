@@ -51,7 +51,11 @@ def _keyed(metrics):
     return {(m.name, m.perturbation, m.severity, m.method): m for m in metrics}
 
 
-@pytest.mark.parametrize("build", [_tabular, _image, _text], ids=["tabular", "image", "text"])
+@pytest.mark.parametrize(
+    "build",
+    [_tabular, pytest.param(_image, marks=pytest.mark.slow), _text],
+    ids=["tabular", "image", "text"],
+)
 def test_metrics_are_finite_complete_and_deterministic(build) -> None:
     first = RobustnessCheck().measure(build())
     again = RobustnessCheck().measure(build())
@@ -108,6 +112,7 @@ def test_min_flip_median_matches_the_linear_radius_in_sigma_units() -> None:
     assert np.quantile(exact, 0.2) < median < np.quantile(exact, 0.8)
 
 
+@pytest.mark.slow
 def test_image_corruption_aggregates_and_examples() -> None:
     out = RobustnessCheck().measure(_image())
     keyed = _keyed(out.metrics)
