@@ -167,7 +167,9 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
         return CheckResult(CheckRun(check, "error", msg, seconds))
     if "error" in box:
         return CheckResult(CheckRun(check, "error", _first_line(box["error"]), seconds))
-    return CheckResult(CheckRun(check, "ran", "", seconds), box["output"])
+    output: CheckOutput = box["output"]
+    run = CheckRun(check, "ran", "", seconds, not_applicable=dict(output.not_applicable))
+    return CheckResult(run, output)
 
 
 def skipped_runs(spec: AuditSpec) -> list[CheckResult]:

@@ -25,6 +25,7 @@ TEXT_ADVERSARIAL_NOTE = (
     "Gradient attacks were not run: text inputs are discrete token ids with no gradient. "
     "The token edits above are the robustness evidence for this model."
 )
+ADVERSARIAL_OFF_NOTE = "adversarial attacks are switched off (checks.robustness.adversarial: false)"
 # What one unit of ε (noise scale, attack radius) means, per modality, for the report's axes.
 EPSILON_UNITS = {
     "tabular": "standard deviations of each feature",
@@ -65,9 +66,15 @@ class RobustnessCheck:
         metrics += found
         evidence.update(ev)
         evidence["epsilon_units"] = EPSILON_UNITS[modality]
+        not_applicable: dict[str, str] = {}
         if cfg.adversarial and space is not None:
             found, ev = measure_adversarial(ctx, sample, space)
             metrics += found
             evidence.update(ev)
             evidence["notes"].append(UPPER_BOUND_NOTE)
-        return CheckOutput(metrics=tuple(metrics), evidence=evidence)
+        else:
+            reason = TEXT_ADVERSARIAL_NOTE if space is None else ADVERSARIAL_OFF_NOTE
+            not_applicable["min_flip_epsilon_median"] = reason
+        return CheckOutput(
+            metrics=tuple(metrics), evidence=evidence, not_applicable=not_applicable
+        )
