@@ -9,8 +9,7 @@ import numpy as np
 
 from audit.checks.base import CheckContext
 from audit.records import Metric
-
-from ._stats import wilson_interval
+from audit.stats import wilson_interval
 
 CHECK = "robustness"
 # Flipped inputs kept as evidence for the report, per modality.
