@@ -1,0 +1,65 @@
+"""The `audit` command: parse, call the library, print, and exit with the contract's code.
+
+Only this package prints to the terminal or exits. Library errors (`AuditError`) become one
+clear message and exit code 2; a traceback is shown only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from audit.cli import _console, export, keys, policy, runs, verify
+from audit.errors import AuditError
+
+app = typer.Typer(
+    name="audit",
+    help="Audit PyTorch models for bias, spurious features and robustness; sign the report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
+) -> None:
+    _console.settings.debug = debug
+    _console.settings.verbose = verbose
+
+
+for module in (runs, keys, verify, policy, export):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the process exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        _console.error("aborted.")
+        code = 2
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except AuditError as exc:
+        if debug:
+            raise
+        _console.error(str(exc))
+        code = exc.exit_code
+    except Exception as exc:  # an unexpected failure must not look like a pass
+        if debug:
+            raise
+        _console.error(
+            f"internal error: {type(exc).__name__}: {exc}. Run again with --debug for details."
+        )
+        code = 2
+    code = code if isinstance(code, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

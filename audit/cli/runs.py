@@ -1,0 +1,99 @@
+"""`audit run` and `audit demo`: execute the audit flow and report the verdict."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from audit.cli import _console
+from audit.policy import exit_code
+from audit.spec import load_spec
+
+_FAIL_ON = ("warn", "minor", "major", "blocker")
+
+
+def _quiet_prefect() -> None:
+    """Keep Prefect's console logs (and task tracebacks) off the terminal unless --verbose."""
+    if _console.settings.verbose:
+        return
+    # Prefect attaches its console handler to the root logger when it configures logging.
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.setLevel(logging.CRITICAL)
+    logging.getLogger("prefect._internal").setLevel(logging.CRITICAL)
+    for noisy in ("pyhanko", "weasyprint", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+def _execute(
+    spec: Path,
+    out: Path | None,
+    policy: str | None,
+    fail_on: str,
+    formats: list[str],
+    summary_md: Path | None,
+):
+    from flows.audit_flow import audit_flow
+
+    _quiet_prefect()
+    return audit_flow(
+        spec_path=str(spec),
+        out_dir=str(out) if out else None,
+        policy=policy,
+        fail_on=fail_on,
+        formats=formats,
+        summary_md=str(summary_md) if summary_md else None,
+    )
+
+
+def _print_outcome(result, published) -> None:
+    for note in published.notes:
+        _console.err.print(note, markup=False)
+    _console.out.print(_console.verdict_table(result))
+    for label, path in [
+        ("report", published.report),
+        ("findings", published.findings),
+        ("junit", published.junit),
+        *published.extra.items(),
+    ]:
+        _console.out.print(f"{label:>9}: {path}")
+
+
+def run(
+    spec: Path = typer.Argument(..., help="The audit spec (YAML)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder."),
+    policy: str | None = typer.Option(None, "--policy", help="Override the spec's policy."),
+    fail_on: str = typer.Option("blocker", "--fail-on", help="Lowest severity that blocks."),
+    fmt: list[str] = typer.Option(["pdf"], "--format", help="pdf (always) and/or html."),
+    summary_md: Path | None = typer.Option(None, "--summary-md", help="Write a PR summary."),
+) -> int:
+    """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
+    load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
+    if fail_on not in _FAIL_ON:
+        raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
+    result, published = _execute(spec, out, policy, fail_on, fmt, summary_md)
+    _print_outcome(result, published)
+    return exit_code(result.verdict)
+
+
+def demo(
+    case: str = typer.Option("tabular", "--case", help="tabular | image | text"),
+    out: Path = typer.Option(Path("audit-demo"), "--out", help="Output folder."),
+) -> int:
+    """Audit a bundled demo model on real data; exit 0 once the signed report exists."""
+    from audit.demo import CASES, build_demo
+
+    if case not in CASES:
+        raise typer.BadParameter(f"choose one of {', '.join(CASES)}", param_hint="--case")
+    with _console.err.status(f"Preparing the {case} demo (trains once, then cached)..."):
+        spec = build_demo(case)
+    result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
+    _print_outcome(result, published)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)

@@ -1,0 +1,332 @@
+"""The audit's stages as plain functions: load, predict, measure, judge, assemble, publish.
+
+`flows/audit_flow.py` wraps each stage as a Prefect task; `run_audit` chains them directly,
+so the whole pipeline is callable and testable without Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.checks import get_check
+from audit.checks.base import CheckContext, CheckOutput, Predictions
+from audit.errors import ModelError
+from audit.fsio import write_atomic
+from audit.loaders.data import Dataset, load_dataset
+from audit.loaders.model import ModelRunner, load_module, make_runner
+from audit.policy import Policy, judge, load_policy
+from audit.policy.gate import junit_xml, summary_markdown
+from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
+from audit.signing import LoadedSigner, load_signer, sign_pdf
+from audit.spec import AuditSpec, load_spec, sha256_file
+
+_VERSIONED = ("torch", "captum", "fairlearn", "audit", "prefect", "weasyprint", "pyhanko")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Everything read from disk before any measurement, with its provenance hashes."""
+
+    spec: AuditSpec
+    spec_path: Path
+    spec_text: str
+    runner: ModelRunner
+    data: Dataset
+    policy: Policy
+    signer: LoadedSigner
+    hashes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    run: CheckRun
+    output: CheckOutput = field(default_factory=lambda: CheckOutput(metrics=()))
+
+
+@dataclass(frozen=True)
+class Published:
+    out_dir: Path
+    findings: Path
+    junit: Path
+    report: Path
+    extra: Mapping[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # for the CLI to print: a key created on first use, key warnings
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _model_hash(spec: AuditSpec) -> str:
+    if spec.model.path is not None:
+        return sha256_file(spec.model.path)
+    weights = sha256_file(spec.model.weights) if spec.model.weights else "none"
+    return hashlib.sha256(f"{spec.model.factory}|{weights}".encode()).hexdigest()
+
+
+def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
+    """Read spec, policy, signing key, data and model; fail fast on anything unusable."""
+    path = Path(spec_path)
+    spec = load_spec(path)
+    pol = load_policy(policy) if policy else load_policy(spec.policy, base_dir=path.parent)
+    signer = load_signer(spec.signing)
+    data = load_dataset(spec.data, spec.model)
+    module = load_module(spec.model)
+    runner = make_runner(spec.model, module, data.x)
+    hashes = {
+        "model": _model_hash(spec),
+        "data": sha256_file(spec.data.path),
+        "spec": sha256_file(path),
+        "policy": pol.sha256,
+    }
+    return Loaded(
+        spec=spec,
+        spec_path=path,
+        spec_text=path.read_text(encoding="utf-8"),
+        runner=runner,
+        data=data,
+        policy=pol,
+        signer=signer,
+        hashes=hashes,
+    )
+
+
+def predict(loaded: Loaded) -> Predictions:
+    """Class probabilities and decisions for every row, computed once in chunks."""
+    proba = loaded.runner.predict_proba(loaded.data.x, batch_size=loaded.spec.data.batch_size)
+    if loaded.runner.task == "multiclass":
+        n_classes = proba.shape[1]
+        if loaded.data.y.max() >= n_classes:
+            raise ModelError(
+                f"labels go up to {int(loaded.data.y.max())}, "
+                f"but the model has {n_classes} classes.",
+                where="data.label",
+            )
+    return Predictions(proba=proba, label=loaded.runner.decide(proba))
+
+
+def _check_config(spec: AuditSpec, check: str) -> Any:
+    """The check's spec section; bias also gets the data section's binning of sensitive columns."""
+    config = getattr(spec.checks, check)
+    if check == "bias":
+        config = config.model_copy(update={"bins": {**spec.data.bins, **config.bins}})
+    return config
+
+
+def context(loaded: Loaded, predictions: Predictions, check: str) -> CheckContext:
+    return CheckContext(
+        model=loaded.runner,
+        data=loaded.data,
+        predictions=predictions,
+        config=_check_config(loaded.spec, check),
+        seed=loaded.spec.seed,
+        min_group_size=loaded.policy.defaults.min_group_size,
+        confidence=loaded.policy.defaults.confidence,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
+    """Run one check; a crash or a timeout becomes an `error` run, never a silent pass."""
+    box: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def target() -> None:
+        try:
+            box["output"] = get_check(check).measure(ctx)
+        except BaseException as exc:  # recorded, judged as error downstream
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"check-{check}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    seconds = time.perf_counter() - started
+    if worker.is_alive():
+        msg = f"timed out after {timeout:g} s (runner.check_timeout)"
+        return CheckResult(CheckRun(check, "error", msg, seconds))
+    if "error" in box:
+        return CheckResult(CheckRun(check, "error", _first_line(box["error"]), seconds))
+    output: CheckOutput = box["output"]
+    run = CheckRun(check, "ran", "", seconds, not_applicable=dict(output.not_applicable))
+    return CheckResult(run, output)
+
+
+def skipped_runs(spec: AuditSpec) -> list[CheckResult]:
+    return [
+        CheckResult(CheckRun(name, "skipped", "switched off in the spec"))
+        for name, cfg in spec.checks
+        if cfg is False
+    ]
+
+
+def judge_results(
+    loaded: Loaded, results: Sequence[CheckResult], *, fail_on: str = "blocker"
+) -> tuple[tuple[Finding, ...], Verdict]:
+    metrics = [m for r in results for m in r.output.metrics]
+    runs = [r.run for r in results]
+    return judge(loaded.policy, metrics, runs, today=dt.date.today(), fail_on=fail_on)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def assemble(
+    loaded: Loaded,
+    results: Sequence[CheckResult],
+    findings: Sequence[Finding],
+    verdict: Verdict,
+    *,
+    started_at: str,
+) -> AuditResult:
+    """Freeze everything the report, gate and ledger need into one `AuditResult`."""
+    order = {name: i for i, (name, _) in enumerate(loaded.spec.checks)}
+    ordered = sorted(results, key=lambda r: order.get(r.run.check, 99))
+    metrics: list[Metric] = [m for r in ordered for m in r.output.metrics]
+    spec = loaded.spec
+    return AuditResult(
+        name=spec.name,
+        started_at=started_at,
+        finished_at=now_iso(),
+        verdict=verdict,
+        policy=loaded.policy.info(),
+        provenance=Provenance(
+            model_sha256=loaded.hashes["model"],
+            data_sha256=loaded.hashes["data"],
+            spec_sha256=loaded.hashes["spec"],
+            policy_sha256=loaded.hashes["policy"],
+            seed=spec.seed,
+            versions=_versions(),
+        ),
+        metrics=tuple(metrics),
+        findings=tuple(findings),
+        check_runs=tuple(r.run for r in ordered),
+        spec_text=loaded.spec_text,
+        model_info={
+            "name": spec.name,
+            "version": spec.model.version or "not stated",
+            "source": str(spec.model.path or spec.model.factory),
+            "task": spec.model.task,
+            "modality": spec.model.modality,
+            "output": spec.model.output,
+            "classes": loaded.runner.n_classes,
+            "decision_threshold": spec.model.decision_threshold,
+        },
+        data_info={
+            "source": str(spec.data.path),
+            "rows": len(loaded.data),
+            "label": spec.data.label,
+            "features": len(loaded.data.feature_names) or None,
+            "sensitive": list(spec.data.sensitive),
+            "positive_rate": float(np.mean(loaded.data.y == 1)),
+        },
+        evidence={r.run.check: dict(r.output.evidence) for r in ordered if r.output.evidence},
+    )
+
+
+def default_out_dir(name: str) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("audit-out") / name / stamp
+
+
+def publish(
+    result: AuditResult,
+    loaded: Loaded,
+    out_dir: Path,
+    *,
+    formats: Sequence[str] = ("pdf",),
+    summary_md: Path | None = None,
+) -> Published:
+    """Write findings.json and junit.xml, then the signed report last, each atomically."""
+    from audit.report import render_html, render_pdf
+
+    out_dir = Path(out_dir)
+    findings_bytes = json.dumps(result.findings_json(), indent=2, sort_keys=False).encode()
+    findings = write_atomic(out_dir / "findings.json", findings_bytes)
+    junit = write_atomic(out_dir / "junit.xml", junit_xml(result))
+    extra: dict[str, Path] = {}
+    if summary_md is not None:
+        extra["summary"] = write_atomic(summary_md, summary_markdown(result))
+    if "html" in formats:
+        extra["html"] = write_atomic(
+            out_dir / "report.html", render_html(result, signer=loaded.signer.subject)
+        )
+    pdf = render_pdf(
+        result,
+        signer=loaded.signer.subject,
+        attachments={"findings.json": findings_bytes, "spec.yaml": loaded.spec_text.encode()},
+    )
+    signed = sign_pdf(
+        pdf,
+        loaded.signer,
+        tsa_url=loaded.spec.signing.tsa_url if loaded.spec.signing else None,
+        visible=bool(loaded.spec.signing and loaded.spec.signing.visible),
+        reason=f"Audit {result.name}: verdict {result.verdict.value}",
+    )
+    report = write_atomic(out_dir / "report.pdf", signed)
+    notes = loaded.signer.warnings
+    if loaded.signer.created:
+        notes = (f"Created a signing key at {loaded.signer.key_path} (first use).", *notes)
+    return Published(
+        out_dir=out_dir, findings=findings, junit=junit, report=report, extra=extra, notes=notes
+    )
+
+
+def run_audit(
+    spec_path: str | Path,
+    out_dir: Path | None = None,
+    *,
+    policy: str | None = None,
+    fail_on: str = "blocker",
+) -> tuple[AuditResult, Published]:
+    """The whole pipeline without Prefect (tests, benchmarks, embedding in other tools)."""
+    started = now_iso()
+    loaded = load(spec_path, policy=policy)
+    predictions = predict(loaded)
+    timeout = loaded.spec.runner.check_timeout
+    results = [
+        measure(name, context(loaded, predictions, name), timeout=timeout)
+        for name in loaded.spec.checks.enabled()
+    ]
+    results += skipped_runs(loaded.spec)
+    findings, verdict = judge_results(loaded, results, fail_on=fail_on)
+    result = assemble(loaded, results, findings, verdict, started_at=started)
+    out = out_dir or default_out_dir(loaded.spec.name)
+    return result, publish(result, loaded, out)
+
+
+__all__ = [
+    "CheckResult",
+    "Loaded",
+    "Published",
+    "assemble",
+    "context",
+    "judge_results",
+    "load",
+    "measure",
+    "predict",
+    "publish",
+    "run_audit",
+    "skipped_runs",
+]
