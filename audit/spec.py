@@ -152,8 +152,8 @@ AttributionMethod = Literal[
 
 class SpuriousSpec(_Strict):
     """Probes plus how to attribute; `method: null` picks the modality's default
-    (integrated_gradients; for text layer_integrated_gradients, or feature_ablation when the
-    model is serialized)."""
+    (tabular integrated_gradients, image saliency; text layer_integrated_gradients, or
+    feature_ablation when the model is serialized)."""
 
     probes: list[Probe] = []
     method: AttributionMethod | None = None

@@ -1,8 +1,7 @@
 """Statistics of the spurious check: paired flip rates against nulls, enrichment, shares.
 
 Everything here takes plain arrays and returns numbers; no model, no judgement. The
-interval helpers (`wilson`, `mcnemar_exact`, `holm`) are local until `audit/stats.py` lands
-on main (then they should be replaced by its functions).
+intervals and tests themselves come from `audit.stats` (Wilson, exact McNemar, percentile).
 """
 
 from __future__ import annotations
@@ -10,41 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import stats as sps
+
+from audit import stats
 
 
-def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (n > 0)."""
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
-
-
-def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided exact McNemar p-value for paired booleans (binomial test on discordant pairs)."""
-    only_a = int(np.sum(a & ~b))
-    only_b = int(np.sum(~a & b))
-    discordant = only_a + only_b
-    if discordant == 0:
-        return 1.0
-    return float(stats.binomtest(only_a, discordant, 0.5).pvalue)
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm step-down adjusted p-values, in the input order."""
-    m = len(pvalues)
-    order = np.argsort(pvalues)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[idx]))
-        adjusted[idx] = running
-    return adjusted.tolist()
+def mcnemar_paired(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact McNemar p-value for paired booleans (flips under two variants, same rows)."""
+    return stats.mcnemar_exact(int(np.sum(a & ~b)), int(np.sum(~a & b)))
 
 
 def boot_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -53,8 +25,7 @@ def boot_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def percentile_ci(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
+    low, high = stats.percentile_interval(samples, confidence)
     return float(low), float(high)
 
 
@@ -71,8 +42,8 @@ class Rate:
 def rate(flags: np.ndarray, confidence: float) -> Rate:
     n = int(flags.size)
     k = int(flags.sum())
-    low, high = wilson(k, n, confidence)
-    return Rate(k / n, low, high, n)
+    low, high = stats.wilson_interval(k, n, confidence)
+    return Rate(k / n, float(low), float(high), n)
 
 
 @dataclass(frozen=True)
@@ -175,7 +146,7 @@ def enrichment(
     boot = rho[idx].mean(axis=1) / area[idx].mean(axis=1)
     low, high = percentile_ci(boot, confidence)
     diff = rho - area
-    wil_p = float(stats.wilcoxon(diff, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
+    wil_p = float(sps.wilcoxon(diff, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
     null_e = [float(mass_ratio(attr, m & valid).mean() / area.mean()) for m in null_masks]
     null_value = float(np.mean(null_e)) if null_e else float("nan")
     perm_p = (1 + sum(e >= point for e in null_e)) / (1 + len(null_e))
@@ -228,8 +199,8 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = No
     would inflate the correlation. Rows with a constant map are skipped.
     """
     keep = np.ones(a.shape, dtype=bool) if valid is None else valid
-    ra = stats.rankdata(np.where(keep, np.abs(a), np.nan), axis=1, nan_policy="omit")
-    rb = stats.rankdata(np.where(keep, np.abs(b), np.nan), axis=1, nan_policy="omit")
+    ra = sps.rankdata(np.where(keep, np.abs(a), np.nan), axis=1, nan_policy="omit")
+    rb = sps.rankdata(np.where(keep, np.abs(b), np.nan), axis=1, nan_policy="omit")
     ra = np.where(keep, ra - np.nanmean(ra, axis=1, keepdims=True), 0.0)
     rb = np.where(keep, rb - np.nanmean(rb, axis=1, keepdims=True), 0.0)
     denom = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
@@ -260,4 +231,4 @@ def paired_greater_p(a: np.ndarray, b: np.ndarray) -> float:
     diff = a - b
     if not np.any(diff != 0):
         return 1.0
-    return float(stats.wilcoxon(diff, alternative="greater").pvalue)
+    return float(sps.wilcoxon(diff, alternative="greater").pvalue)

@@ -100,7 +100,7 @@ def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
             out.metrics.append(
                 metric(
                     "mcnemar_p",
-                    detect.mcnemar_exact(flips, null_flips[label]),
+                    detect.mcnemar_paired(flips, null_flips[label]),
                     f"{art}_vs_{label}",
                     n=len(flips),
                 )

@@ -194,3 +194,17 @@ def test_sharded_attributions_give_the_same_metrics(tiny) -> None:
     sharded = SpuriousCheck(mapper=mapper, shards=3).measure(ctx)
     assert max(seen) == 3
     assert [m.to_json() for m in whole.metrics] == [m.to_json() for m in sharded.metrics]
+
+
+def test_absent_probe_metrics_are_declared_not_applicable(tiny) -> None:
+    """Without probes, rules on probe metrics are skipped by the policy, not errors."""
+    from audit.checks.spurious import NO_PROBES
+
+    unprobed = _run(tiny, True)
+    assert unprobed.not_applicable["flip_rate_excess"] == NO_PROBES
+    assert unprobed.not_applicable["attribution_enrichment"] == NO_PROBES
+    probed = _run(tiny, True, probes=_FEATURE_PROBE)
+    assert "flip_rate_excess" not in probed.not_applicable
+    assert "attribution_enrichment" in probed.not_applicable  # image and text only
+    emitted = {m.name for m in probed.metrics}
+    assert not emitted & set(probed.not_applicable)

@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from scipy import stats
+from scipy import stats as sps
 
+from audit import stats
 from audit.checks.spurious import detect
-
-
-def test_wilson_known_values() -> None:
-    # Wilson 95% interval for 0/10 is [0, 0.2775]; for 5/10 it is [0.2366, 0.7634]
-    assert detect.wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
-    assert detect.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-
-
-@given(st.integers(1, 500), st.data())
-def test_wilson_contains_estimate(n: int, data: st.DataObject) -> None:
-    k = data.draw(st.integers(0, n))
-    low, high = detect.wilson(k, n)
-    assert 0.0 <= low <= k / n <= high <= 1.0
 
 
 def test_mcnemar_matches_binomial_test_on_discordant_pairs() -> None:
     a = np.array([1, 1, 1, 1, 1, 0, 0, 1], dtype=bool)
     b = np.array([0, 0, 0, 0, 1, 0, 1, 1], dtype=bool)
-    assert detect.mcnemar_exact(a, b) == pytest.approx(stats.binomtest(4, 5, 0.5).pvalue)
-    assert detect.mcnemar_exact(a, a) == 1.0
-
-
-def test_holm_step_down() -> None:
-    assert detect.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert detect.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert detect.mcnemar_paired(a, b) == pytest.approx(sps.binomtest(4, 5, 0.5).pvalue)
+    assert detect.mcnemar_paired(a, a) == 1.0
 
 
 def test_flip_excess_without_null_is_the_wilson_interval() -> None:
@@ -41,7 +22,8 @@ def test_flip_excess_without_null_is_the_wilson_interval() -> None:
     ex = detect.flip_excess(
         flips, {}, idx=detect.boot_indices(10, 50, np.random.default_rng(0)), confidence=0.95
     )
-    assert (ex.value, ex.ci_low, ex.ci_high) == pytest.approx((0.3, *detect.wilson(3, 10)))
+    low, high = stats.wilson_interval(3, 10)
+    assert (ex.value, ex.ci_low, ex.ci_high) == pytest.approx((0.3, float(low), float(high)))
     assert ex.beaten is None
 
 
