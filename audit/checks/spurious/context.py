@@ -201,6 +201,7 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
     evidence: dict[str, Any] = {
         "method": method,
         "examples": [],
+        "local_examples": [],
         "importance": [],
         "sentences": [],
         "probes": [],
@@ -229,7 +230,8 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
         metrics.extend(m)
         evidence["importance"] = importance
     else:
-        evidence["examples"] = _local_examples(sample, cfg.examples)
+        # same format as "examples", but `region` is None: no artifact is outlined
+        evidence["local_examples"] = _local_examples(sample, cfg.examples)
     return metrics, evidence
 
 
