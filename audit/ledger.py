@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from audit import paths
 from audit.errors import AuditError
 from audit.records import BLOCKING_STATUSES, AuditResult, Finding, Metric, Verdict
+from audit.spec import sha256_file
 
 LEDGER_URL_ENV = "AUDIT_LEDGER_URL"
 GENESIS = "0" * 64
@@ -91,14 +92,6 @@ def _finding_row(f: Finding) -> dict[str, Any]:
         "severity": f.severity.value,
         "value": f.metric.value if f.metric else None,
     }
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -227,7 +220,7 @@ class Ledger:
             "metrics": _canonical([m.to_json() for m in result.metrics]),
             "findings": _canonical([_finding_row(f) for f in result.findings]),
             "report_path": str(Path(report).resolve()) if report else None,
-            "report_sha256": _sha256_file(Path(report)) if report else None,
+            "report_sha256": sha256_file(Path(report)) if report else None,
             "run_id": run_id,
         }
         for _ in range(_APPEND_ATTEMPTS):

@@ -1,0 +1,205 @@
+"""Scale-out through Prefect's task runners: pick the runner, split per-row work into shards.
+
+The default is a thread pool in the flow's process. `runner: {kind: dask}` in the spec runs
+the heavy work on Dask through `prefect-dask`: on an existing scheduler (`address`) or on a
+`LocalCluster` of `workers` single-threaded processes started for the run.
+
+On a Dask worker the model and data are loaded once per process and kept, keyed on the
+provenance hashes of the files (a torch module pickles and hashes differently in every
+process, so the files' sha256 is the only stable key); tasks carry only the spec path, the
+hashes and row bounds, never the model. The worker re-hashes the files on first load, so a
+model or dataset replaced on disk mid-audit is an error rather than a silent mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from audit.errors import SpecError
+from audit.loaders.data import Dataset, load_dataset
+from audit.loaders.model import ModelRunner, load_module, make_runner
+from audit.spec import AuditSpec, ModelSpec, RunnerSpec, load_spec, sha256_file
+
+CHANGED_ON_DISK = (
+    "{what} changed on disk while the audit ran (sha256 {now} instead of {then}); "
+    "a worker cannot measure a different file than the one the audit recorded."
+)
+CHANGED_FIX = "do not replace model, data or spec files during an audit; run it again."
+BAD_FUNCTION = "shard function {ref!r} is not an importable `module:function`."
+
+
+@dataclass(frozen=True)
+class ShardInputs:
+    """What a shard needs, loaded once per worker process."""
+
+    spec: AuditSpec
+    runner: ModelRunner
+    data: Dataset
+
+
+def task_runner_for(runner: RunnerSpec) -> TaskRunner:
+    """Threads in-process by default; Dask on `address`, or on a fresh loopback LocalCluster."""
+    if runner.kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=max(runner.workers, 4))
+    from prefect_dask import DaskTaskRunner
+
+    if runner.address:
+        return DaskTaskRunner(address=runner.address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": runner.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        },
+    )
+
+
+def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) bounds of near-equal size; never an empty shard."""
+    shards = max(1, min(shards, n_rows)) if n_rows else 1
+    edges = [round(i * n_rows / shards) for i in range(shards + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(shards)]
+
+
+def model_sha256(model: ModelSpec) -> str:
+    """The model's provenance hash, as `audit.pipeline` computes it."""
+    if model.path is not None:
+        return sha256_file(model.path)
+    weights = sha256_file(model.weights) if model.weights else "none"
+    return hashlib.sha256(f"{model.factory}|{weights}".encode()).hexdigest()
+
+
+_CACHE: dict[tuple[str, ...], ShardInputs] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(spec_path: str, hashes: Mapping[str, str]) -> tuple[str, ...]:
+    return (
+        str(Path(spec_path).resolve()),
+        *(hashes.get(k, "") for k in ("model", "data", "spec")),
+    )
+
+
+def _verify(spec: AuditSpec, spec_path: str, hashes: Mapping[str, str]) -> None:
+    actual = {
+        "spec": sha256_file(Path(spec_path)),
+        "data": sha256_file(spec.data.path),
+        "model": model_sha256(spec.model),
+    }
+    for what, now in actual.items():
+        then = hashes.get(what)
+        if then is not None and now != then:
+            raise SpecError(
+                CHANGED_ON_DISK.format(what=what, now=now[:12], then=then[:12]),
+                where=str(spec_path),
+                fix=CHANGED_FIX,
+            )
+
+
+def shard_inputs(spec_path: str, hashes: Mapping[str, str]) -> ShardInputs:
+    """The model and data for this process, loaded on first use and then reused."""
+    key = _cache_key(spec_path, hashes)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            spec = load_spec(spec_path)
+            _verify(spec, spec_path, hashes)
+            data = load_dataset(spec.data, spec.model)
+            runner = make_runner(spec.model, load_module(spec.model), data.x)
+            _CACHE[key] = ShardInputs(spec=spec, runner=runner, data=data)
+        return _CACHE[key]
+
+
+def prime(
+    spec_path: str, hashes: Mapping[str, str], spec: AuditSpec, runner: ModelRunner, data: Dataset
+) -> None:
+    """Share what the flow's process already loaded, so in-process shards do not reload it."""
+    with _CACHE_LOCK:
+        _CACHE[_cache_key(spec_path, hashes)] = ShardInputs(spec=spec, runner=runner, data=data)
+
+
+def resolve(ref: str) -> Callable[..., Any]:
+    """`package.module:function` → the function (a string pickles to any worker)."""
+    module, _, name = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise SpecError(BAD_FUNCTION.format(ref=ref)) from None
+
+
+@task(name="shard", task_run_name="{fn}[{start}:{stop}]", cache_policy=NO_CACHE)
+def shard_task(
+    fn: str,
+    spec_path: str,
+    hashes: dict[str, str],
+    start: int,
+    stop: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run `fn(inputs, rows, **kwargs)` on one slice of rows, wherever the runner put it."""
+    return resolve(fn)(shard_inputs(spec_path, hashes), slice(start, stop), **kwargs)
+
+
+def map_shards(
+    task_runner: TaskRunner,
+    fn: str,
+    spec_path: str,
+    hashes: Mapping[str, str],
+    n_rows: int,
+    shards: int,
+    kwargs: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """One task per shard on a started task runner; results come back in row order."""
+    futures = [
+        task_runner.submit(
+            shard_task,
+            parameters={
+                "fn": fn,
+                "spec_path": str(spec_path),
+                "hashes": dict(hashes),
+                "start": start,
+                "stop": stop,
+                "kwargs": dict(kwargs or {}),
+            },
+        )
+        for start, stop in shard_bounds(n_rows, shards)
+    ]
+    return [f.result() for f in futures]
+
+
+def concat(parts: Sequence[Any]) -> Any:
+    """Join per-shard numpy results along the row axis."""
+    import numpy as np
+
+    return np.concatenate(list(parts), axis=0)
+
+
+__all__ = [
+    "ShardInputs",
+    "concat",
+    "map_shards",
+    "model_sha256",
+    "prime",
+    "resolve",
+    "shard_bounds",
+    "shard_inputs",
+    "shard_task",
+    "task_runner_for",
+]
+
+
+def predict_rows(inputs: ShardInputs, rows: slice) -> Any:
+    """Class probabilities of one slice of rows (bias needs only these, so they shard)."""
+    return inputs.runner.predict_proba(inputs.data.x[rows], batch_size=inputs.spec.data.batch_size)
