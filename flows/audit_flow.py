@@ -3,30 +3,81 @@
 All logic lives in `audit.pipeline`; this module only adds orchestration: retries for I/O,
 concurrency for the checks after one shared prediction task, artifacts for the Prefect UI,
 and a run name that carries the audit name and the model hash.
+
+History: before judging, each metric's change since the last *passing* audit of the same spec
+is added as `<name>_change_since_last_pass` (so a plain threshold rule can gate on a
+regression); the report gets `evidence["history"]` (what changed since the last audit); after
+publishing, the audit is appended to the ledger. Scale-out: `spec.runner.kind: dask` (or the
+`runner` parameter) runs the checks on Dask (`flows.sharding`); `spec.runner.cache` reuses
+predictions and measurements across runs, keyed on the provenance hashes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from audit.policy.gate import summary_markdown
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from audit import pipeline
+from audit import ledger as audit_ledger
+from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
 from audit.records import AuditResult, Finding, Verdict
-from audit.spec import load_spec, sha256_file
+from audit.spec import RunnerSpec, load_spec, sha256_file
+from flows import sharding
 
 
 def _transient(task_: Any, task_run: Any, state: Any) -> bool:
     """Retry only I/O hiccups: a typed AuditError (bad input) fails at once."""
     return not isinstance(state.result(raise_on_failure=False), AuditError)
+
+
+@functools.cache
+def _code_version() -> str:
+    """Measurements depend on the check and loader code too, not only on the inputs."""
+    root = paths.repo_dir() / "audit"
+    digest = hashlib.sha256()
+    for file in sorted([*root.glob("checks/**/*.py"), *root.glob("loaders/*.py")]):
+        digest.update(file.relative_to(root).as_posix().encode() + file.read_bytes())
+    for pkg, version in sorted(pipeline._versions().items()):
+        digest.update(f"{pkg}={version}".encode())
+    return digest.hexdigest()
+
+
+def _provenance_key(loaded: pipeline.Loaded, *parts: object) -> str:
+    h = loaded.hashes
+    text = "|".join([h["model"], h["data"], h["spec"], _code_version(), *map(str, parts)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _predict_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    return _provenance_key(params["loaded"], "predict")
+
+
+def _check_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    """Keyed on file hashes (a torch module hashes differently in every process) plus the
+    policy defaults the checks read, so a re-judge under another policy reuses measurements."""
+    loaded, defaults = params["loaded"], params["loaded"].policy.defaults
+    return _provenance_key(
+        loaded, "check", params["check"], defaults.min_group_size, defaults.confidence
+    )
+
+
+def _cached(task_: Any, key_fn: Any) -> Any:
+    return task_.with_options(
+        cache_policy=CacheKeyFnPolicy(cache_key_fn=key_fn), persist_result=True
+    )
 
 
 @task(
@@ -71,6 +122,55 @@ def publish_task(
 ) -> pipeline.Published:
     summary = Path(summary_md) if summary_md else None
     return pipeline.publish(result, loaded, Path(out_dir), formats=formats, summary_md=summary)
+
+
+@task(name="ledger-read", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def history_task(
+    name: str, ledger_url: str | None
+) -> tuple[audit_ledger.LedgerEntry | None, audit_ledger.LedgerEntry | None]:
+    """The last audit of this spec and the last passing one (None when there is none)."""
+    with audit_ledger.Ledger(ledger_url) as led:
+        return led.previous(name), led.previous(name, passing_only=True)
+
+
+@task(
+    name="ledger-record",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def record_task(
+    result: AuditResult, report: str, ledger_url: str | None
+) -> audit_ledger.LedgerEntry:
+    with audit_ledger.Ledger(ledger_url) as led:
+        return led.record(result, Path(report), run_id=str(flow_run.id) if flow_run.id else None)
+
+
+def _with_regressions(
+    results: Sequence[pipeline.CheckResult], baseline: audit_ledger.LedgerEntry | None
+) -> list[pipeline.CheckResult]:
+    """Add each check's `<metric>_change_since_last_pass` to its own output."""
+    if baseline is None:
+        return list(results)
+    out = []
+    for r in results:
+        extra = audit_ledger.regression_metrics(r.output.metrics, baseline.metrics)
+        output = dataclasses.replace(r.output, metrics=(*r.output.metrics, *extra))
+        out.append(dataclasses.replace(r, output=output))
+    return out
+
+
+def _measure(
+    loaded: pipeline.Loaded, predictions: Predictions, runner: RunnerSpec
+) -> list[pipeline.CheckResult]:
+    """The checks as concurrent tasks: threads here, or on Dask (model loaded per worker)."""
+    names = list(loaded.spec.checks.enabled())
+    if runner.kind == "dask":
+        return sharding.run_checks(loaded, predictions, names, runner)
+    check = _cached(check_task, _check_key) if runner.cache else check_task
+    futures = [check.submit(name, loaded, predictions) for name in names]
+    return [f.result() for f in futures]
 
 
 def _run_name() -> str:
@@ -118,18 +218,32 @@ def audit_flow(
     fail_on: str = "blocker",
     formats: list[str] | None = None,
     summary_md: str | None = None,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    ledger_url: str | None = None,
 ) -> tuple[AuditResult, pipeline.Published]:
-    """Load, predict, run the checks concurrently, judge, assemble, then render, sign, write."""
+    """Load, predict, run the checks concurrently, judge, assemble, render, sign, write, record.
+
+    `runner` ("thread" | "dask") and `dask_address` override the spec's `runner` section;
+    `ledger_url` overrides AUDIT_LEDGER_URL.
+    """
     started = pipeline.now_iso()
     loaded = load_task(spec_path, policy)
-    predictions = predict_task(loaded)
-    futures = [
-        check_task.submit(name, loaded, predictions) for name in loaded.spec.checks.enabled()
-    ]
-    results = [f.result() for f in futures] + pipeline.skipped_runs(loaded.spec)
+    run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
+    last, last_pass = history_task(loaded.spec.name, ledger_url)
+    predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
+    predictions = predict(loaded)
+    results = _with_regressions(_measure(loaded, predictions, run_spec), last_pass)
+    results += pipeline.skipped_runs(loaded.spec)
     findings, verdict = judge_task(loaded, results, fail_on)
     result = pipeline.assemble(loaded, results, findings, verdict, started_at=started)
+    since = None
+    if last is not None:
+        since = audit_ledger.drift(result.metrics, last.metrics, result.findings, last.findings)
+    history = audit_ledger.history_evidence(last, since)
+    result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
     target = out_dir or str(pipeline.default_out_dir(loaded.spec.name))
     published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
+    record_task(result, str(published.report), ledger_url)
     _artifacts(result, published)
     return result, published

@@ -24,6 +24,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from pydantic import ValidationError
 
 from audit.errors import SpecError
 from audit.loaders.data import Dataset, load_dataset
@@ -35,6 +36,8 @@ CHANGED_ON_DISK = (
     "a worker cannot measure a different file than the one the audit recorded."
 )
 CHANGED_FIX = "do not replace model, data or spec files during an audit; run it again."
+BAD_RUNNER = "invalid task runner override: {error}"
+BAD_RUNNER_FIX = "use `thread` or `dask` (with an optional scheduler address tcp://host:port)."
 BAD_FUNCTION = "shard function {ref!r} is not an importable `module:function`."
 
 
@@ -65,6 +68,21 @@ def task_runner_for(runner: RunnerSpec) -> TaskRunner:
             "dashboard_address": None,
         },
     )
+
+
+def runner_override(
+    runner: RunnerSpec, kind: str | None = None, address: str | None = None
+) -> RunnerSpec:
+    """The spec's runner section with a CLI/flow-parameter override, validated the same way."""
+    update = {k: v for k, v in (("kind", kind), ("address", address)) if v is not None}
+    if address is not None and kind is None:
+        update["kind"] = "dask"
+    try:
+        return RunnerSpec.model_validate({**runner.model_dump(), **update})
+    except ValidationError as exc:
+        raise SpecError(
+            BAD_RUNNER.format(error=exc.errors()[0]["msg"]), where="runner", fix=BAD_RUNNER_FIX
+        ) from None
 
 
 def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
@@ -179,6 +197,53 @@ def map_shards(
     return [f.result() for f in futures]
 
 
+@task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
+def remote_check_task(
+    check: str,
+    spec_path: str,
+    hashes: dict[str, str],
+    predictions: Any,
+    min_group_size: int,
+    confidence: float,
+) -> Any:
+    """One whole check on a worker: never raises, a crash is an `error` run (fail-closed)."""
+    from audit import pipeline
+    from audit.checks.base import CheckContext
+
+    inputs = shard_inputs(spec_path, hashes)
+    ctx = CheckContext(
+        model=inputs.runner,
+        data=inputs.data,
+        predictions=predictions,
+        config=getattr(inputs.spec.checks, check),
+        seed=inputs.spec.seed,
+        min_group_size=min_group_size,
+        confidence=confidence,
+    )
+    return pipeline.measure(check, ctx, timeout=inputs.spec.runner.check_timeout)
+
+
+def run_checks(loaded: Any, predictions: Any, names: Sequence[str], runner: RunnerSpec) -> list:
+    """Submit each check to a Dask task runner; the workers load the model themselves."""
+    defaults = loaded.policy.defaults
+    with task_runner_for(runner) as dask_runner:
+        futures = [
+            dask_runner.submit(
+                remote_check_task,
+                parameters={
+                    "check": name,
+                    "spec_path": str(loaded.spec_path),
+                    "hashes": dict(loaded.hashes),
+                    "predictions": predictions,
+                    "min_group_size": defaults.min_group_size,
+                    "confidence": defaults.confidence,
+                },
+            )
+            for name in names
+        ]
+        return [f.result() for f in futures]
+
+
 def concat(parts: Sequence[Any]) -> Any:
     """Join per-shard numpy results along the row axis."""
     import numpy as np
@@ -192,7 +257,10 @@ __all__ = [
     "map_shards",
     "model_sha256",
     "prime",
+    "remote_check_task",
     "resolve",
+    "run_checks",
+    "runner_override",
     "shard_bounds",
     "shard_inputs",
     "shard_task",
