@@ -85,7 +85,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     """Read spec, policy, signing key, data and model; fail fast on anything unusable."""
     path = Path(spec_path)
     spec = load_spec(path)
-    pol = load_policy(policy or spec.policy, base_dir=path.parent if policy is None else Path.cwd())
+    pol = load_policy(policy) if policy else load_policy(spec.policy, base_dir=path.parent)
     signer = load_signer(spec.signing)
     data = load_dataset(spec.data, spec.model)
     module = load_module(spec.model)

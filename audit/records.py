@@ -145,13 +145,22 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Waiver:
+    """An approved exception a finding was judged under (or an expired one it ignored)."""
+
     rule: str
     justification: str
     approver: str
-    expires: str  # ISO date
+    expires: str  # ISO date, inclusive
     feature: str | None = None
     group: str | None = None
+    probe: str | None = None
+    perturbation: str | None = None
+    severity: int | None = None
+    method: str | None = None
     expired: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ class Finding:
     metric_name: str
     status: Status
     severity: Severity
-    threshold: Threshold
+    threshold: Threshold | None  # None for a finding about a check run rather than a rule
     message: str
     metric: Metric | None = None
     rationale: str = ""
@@ -183,12 +192,13 @@ class Finding:
                 out["ci_high"] = self.metric.ci_high
             if self.metric.n is not None:
                 out["n"] = self.metric.n
-        out["threshold"] = self.threshold.to_json()
+        if self.threshold is not None:
+            out["threshold"] = self.threshold.to_json()
         out["severity"] = self.severity.value
         out["status"] = self.status.value
         out["message"] = self.message
         if self.waiver is not None:
-            out["waiver"] = asdict(self.waiver)
+            out["waiver"] = self.waiver.to_json()
         return out
 
 

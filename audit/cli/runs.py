@@ -9,6 +9,7 @@ import typer
 
 from audit.cli import _console
 from audit.policy import exit_code
+from audit.spec import load_spec
 
 _FAIL_ON = ("warn", "minor", "major", "blocker")
 
@@ -66,6 +67,7 @@ def run(
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Write a PR summary."),
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
+    load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
     if fail_on not in _FAIL_ON:
         raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
     result, published = _execute(spec, out, policy, fail_on, fmt, summary_md)

@@ -1,0 +1,217 @@
+"""The policy file format as pydantic models, and the resolved `Policy` the judge reads.
+
+`PolicyFile` is one YAML file exactly as written (unknown keys are errors); `Policy` is the
+result of resolving `extends`, with the hash and text of every file it was built from, so a
+report can show precisely which thresholds judged the model.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from audit.records import Metric, PolicyInfo, Threshold
+
+# Metric names each check emits, as data: lint suggests from these, so a typo is caught before a
+# run instead of surfacing as "matched no metric". Extend the sets when a check learns a metric.
+KNOWN_METRICS: dict[str, frozenset[str]] = {
+    "bias": frozenset(
+        {
+            "selection_rate",
+            "true_positive_rate",
+            "false_positive_rate",
+            "false_negative_rate",
+            "precision",
+            "accuracy",
+            "count",
+            "impact_ratio",
+            "expected_calibration_error",
+            "demographic_parity_difference",
+            "demographic_parity_ratio",
+            "equalized_odds_difference",
+            "equalized_odds_ratio",
+            "equal_opportunity_difference",
+        }
+    ),
+    "robustness": frozenset(
+        {
+            "accuracy",
+            "flip_rate",
+            "accuracy_ratio",
+            "min_flip_epsilon_median",
+            "robust_accuracy",
+            "corruption_error",
+            "mean_corruption_error",
+        }
+    ),
+    "spurious": frozenset(
+        {
+            "flip_rate",
+            "flip_rate_excess",
+            "spurious_score",
+            "spurious_score_excess",
+            "mean_abs_delta_p",
+            "attribution_mass_ratio",
+            "attribution_enrichment",
+            "relevance_rank_accuracy",
+            "sanity_rank_correlation",
+            "shadow_share_excess",
+            "proxy_auc",
+            "attribution_share",
+        }
+    ),
+    "performance": frozenset(
+        {"accuracy", "expected_calibration_error", "balanced_accuracy", "auc"}
+    ),
+}
+
+SUBJECT_KEYS: tuple[str, ...] = ("feature", "group", "probe", "perturbation", "severity", "method")
+
+_ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+_WARN_SIDE = (
+    "`warn` must lie on the passing side of `value` (for `{op}` it must be {side} {value:g}), "
+    "since a warning sits between passing comfortably and failing"
+)
+
+CheckField = Literal["bias", "spurious", "robustness", "performance"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    """Statistical settings shared by every rule of a policy."""
+
+    min_group_size: int = Field(30, ge=1, description="Smaller groups are `insufficient_data`.")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals rules judge."
+    )
+    multiple_comparisons: Literal["holm", "bh", "none"] = Field(
+        "holm",
+        description="Correction the checks apply across groups and probes (Holm or BH).",
+    )
+
+
+class Subject(_Strict):
+    """A filter on what a metric measured; unset fields match anything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    feature: str | None = None
+    group: str | None = None
+    probe: str | None = None
+    perturbation: str | None = None
+    severity: int | None = Field(None, ge=1, le=5)
+    method: str | None = None
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in SUBJECT_KEYS if getattr(self, k) is not None]
+
+    def matches(self, metric: Metric) -> bool:
+        return all(getattr(metric, k) == v for k, v in self.items())
+
+    def describe(self) -> str:
+        """`feature `age`, group `40-50`` (empty when the subject is unrestricted)."""
+        return ", ".join(f"{k} `{v}`" for k, v in self.items())
+
+
+class ThresholdSpec(_Strict):
+    op: Literal["<=", ">=", "<", ">"]
+    value: float = Field(allow_inf_nan=False)
+    warn: float | None = Field(
+        None, allow_inf_nan=False, description="Passing values beyond this bound still warn."
+    )
+
+    @field_validator("warn")
+    @classmethod
+    def _warn_on_passing_side(cls, warn: float | None, info: ValidationInfo) -> float | None:
+        op, value = info.data.get("op"), info.data.get("value")
+        if warn is None or op is None or value is None:
+            return warn
+        upper = op in (">=", ">")
+        if (upper and warn < value) or (not upper and warn > value):
+            raise ValueError(_WARN_SIDE.format(op=op, side=">=" if upper else "<=", value=value))
+        return warn
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=_ID, description="Stable id; a child policy overrides by id.")
+    check: CheckField
+    metric: str = Field(min_length=1)
+    subject: Subject = Subject()
+    threshold: ThresholdSpec
+    on: Literal["value", "ci_low", "ci_high"] = "value"
+    severity: Literal["blocker", "major", "minor"]
+    rationale: str = Field(min_length=1, description="Plain-language reason shown in the report.")
+    references: list[str] = []
+
+    def record_threshold(self) -> Threshold:
+        t = self.threshold
+        return Threshold(op=t.op, value=t.value, warn=t.warn, on=self.on)
+
+
+class WaiverSpec(_Strict):
+    """An approved, time-limited exception: turns a `fail` of one rule into `waived`."""
+
+    rule: str = Field(pattern=_ID)
+    subject: Subject = Subject()
+    justification: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    expires: datetime.date = Field(description="Last day the waiver applies (inclusive).")
+
+    def expired(self, today: datetime.date) -> bool:
+        return self.expires < today
+
+
+class PolicyFile(_Strict):
+    """One policy YAML file, as written."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Audit policy",
+        json_schema_extra={"description": "A versioned policy judging audit metrics."},
+    )
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    version: str = Field(min_length=1, description='Quote it: "1.0.0".')
+    description: str = ""
+    extends: str | None = Field(None, description="A shipped policy name or a relative path.")
+    defaults: Defaults = Defaults()
+    required_checks: list[CheckField] = Field(
+        [], description="Checks that may not be switched off; their rules error instead."
+    )
+    rules: list[Rule] = []
+    waivers: list[WaiverSpec] = []
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A policy with `extends` resolved. `sha256` is the hash of `text` (UTF-8)."""
+
+    name: str
+    version: str
+    description: str
+    defaults: Defaults
+    required_checks: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    waivers: tuple[WaiverSpec, ...]
+    sha256: str
+    text: str
+    source: str = ""
+
+    def info(self) -> PolicyInfo:
+        return PolicyInfo(name=self.name, version=self.version, sha256=self.sha256, text=self.text)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a policy file, as shipped in `policies/schema.json`."""
+    schema = PolicyFile.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+    }
