@@ -385,10 +385,8 @@ def regression_metrics(current: Sequence[Metric], baseline: Sequence[Metric]) ->
     return out
 
 
-def history_evidence(previous: LedgerEntry | None, drift_: Drift | None) -> dict[str, Any]:
+def history_evidence(previous: LedgerEntry, since: Drift) -> dict[str, Any]:
     """`evidence["history"]` for the report's "since the last audit" section."""
-    if previous is None or drift_ is None:
-        return {"previous": None, "changed": [], "new_failures": [], "fixed": []}
     return {
         "previous": {
             "seq": previous.seq,
@@ -397,7 +395,7 @@ def history_evidence(previous: LedgerEntry | None, drift_: Drift | None) -> dict
             "model_sha256": previous.hashes["model"],
             "report_path": previous.report_path,
         },
-        **drift_.to_evidence(),
+        **since.to_evidence(),
     }
 
 

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit.policy.gate import summary_markdown
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
@@ -33,6 +32,7 @@ from audit import ledger as audit_ledger
 from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
+from audit.policy.gate import summary_markdown
 from audit.records import AuditResult, Finding, Verdict
 from audit.spec import RunnerSpec, load_spec, sha256_file
 from flows import sharding
@@ -237,11 +237,10 @@ def audit_flow(
     results += pipeline.skipped_runs(loaded.spec)
     findings, verdict = judge_task(loaded, results, fail_on)
     result = pipeline.assemble(loaded, results, findings, verdict, started_at=started)
-    since = None
-    if last is not None:
+    if last is not None:  # the report shows "since the last audit" only when there was one
         since = audit_ledger.drift(result.metrics, last.metrics, result.findings, last.findings)
-    history = audit_ledger.history_evidence(last, since)
-    result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
+        history = audit_ledger.history_evidence(last, since)
+        result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
     target = out_dir or str(pipeline.default_out_dir(loaded.spec.name))
     published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
     record_task(result, str(published.report), ledger_url)

@@ -83,12 +83,3 @@ def test_drift_through_the_ledger(ledger: Ledger) -> None:
     assert evidence["fixed"] == []
     (reg,) = regression_metrics([bad], base.metrics)
     assert reg.value == pytest.approx(-0.22)
-
-
-def test_no_history_gives_empty_evidence() -> None:
-    assert history_evidence(None, None) == {
-        "previous": None,
-        "changed": [],
-        "new_failures": [],
-        "fixed": [],
-    }
