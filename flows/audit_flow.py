@@ -221,11 +221,14 @@ def audit_flow(
     runner: str | None = None,
     dask_address: str | None = None,
     ledger_url: str | None = None,
+    out_root: str | None = None,
 ) -> tuple[AuditResult, pipeline.Published]:
     """Load, predict, run the checks concurrently, judge, assemble, render, sign, write, record.
 
     `runner` ("thread" | "dask") and `dask_address` override the spec's `runner` section;
-    `ledger_url` overrides AUDIT_LEDGER_URL.
+    `ledger_url` overrides AUDIT_LEDGER_URL. Without `out_dir`, each run writes to a new
+    `<out_root or audit-out>/<name>/<timestamp>` (scheduled runs must not overwrite reports
+    the ledger points to).
     """
     started = pipeline.now_iso()
     loaded = load_task(spec_path, policy)
@@ -241,7 +244,8 @@ def audit_flow(
         since = audit_ledger.drift(result.metrics, last.metrics, result.findings, last.findings)
         history = audit_ledger.history_evidence(last, since)
         result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
-    target = out_dir or str(pipeline.default_out_dir(loaded.spec.name))
+    default = pipeline.default_out_dir(loaded.spec.name)  # audit-out/<name>/<timestamp>
+    target = out_dir or str(Path(out_root, *default.parts[1:]) if out_root else default)
     published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
     record_task(result, str(published.report), ledger_url)
     _artifacts(result, published)

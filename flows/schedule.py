@@ -63,10 +63,13 @@ def _cron_schedule(cron: str, timezone: str | None) -> Any:
 def parameters(
     spec_path: str | Path, out_dir: str | Path | None = None, policy: str | None = None
 ) -> dict[str, Any]:
-    """The flow parameters of a scheduled audit; paths absolute, since runs start elsewhere."""
+    """The flow parameters of a scheduled audit; paths absolute, since runs start elsewhere.
+
+    `out_dir` is the root: every run writes to its own `out_dir/<name>/<timestamp>`.
+    """
     params: dict[str, Any] = {"spec_path": str(Path(spec_path).resolve())}
     if out_dir is not None:
-        params["out_dir"] = str(Path(out_dir).resolve())
+        params["out_root"] = str(Path(out_dir).resolve())
     if policy is not None:
         params["policy"] = policy
     return params
@@ -83,8 +86,7 @@ def audit_deployment(
 ) -> Any:
     """A `RunnerDeployment` of the audit flow with a cron schedule and fixed parameters.
 
-    The spec is read now, so a broken spec fails here rather than at 3 a.m. Each run writes
-    to `out_dir/<timestamp>` when `out_dir` is given (see `audit_flow`'s default otherwise).
+    The spec is read now, so a broken spec fails here rather than at 3 a.m.
     """
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
