@@ -7,6 +7,7 @@ run, its artifacts and its ledger row. Every wait is bounded; both processes alw
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import flows
 from audit.ledger import Ledger
 from audit.spec import load_spec, sha256_file
 from flows.schedule import local_server, prefect_env, stop_process
@@ -35,16 +37,20 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _wait(probe: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen) -> Any:
+def _wait(
+    probe: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen, log: Path
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the serving process exited ({proc.returncode}) before {what}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"serving exited ({proc.returncode}) before {what}:\n{tail}")
         found = probe()
         if found is not None:
             return found
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    tail = log.read_text(errors="replace")[-3000:]
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}:\n{tail}")
 
 
 def test_a_served_audit_runs_and_is_recorded(api_url: str, demo_spec: Path, tmp_path: Path) -> None:
@@ -56,6 +62,8 @@ def test_a_served_audit_runs_and_is_recorded(api_url: str, demo_spec: Path, tmp_
 
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     env = {**prefect_env(tmp_path / "serve-home", api_url), "AUDIT_LEDGER_URL": ledger_url}
+    root = str(Path(flows.__file__).parents[1])  # the child runs elsewhere (cwd=tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
     args = ["schedule", str(demo_spec), "--cron", CRON, "--out", str(tmp_path / "out")]
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -76,7 +84,7 @@ def test_a_served_audit_runs_and_is_recorded(api_url: str, demo_spec: Path, tmp_
                 except ObjectNotFound:
                     return None
 
-            dep = _wait(deployment, 120, "the deployment", proc)
+            dep = _wait(deployment, 120, "the deployment", proc, log)
             assert [s.schedule.cron for s in dep.schedules] == [CRON]
             assert dep.parameters["spec_path"] == str(demo_spec.resolve())
             run = run_deployment("audit/weekly", timeout=600, poll_interval=2)
