@@ -165,9 +165,14 @@ def shard_task(
     start: int,
     stop: int,
     kwargs: dict[str, Any],
+    arrays: dict[str, Any],
 ) -> Any:
-    """Run `fn(inputs, rows, **kwargs)` on one slice of rows, wherever the runner put it."""
-    return resolve(fn)(shard_inputs(spec_path, hashes), slice(start, stop), **kwargs)
+    """Run `fn(inputs, rows, **kwargs, **arrays)` on one slice of rows, wherever it landed.
+
+    `arrays` arrive already cut to this shard's rows (e.g. perturbed copies of the inputs);
+    the model and the audit data come from the worker's own cache, never over the wire.
+    """
+    return resolve(fn)(shard_inputs(spec_path, hashes), slice(start, stop), **kwargs, **arrays)
 
 
 def map_shards(
@@ -178,6 +183,7 @@ def map_shards(
     n_rows: int,
     shards: int,
     kwargs: Mapping[str, Any] | None = None,
+    arrays: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """One task per shard on a started task runner; results come back in row order."""
     futures = [
@@ -190,11 +196,37 @@ def map_shards(
                 "start": start,
                 "stop": stop,
                 "kwargs": dict(kwargs or {}),
+                "arrays": {k: v[start:stop] for k, v in (arrays or {}).items()},
             },
         )
         for start, stop in shard_bounds(n_rows, shards)
     ]
     return [f.result() for f in futures]
+
+
+@dataclass(frozen=True)
+class RowMapper:
+    """What a check calls to spread per-row work: `mapper(fn, n_rows, kwargs, arrays)`.
+
+    Bound to a started task runner and to the audit's files, so a check needs to know
+    nothing about Prefect or Dask; see docs/scheduling.md (scale-out).
+    """
+
+    task_runner: TaskRunner
+    spec_path: str
+    hashes: Mapping[str, str]
+    shards: int
+
+    def __call__(
+        self,
+        fn: str,
+        n_rows: int,
+        kwargs: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, Any] | None = None,
+    ) -> list[Any]:
+        return map_shards(
+            self.task_runner, fn, self.spec_path, self.hashes, n_rows, self.shards, kwargs, arrays
+        )
 
 
 @task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
@@ -252,6 +284,7 @@ def concat(parts: Sequence[Any]) -> Any:
 
 
 __all__ = [
+    "RowMapper",
     "ShardInputs",
     "concat",
     "map_shards",
