@@ -1,5 +1,5 @@
 # `make demo` and `make test` each set up .venv on first use (torch first, pinned to the
-# CPU build), install poppler-utils when missing (pdfsig/pdftoppm), then run.
+# CPU build), install the Debian packages they need when missing, then run.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench preview clean poppler
+.PHONY: demo test bench preview clean system
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,16 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-poppler:
-	@command -v pdfsig >/dev/null 2>&1 || { \
+# poppler-utils: pdfsig/pdftoppm/pdftotext; libharfbuzz-subset0: WeasyPrint's font subsetting.
+SYSTEM_PACKAGES := poppler-utils libharfbuzz-subset0
+system:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq poppler-utils >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
-demo: $(STAMP) poppler
+demo: $(STAMP) system
 	$(BIN)/audit demo
 	$(BIN)/audit verify audit-demo/report.pdf
 
-test: $(STAMP) poppler
+test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -123,12 +123,20 @@ def predict(loaded: Loaded) -> Predictions:
     return Predictions(proba=proba, label=loaded.runner.decide(proba))
 
 
+def _check_config(spec: AuditSpec, check: str) -> Any:
+    """The check's spec section; bias also gets the data section's binning of sensitive columns."""
+    config = getattr(spec.checks, check)
+    if check == "bias":
+        config = config.model_copy(update={"bins": {**spec.data.bins, **config.bins}})
+    return config
+
+
 def context(loaded: Loaded, predictions: Predictions, check: str) -> CheckContext:
     return CheckContext(
         model=loaded.runner,
         data=loaded.data,
         predictions=predictions,
-        config=getattr(loaded.spec.checks, check),
+        config=_check_config(loaded.spec, check),
         seed=loaded.spec.seed,
         min_group_size=loaded.policy.defaults.min_group_size,
         confidence=loaded.policy.defaults.confidence,
@@ -215,6 +223,8 @@ def assemble(
         check_runs=tuple(r.run for r in ordered),
         spec_text=loaded.spec_text,
         model_info={
+            "name": spec.name,
+            "version": spec.model.version or "not stated",
             "source": str(spec.model.path or spec.model.factory),
             "task": spec.model.task,
             "modality": spec.model.modality,

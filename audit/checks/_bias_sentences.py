@@ -1,0 +1,114 @@
+"""Plain-language sentences about the bias measurements, for non-engineer reviewers.
+
+They state what was measured and how sure we are; they never judge against a threshold
+(the report adds the policy's requirement next to them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from audit.checks._groups import MISSING
+from audit.records import Metric
+
+_LISTED = 5
+
+
+def _ci(metric: Metric, confidence: float) -> str:
+    if metric.ci_low is None or metric.ci_high is None:
+        return ""
+    return f"{confidence:.0%} CI {metric.ci_low:.2f}–{metric.ci_high:.2f}"
+
+
+def _prefix(method: str | None) -> str:
+    return "" if method is None else f"For {method.replace('=', ' ')}, "
+
+
+def _impact(feature: str, method: str | None, by_name: dict, confidence: float) -> list[str]:
+    ratios = by_name.get("impact_ratio", [])
+    rates = {m.group: m for m in by_name.get("selection_rate", [])}
+    if len(ratios) < 2:
+        return []
+    low = min(ratios, key=lambda m: m.value)
+    top = max(ratios, key=lambda m: m.value)
+    if low.group == top.group or low.group not in rates or top.group not in rates:
+        return []
+    ci = _ci(low, confidence)
+    detail = f"{ci}; " if ci else ""
+    return [
+        f"{_prefix(method)}In {feature}, the group {low.group} was selected at "
+        f"{low.value:.2f} times the rate of {top.group} ({detail}selection rates "
+        f"{rates[low.group].value:.1%} and {rates[top.group].value:.1%})."
+    ]
+
+
+def _range(metrics: list[Metric], what: str) -> str | None:
+    if len(metrics) < 2:
+        return None
+    low = min(metrics, key=lambda m: m.value)
+    high = max(metrics, key=lambda m: m.value)
+    return f"{what} range from {low.value:.1%} ({low.group}) to {high.value:.1%} ({high.group})"
+
+
+def _errors(feature: str, method: str | None, by_name: dict) -> list[str]:
+    parts = [
+        _range(by_name.get("false_positive_rate", []), "false positive rates"),
+        _range(by_name.get("false_negative_rate", []), "false negative rates"),
+    ]
+    parts = [p for p in parts if p]
+    if not parts:
+        return []
+    text = "; ".join(parts)
+    return [f"{_prefix(method)}In {feature}, {text}."]
+
+
+def _small(feature: str, counts: list[Metric], min_group_size: int) -> list[str]:
+    small = [m for m in counts if m.value < min_group_size]
+    if not small:
+        return []
+    listed = ", ".join(f"{m.group} (n={int(m.value)})" for m in small[:_LISTED])
+    more = f" and {len(small) - _LISTED} more" if len(small) > _LISTED else ""
+    noun = "group has" if len(small) == 1 else "groups have"
+    return [
+        f"In {feature}, {len(small)} {noun} fewer than {min_group_size} rows, too few to "
+        f"judge, so rules on them are reported as insufficient data: {listed}{more}."
+    ]
+
+
+def sentences(
+    metrics: list[Metric],
+    *,
+    min_group_size: int,
+    confidence: float,
+    missing: Mapping[str, int],
+    skipped: Sequence[tuple[str, int]] = (),
+    max_intersection_groups: int = 0,
+) -> list[str]:
+    """One or more sentences per feature and intersection, plus notes on missing values."""
+    if not metrics:
+        return ["No sensitive features were given, so no groups could be compared."]
+    out = [
+        f"{count} rows have no recorded {feature}; they are kept as the group {MISSING!r}."
+        for feature, count in missing.items()
+    ]
+    judged: dict[tuple, dict[str, list[Metric]]] = defaultdict(lambda: defaultdict(list))
+    counts: dict[str, list[Metric]] = defaultdict(list)
+    for m in metrics:
+        if m.group is None:
+            continue
+        if m.name == "count":
+            counts[m.feature].append(m)
+        elif m.n is not None and m.n >= min_group_size:
+            judged[(m.feature, m.method)][m.name].append(m)
+    for (feature, method), by_name in judged.items():
+        out += _impact(feature, method, by_name, confidence)
+        out += _errors(feature, method, by_name)
+    for feature, rows in counts.items():
+        out += _small(feature, rows, min_group_size)
+    out += [
+        f"The intersection {name} splits the rows into {groups:,} groups, more than "
+        f"max_intersection_groups={max_intersection_groups}, so it was not measured."
+        for name, groups in skipped
+    ]
+    return out

@@ -1,0 +1,295 @@
+"""The bias check: group rates, fairness aggregates and impact ratios, each with its uncertainty.
+
+For every sensitive feature and every intersection of them, and for each class one-vs-rest
+when the task is multiclass, it measures per group the rates fairlearn defines (Wilson
+intervals), the calibration error, the impact ratio against the most-selected group, and
+fairlearn's aggregates (bootstrap intervals). Groups below the minimum size are measured and
+carry their `n`, so the policy can call them `insufficient_data`; they never silently vanish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from audit.checks._bias_sentences import sentences
+from audit.checks._bootstrap import Intervals, Target, bootstrap_intervals
+from audit.checks._fairlearn_frame import group_rates
+from audit.checks._groups import Partition, Scope, partition
+from audit.checks._rates import (
+    AGGREGATE_NAMES,
+    RATE_NAMES,
+    calibration_table,
+    confusion_table,
+    expected_calibration_error,
+    one_vs_rest,
+    rate_parts,
+    to_scope,
+)
+from audit.checks.base import CheckContext, CheckOutput
+from audit.errors import DataError, SpecError
+from audit.records import Metric
+from audit.spec import BiasSpec
+from audit.stats import wilson_interval
+
+CHECK = "bias"
+_LENGTHS = "labels ({0}), predictions ({1}) and sensitive columns ({2}) differ in length."
+_CLASS_RANGE = "{0} holds class ids outside 0..{1} (the model has {2} outputs)."
+_BAD_PROBA = "predicted probabilities hold NaN or infinite values."
+_UNKNOWN_BINS = "binning is set for {0}, which is not a sensitive column."
+
+
+@dataclass(frozen=True)
+class _Setting:
+    config: BiasSpec
+    confidence: float
+    min_group_size: int
+
+
+def _validated(ctx: CheckContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(ctx.data.y, dtype=np.int64)
+    y_pred = np.asarray(ctx.predictions.label, dtype=np.int64)
+    proba = np.asarray(ctx.predictions.proba, dtype=np.float64)
+    # A frame without columns (no sensitive features) may also have lost its rows.
+    n_rows = len(ctx.data.sensitive) if ctx.data.sensitive.shape[1] else len(y)
+    if not (len(y) == len(y_pred) == len(proba) == n_rows):
+        raise DataError(_LENGTHS.format(len(y), len(y_pred), n_rows), where="bias check")
+    k = proba.shape[1]
+    for name, values in (("the label", y), ("the predictions", y_pred)):
+        if values.size and (values.min() < 0 or values.max() >= k):
+            raise DataError(_CLASS_RANGE.format(name, k - 1, k), where="bias check")
+    if not np.all(np.isfinite(proba)):
+        raise DataError(_BAD_PROBA, where="bias check")
+    return y, y_pred, proba
+
+
+def _metric(name: str, value: float, **keys) -> Metric | None:
+    """A Metric, or None when the value is undefined (metrics must be finite)."""
+    if not np.isfinite(value):
+        return None
+    low, high = keys.pop("ci_low", None), keys.pop("ci_high", None)
+    if low is not None and not (np.isfinite(low) and np.isfinite(high)):
+        low = high = None
+    return Metric(
+        check=CHECK,
+        name=name,
+        value=float(value),
+        ci_low=None if low is None else float(low),
+        ci_high=None if high is None else float(high),
+        **keys,
+    )
+
+
+def _included(n: np.ndarray, min_group_size: int) -> np.ndarray:
+    """Groups the aggregates span: the large-enough ones, or all when fewer than two are.
+
+    In the fallback the aggregate's `n` is below the minimum, so the policy reports it as
+    `insufficient_data` rather than the check hiding it.
+    """
+    big = n >= min_group_size
+    return big if big.sum() >= 2 else np.ones_like(big)
+
+
+def _group_metrics(
+    scope: Scope,
+    method: str | None,
+    counts: tuple[np.ndarray, ...],
+    rates: pd.DataFrame,
+    ece: np.ndarray,
+    impact: np.ndarray,
+    intervals: Intervals | None,
+    confidence: float,
+) -> list[Metric | None]:
+    tp, fp, fn, tn = counts
+    parts = rate_parts(tp, fp, fn, tn)
+    n = (tp + fp + fn + tn).astype(np.int64)
+    out: list[Metric | None] = []
+    for name in RATE_NAMES:
+        num, den = parts[name]
+        low, high = wilson_interval(num, den, confidence)
+        values = np.where(den > 0, rates[name].to_numpy(), np.nan)
+        for g, label in enumerate(scope.labels):
+            out.append(
+                _metric(
+                    name,
+                    values[g],
+                    feature=scope.name,
+                    group=label,
+                    method=method,
+                    n=int(n[g]),
+                    ci_low=low[g],
+                    ci_high=high[g],
+                )
+            )
+    for g, label in enumerate(scope.labels):
+        keys = {"feature": scope.name, "group": label, "method": method, "n": int(n[g])}
+        out.append(_metric("expected_calibration_error", ece[g], **keys))
+        if intervals is not None:
+            out.append(
+                _metric(
+                    "impact_ratio",
+                    impact[g],
+                    ci_low=intervals.impact_low[g],
+                    ci_high=intervals.impact_high[g],
+                    **keys,
+                )
+            )
+    return out
+
+
+def _point_aggregates(
+    rates: pd.DataFrame, included: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """fairlearn's between-groups aggregates from its per-group rates, over included groups."""
+    inc = rates[included]
+
+    def spread(name: str) -> tuple[float, float]:
+        col = inc[name].dropna()
+        if col.empty:
+            return np.nan, np.nan
+        high, low = float(col.max()), float(col.min())
+        return high - low, (low / high if high > 0 else np.nan)
+
+    dp_diff, dp_ratio = spread("selection_rate")
+    tpr_diff, tpr_ratio = spread("true_positive_rate")
+    fpr_diff, fpr_ratio = spread("false_positive_rate")
+    values = {
+        "demographic_parity_difference": dp_diff,
+        "demographic_parity_ratio": dp_ratio,
+        "equalized_odds_difference": float(np.fmax(tpr_diff, fpr_diff)),
+        "equalized_odds_ratio": float(np.fmin(tpr_ratio, fpr_ratio)),
+        "equal_opportunity_difference": tpr_diff,
+    }
+    top = inc["selection_rate"].max()
+    impact = rates["selection_rate"].to_numpy() / top if top > 0 else np.full(len(rates), np.nan)
+    return values, impact
+
+
+class BiasCheck:
+    """Fairness across groups: fairlearn's rates and aggregates with honest intervals."""
+
+    name = CHECK
+    title = "Fairness across groups"
+
+    def measure(self, ctx: CheckContext) -> CheckOutput:
+        config = ctx.config if isinstance(ctx.config, BiasSpec) else BiasSpec()
+        setting = _Setting(
+            config=config,
+            confidence=config.confidence or ctx.confidence,
+            min_group_size=ctx.min_group_size,
+        )
+        y, y_pred, proba = _validated(ctx)
+        frame = ctx.data.sensitive
+        unknown = sorted(set(config.bins) - {str(c) for c in frame.columns})
+        if unknown:
+            raise SpecError(
+                _UNKNOWN_BINS.format(", ".join(map(repr, unknown))),
+                where="data.bins",
+                fix="bin only columns listed in `data.sensitive`.",
+            )
+        if frame.shape[1] == 0 or len(frame) == 0:
+            return CheckOutput(metrics=(), evidence=_evidence([], setting, None))
+        part = partition(
+            frame,
+            bins=config.bins,
+            intersections=config.intersections,
+            max_groups=config.max_groups,
+            max_intersection_groups=config.max_intersection_groups,
+        )
+        metrics = _measure(part, y, y_pred, proba, setting, np.random.default_rng(ctx.seed))
+        return CheckOutput(
+            metrics=tuple(metrics),
+            evidence=_evidence(metrics, setting, part),
+        )
+
+
+def _measure(
+    part: Partition,
+    y: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray,
+    setting: _Setting,
+    rng: np.random.Generator,
+) -> list[Metric]:
+    n_classes = proba.shape[1]
+    classes = [1] if n_classes == 2 else list(range(n_classes))
+    table = confusion_table(part.fine, y, y_pred, part.n_fine, n_classes)
+    bins = setting.config.calibration_bins
+    calibration = {
+        k: calibration_table(part.fine, proba[:, k], (y == k).astype(np.float64), part.n_fine, bins)
+        for k in classes
+    }
+    jobs = []
+    scope_tables: dict[str, np.ndarray] = {}
+    for scope in part.scopes:
+        groups = len(scope.labels)
+        scope_table = to_scope(table, scope.fine_to_group, groups)
+        scope_tables[scope.name] = scope_table
+        n = scope_table.sum(axis=(1, 2))
+        for k in classes:
+            counts = one_vs_rest(scope_table, k)
+            included = _included(n, setting.min_group_size) if groups >= 2 else None
+            jobs.append((scope, k, counts, included))
+    targets = [Target(scope, k, inc) for scope, k, _, inc in jobs if inc is not None]
+    intervals = iter(
+        bootstrap_intervals(
+            scope_tables,
+            targets,
+            n_boot=setting.config.n_boot,
+            confidence=setting.confidence,
+            rng=rng,
+        )
+    )
+    metrics: list[Metric | None] = []
+    for scope, k, counts, included in jobs:
+        method = None if n_classes == 2 else f"class={k}"
+        n = sum(counts).astype(np.int64)
+        if k == classes[0]:
+            metrics += [
+                _metric("count", float(v), feature=scope.name, group=g, n=int(v))
+                for g, v in zip(scope.labels, n, strict=True)
+            ]
+        ece = expected_calibration_error(
+            to_scope(calibration[k], scope.fine_to_group, len(scope.labels))
+        )
+        rates = group_rates(scope.name, scope.labels, *counts)
+        ci = next(intervals) if included is not None else None
+        aggregates, impact = (
+            _point_aggregates(rates, included) if included is not None else ({}, None)
+        )
+        metrics += _group_metrics(scope, method, counts, rates, ece, impact, ci, setting.confidence)
+        if ci is None:
+            continue
+        smallest = int(n[included].min())
+        metrics += [
+            _metric(
+                name,
+                aggregates[name],
+                feature=scope.name,
+                method=method,
+                n=smallest,
+                ci_low=ci.aggregate_low[name],
+                ci_high=ci.aggregate_high[name],
+            )
+            for name in AGGREGATE_NAMES
+        ]
+    return [m for m in metrics if m is not None]
+
+
+def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> dict:
+    features = part.features if part is not None else ()
+    return {
+        "sentences": sentences(
+            metrics,
+            min_group_size=setting.min_group_size,
+            confidence=setting.confidence,
+            missing={f.name: f.missing for f in features if f.missing},
+            skipped=part.skipped if part is not None else (),
+            max_intersection_groups=setting.config.max_intersection_groups,
+        ),
+        "min_group_size": setting.min_group_size,
+        "confidence": setting.confidence,
+        "n_boot": setting.config.n_boot,
+    }

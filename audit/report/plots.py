@@ -1,0 +1,305 @@
+"""Figures for the report: matplotlib to SVG, one style, a colour-blind-safe palette.
+
+Every function takes plain numbers and strings (already chosen by `context.py`) and returns
+the SVG text. Output is byte-stable for the same input (fixed hash salt, no date), so golden
+tests and signed reports do not drift. Labels are sanitised for drawing: mathtext is off
+(a group called `$\\frac{a}{b}$` is drawn literally), characters the font lacks are replaced,
+and long labels are shortened; the full text is always in the HTML tables.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import matplotlib
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
+from matplotlib.patches import Rectangle
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under common colour blindness.
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+NULL_COLOUR = "#999999"
+THRESHOLD_COLOUR = "#D55E00"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MAX_LABEL = 40
+FONT_FAMILY = "DejaVu Sans"
+
+STYLE: dict[str, object] = {
+    "font.family": FONT_FAMILY,
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.titley": 1.0,  # a fixed title position skips matplotlib's slow auto-placement
+    "axes.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.5,
+    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+    "legend.fontsize": 7,
+    "legend.frameon": False,
+    "text.parse_math": False,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "audit-report",
+    "figure.dpi": 100,
+    "image.interpolation": "nearest",
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A labelled estimate with an optional confidence interval."""
+
+    label: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    muted: bool = False  # drawn in grey: a null, a shadow feature
+
+
+@dataclass(frozen=True)
+class Line:
+    """A reference line (a policy threshold or a null), drawn dashed and labelled."""
+
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve: a perturbation family's metric against severity or ε."""
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    ci_low: tuple[float, ...] | None = None
+    ci_high: tuple[float, ...] | None = None
+
+
+@cache
+def _charmap() -> frozenset[int]:
+    path = font_manager.findfont(FONT_FAMILY, fallback_to_default=False)
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def plot_label(text: str, limit: int = MAX_LABEL) -> str:
+    """Make `text` safe to draw: glyphs the font lacks become '?', long text is shortened."""
+    chars = _charmap()
+    flat = " ".join(text.split())
+    safe = "".join(c if ord(c) in chars else "?" for c in flat)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
+
+
+def _new(width: float, height: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _svg(fig: Figure) -> str:
+    """No pyplot: figures are not registered globally, so nothing leaks between renders."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def _err(items: Sequence[Interval]) -> np.ndarray:
+    low = [i.value - (i.ci_low if i.ci_low is not None else i.value) for i in items]
+    high = [(i.ci_high if i.ci_high is not None else i.value) - i.value for i in items]
+    return np.clip(np.array([low, high], dtype=float), 0.0, None)
+
+
+def _lines(ax: Axes, lines: Sequence[Line], *, vertical: bool) -> None:
+    for k, line in enumerate(lines):
+        style = {"color": THRESHOLD_COLOUR, "linestyle": ("--", ":", "-.")[k % 3], "lw": 1.2}
+        label = plot_label(line.label, 60)
+        if vertical:
+            ax.axvline(line.value, label=label, **style)
+        else:
+            ax.axhline(line.value, label=label, **style)
+
+
+def forest(items: Sequence[Interval], lines: Sequence[Line], *, xlabel: str, title: str) -> str:
+    """Point estimates with CIs, one row each, and the policy thresholds as vertical lines."""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _new(6.2, 0.45 + 0.32 * max(len(items), 1))
+        y = np.arange(len(items))[::-1]
+        colours = [NULL_COLOUR if i.muted else OKABE_ITO[0] for i in items]
+        err = _err(items)
+        for k, colour in enumerate(colours):
+            ax.errorbar(
+                items[k].value,
+                y[k],
+                xerr=err[:, k : k + 1],
+                fmt="none",
+                ecolor=colour,
+                capsize=3,
+                lw=1.2,
+            )
+        ax.scatter([i.value for i in items], y, c=colours, zorder=3, s=22, marker="D")
+        ax.set_yticks(y, [plot_label(i.label) for i in items])
+        _lines(ax, lines, vertical=True)
+        ax.set_xlabel(xlabel)
+        ax.set_title(plot_label(title, 80), loc="left")
+        ax.grid(axis="y", visible=False)
+        if lines:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(items) < 4 else -0.12))
+        return _svg(fig)
+
+
+def bars(items: Sequence[Interval], lines: Sequence[Line], *, ylabel: str, title: str) -> str:
+    """Vertical bars with CI whiskers; nulls in grey; reference lines dashed."""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _new(max(2.6, 0.55 * len(items) + 1.6), 2.4)
+        x = np.arange(len(items))
+        colours = [NULL_COLOUR if i.muted else OKABE_ITO[k % 6] for k, i in enumerate(items)]
+        ax.bar(x, [i.value for i in items], color=colours, width=0.6)
+        ax.errorbar(
+            x,
+            [i.value for i in items],
+            yerr=_err(items),
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            lw=1,
+        )
+        ax.set_xticks(x, [plot_label(i.label, 18) for i in items], rotation=30, ha="right")
+        _lines(ax, lines, vertical=False)
+        ax.set_ylabel(ylabel)
+        ax.set_title(plot_label(title, 60), loc="left")
+        ax.grid(axis="x", visible=False)
+        if lines:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _svg(fig)
+
+
+def hbars(items: Sequence[Interval], lines: Sequence[Line], *, xlabel: str, title: str) -> str:
+    """Horizontal bars with CI whiskers, e.g. global feature importance, largest on top."""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _new(6.2, 0.5 + 0.26 * max(len(items), 1))
+        y = np.arange(len(items))[::-1]
+        colours = [NULL_COLOUR if i.muted else OKABE_ITO[0] for i in items]
+        ax.barh(y, [i.value for i in items], color=colours, height=0.6)
+        ax.errorbar(
+            [i.value for i in items],
+            y,
+            xerr=_err(items),
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            lw=0.8,
+        )
+        ax.set_yticks(y, [plot_label(i.label) for i in items])
+        _lines(ax, lines, vertical=True)
+        ax.set_xlabel(xlabel)
+        ax.set_title(plot_label(title, 80), loc="left")
+        ax.grid(axis="y", visible=False)
+        if lines:
+            ax.legend(loc="lower right")
+        return _svg(fig)
+
+
+def curves(
+    series: Sequence[Series],
+    lines: Sequence[Line],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    xticks: Sequence[float] | None = None,
+) -> str:
+    """One line per family (colour and marker both differ), CI bands, thresholds dashed."""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _new(6.2, 2.8)
+        for k, s in enumerate(series):
+            colour = OKABE_ITO[k % len(OKABE_ITO)]
+            ax.plot(
+                s.x,
+                s.y,
+                marker=MARKERS[k % len(MARKERS)],
+                color=colour,
+                lw=1.3,
+                ms=4,
+                label=plot_label(s.label, 24),
+            )
+            if s.ci_low is not None and s.ci_high is not None:
+                ax.fill_between(s.x, s.ci_low, s.ci_high, color=colour, alpha=0.15, lw=0)
+        _lines(ax, lines, vertical=False)
+        if xticks is not None:
+            ax.set_xticks(list(xticks))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(plot_label(title, 80), loc="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _svg(fig)
+
+
+def _show(ax: Axes, image: np.ndarray, *, cmap: str = "gray") -> None:
+    arr = np.asarray(image, dtype=float)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
+    if arr.ndim == 3:
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        ax.imshow(arr)
+    else:
+        ax.imshow(arr, cmap=cmap)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """Two images shown side by side, with captions and an optional outlined region."""
+
+    left: np.ndarray
+    right: np.ndarray
+    left_caption: str
+    right_caption: str
+    region: tuple[int, int, int, int] | None = None  # [row, col, height, width]
+    right_is_attribution: bool = False
+
+
+def image_grid(pairs: Sequence[ImagePair], *, per_row: int = 3) -> str:
+    """A grid of (left | right) pairs: originals beside attributions or perturbed copies."""
+    rows = max(1, -(-len(pairs) // per_row))
+    cols = 2 * min(per_row, max(len(pairs), 1))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(1.1 * cols, 1.3 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.flat:
+            ax.set_axis_off()
+        for k, pair in enumerate(pairs):
+            r, c = divmod(k, per_row)
+            for j, (img, cap) in enumerate(
+                ((pair.left, pair.left_caption), (pair.right, pair.right_caption))
+            ):
+                ax = axes[r][2 * c + j]
+                ax.set_axis_on()
+                attribution = j == 1 and pair.right_is_attribution
+                cmap = "magma" if attribution else "gray"
+                _show(ax, np.abs(img) if attribution else img, cmap=cmap)
+                ax.set_title(plot_label(cap, 20), fontsize=5.5)
+                if pair.region is not None:
+                    row, col, h, w = pair.region
+                    ax.add_patch(
+                        Rectangle(
+                            (col - 0.5, row - 0.5), w, h, fill=False, edgecolor=OKABE_ITO[4], lw=1.5
+                        )
+                    )
+        return _svg(fig)

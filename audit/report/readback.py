@@ -1,0 +1,144 @@
+"""Read an audit back from what it left behind: `findings.json`, or the PDF that embeds it.
+
+Reading does not verify: run `audit verify` on a PDF before trusting what it says.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from audit.errors import ReportError
+from audit.records import (
+    AuditResult,
+    CheckRun,
+    Finding,
+    Metric,
+    PolicyInfo,
+    Provenance,
+    Severity,
+    Status,
+    Threshold,
+    Verdict,
+    Waiver,
+)
+
+NOT_FINDINGS = "this is not a findings.json document (missing key {key!r})."
+NO_ATTACHMENT = "the PDF has no embedded {name}."
+_METRIC_KEYS = ("feature", "group", "probe", "perturbation", "method", "ci_low", "ci_high", "n")
+
+
+def pdf_attachments(pdf: bytes, *, where: str = "PDF") -> dict[str, bytes]:
+    """The embedded files of a PDF, by name (a flat EmbeddedFiles name tree, as we write it)."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        # Subscripts, not .get(): only they resolve pyHanko's indirect objects.
+        names = reader.root["/Names"] if "/Names" in reader.root else {}  # noqa: SIM401
+        tree = names["/EmbeddedFiles"] if "/EmbeddedFiles" in names else {}  # noqa: SIM401
+        flat = list(tree["/Names"]) if "/Names" in tree else []
+        return {
+            str(flat[i]): flat[i + 1].get_object()["/EF"]["/F"].data
+            for i in range(0, len(flat) - 1, 2)
+        }
+    except (PdfError, KeyError, TypeError, ValueError) as exc:
+        raise ReportError(
+            f"cannot read the PDF: {exc}",
+            where=where,
+            fix="pass a report PDF written by `audit run`.",
+        ) from None
+
+
+def _finding(data: Mapping[str, Any]) -> Finding:
+    metric = None
+    if "value" in data:
+        extra = {k: data[k] for k in _METRIC_KEYS if k in data}
+        if "metric_severity" in data:
+            extra["severity"] = data["metric_severity"]
+        metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
+    t = data["threshold"]
+    waiver = data.get("waiver")
+    return Finding(
+        rule=data["rule"],
+        check=data["check"],
+        metric_name=data["metric"],
+        status=Status(data["status"]),
+        severity=Severity(data["severity"]),
+        threshold=Threshold(t["op"], t["value"], t.get("warn"), t.get("on", "value")),
+        message=data.get("message", ""),
+        metric=metric,
+        waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
+    )
+
+
+def result_from_findings(
+    data: Mapping[str, Any], *, spec_text: str = "", where: str = "findings.json"
+) -> AuditResult:
+    """Rebuild the `AuditResult` that `AuditResult.findings_json()` wrote (evidence is not kept)."""
+    try:
+        audit, prov, policy = data["audit"], data["provenance"], data["policy"]
+        return AuditResult(
+            name=audit["name"],
+            started_at=audit["started_at"],
+            finished_at=audit["finished_at"],
+            verdict=Verdict(data["verdict"]),
+            policy=PolicyInfo(policy["name"], policy["version"], policy["sha256"]),
+            provenance=Provenance(
+                model_sha256=prov["model_sha256"],
+                data_sha256=prov["data_sha256"],
+                spec_sha256=prov["spec_sha256"],
+                policy_sha256=prov.get("policy_sha256", policy["sha256"]),
+                seed=prov["seed"],
+                versions=prov.get("versions", {}),
+            ),
+            metrics=tuple(Metric.from_json(m) for m in data.get("metrics", ())),
+            findings=tuple(_finding(f) for f in data.get("findings", ())),
+            check_runs=tuple(CheckRun(**c) for c in data.get("checks", ())),
+            spec_text=spec_text,
+        )
+    except KeyError as exc:
+        raise ReportError(
+            NOT_FINDINGS.format(key=exc.args[0]),
+            where=where,
+            fix="pass the findings.json written by `audit run`.",
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise ReportError(
+            f"malformed findings: {exc}",
+            where=where,
+            fix="pass the findings.json written by `audit run`.",
+        ) from None
+
+
+def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:
+    """Load from a findings.json or a report PDF (its embedded findings.json and spec.yaml)."""
+    try:
+        raw = path.read_bytes()
+        spec_text = spec.read_text(encoding="utf-8") if spec is not None else ""
+    except OSError as exc:
+        raise ReportError(
+            f"cannot read: {exc.strerror}.", where=str(exc.filename or path), fix="check the path."
+        ) from None
+    if raw.startswith(b"%PDF"):
+        files = pdf_attachments(raw, where=str(path))
+        if "findings.json" not in files:
+            raise ReportError(NO_ATTACHMENT.format(name="findings.json"), where=str(path))
+        raw = files["findings.json"]
+        if not spec_text and "spec.yaml" in files:
+            spec_text = files["spec.yaml"].decode("utf-8", errors="replace")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(
+            f"not valid JSON: {exc}",
+            where=str(path),
+            fix="pass the findings.json written by `audit run`.",
+        ) from None
+    if not isinstance(data, dict):
+        raise ReportError(NOT_FINDINGS.format(key="verdict"), where=str(path))
+    return result_from_findings(data, spec_text=spec_text, where=str(path))

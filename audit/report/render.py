@@ -1,0 +1,129 @@
+"""Render an `AuditResult` to one self-contained HTML document, and that to a PDF/A-3b.
+
+PDF/A-3b is the archival variant that keeps attachments: PDF/A-1 and -2 drop arbitrary
+embedded files, and the signed report must carry `findings.json` and the spec. Fetching is
+limited to `data:` and `file:` URLs, so rendering never touches the network.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+from weasyprint import HTML, Attachment
+from weasyprint.urls import FatalURLFetchingError, URLFetcher
+
+from audit.errors import ReportError
+from audit.records import AuditResult
+from audit.report.context import build_context
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "report_templates"
+ALLOWED_SCHEMES = ("data", "file")
+PDF_VARIANT = "pdf/a-3b"
+REQUIRED_ATTACHMENTS = ("findings.json",)
+ATTACHMENT_MIME = {".json": "application/json", ".yaml": "application/yaml"}
+
+FETCH_REFUSED = "the report tried to load {url!r}; only data: and file: URLs are allowed."
+MISSING_ATTACHMENT = "the PDF needs the attachment {name!r}."
+
+
+class _LocalFetcher(URLFetcher):
+    """Resolves only data: and file: URLs; anything else stops the rendering."""
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=ALLOWED_SCHEMES, fail_on_errors=True)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+_ENV = _environment()
+
+
+def render_html(result: AuditResult, *, signer: str, self_contained: bool = True) -> str:
+    """The report as one HTML document; with `self_contained`, the CSS is inlined too
+    (otherwise it is linked from the installed templates folder).
+
+    Plots are always inlined as data: URIs, so the file opens anywhere without its folder.
+    """
+    context = build_context(result, signer=signer)
+    css_path = TEMPLATES / "report.css"
+    context["css"] = Markup(css_path.read_text(encoding="utf-8")) if self_contained else ""
+    context["css_href"] = css_path.as_uri()
+    try:
+        return _ENV.get_template("base.html.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise ReportError(
+            f"the report template failed: {exc}",
+            where=str(TEMPLATES),
+            fix="report a bug; the templates ship with the tool.",
+        ) from exc
+
+
+def _attachment(name: str, data: bytes, when: datetime) -> Attachment:
+    """Attach from a data: URL, so the PDF records the MIME type PDF/A-3 asks for."""
+    mime = ATTACHMENT_MIME.get(Path(name).suffix, "application/octet-stream")
+    return Attachment(
+        url=f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
+        url_fetcher=_LocalFetcher(),
+        name=name,
+        description=f"{name} ({mime})",
+        created=when,
+        modified=when,
+        relationship="Source" if name.endswith(".json") else "Data",
+    )
+
+
+def _timestamp(result: AuditResult) -> datetime:
+    try:
+        return datetime.fromisoformat(result.finished_at)
+    except ValueError:
+        return datetime(1970, 1, 1)
+
+
+def _dedupe_associated_files(document: object, pdf: object) -> None:
+    """WeasyPrint 70 lists each attachment twice in the catalog's /AF; keep one of each."""
+    catalog = pdf.catalog  # type: ignore[attr-defined]
+    if "AF" in catalog:
+        catalog["AF"][:] = list(dict.fromkeys(catalog["AF"]))
+
+
+def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
+    """The archival PDF: tagged, bookmarked, fonts embedded, attachments as associated files."""
+    for name in REQUIRED_ATTACHMENTS:
+        if name not in attachments:
+            raise ReportError(
+                MISSING_ATTACHMENT.format(name=name),
+                where="render_pdf(attachments=...)",
+                fix="pass findings.json (and spec.yaml) as bytes.",
+            )
+    html = render_html(result, signer=signer)
+    when = _timestamp(result)
+    fetcher = _LocalFetcher()
+    try:
+        document = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=fetcher)
+        pdf = document.write_pdf(
+            pdf_variant=PDF_VARIANT,
+            pdf_tags=True,
+            attachments=[_attachment(n, d, when) for n, d in sorted(attachments.items())],
+            uncompressed_pdf=False,
+            finisher=_dedupe_associated_files,
+        )
+    except FatalURLFetchingError as exc:
+        url = str(exc.__cause__ or exc)
+        raise ReportError(FETCH_REFUSED.format(url=url), where="report HTML") from None
+    if not pdf:
+        raise ReportError("WeasyPrint produced an empty PDF.", where="render_pdf")
+    return pdf

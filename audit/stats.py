@@ -1,0 +1,174 @@
+"""Small, vectorized statistics every check shares: intervals, resampling, multiple testing.
+
+Each function works on whole arrays at once so a check can put an interval on thousands of
+rates, or draw a thousand bootstrap resamples, in one numpy pass. Nothing here knows about
+checks or policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import stats as _sp
+
+__all__ = [
+    "benjamini_hochberg",
+    "holm",
+    "mcnemar_exact",
+    "multinomial_resamples",
+    "percentile_interval",
+    "safe_divide",
+    "wilson_interval",
+]
+
+_BAD_CONFIDENCE = "confidence must be strictly between 0 and 1, got {0!r}"
+_BAD_PVALUES = "p-values must lie in [0, 1] and be finite"
+_BAD_COUNTS = "counts must be non-negative and finite"
+
+# A bootstrap draw table above this many cells is produced in several chunks to cap memory.
+_MAX_DRAW_CELLS = 8_000_000
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(_BAD_CONFIDENCE.format(confidence))
+    return float(_sp.norm.ppf(0.5 + confidence / 2.0))
+
+
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """`num / den` as float64, NaN where the denominator is zero (an undefined rate)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    shape = np.broadcast_shapes(num.shape, den.shape)
+    out = np.full(shape, np.nan)
+    np.divide(num, den, out=out, where=np.broadcast_to(den != 0, shape))
+    return out
+
+
+def wilson_interval(
+    successes: np.ndarray | int, n: np.ndarray | int, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion, elementwise.
+
+    Chosen over the normal (Wald) interval because it keeps its coverage near 0 and 1 and for
+    small groups, which is exactly where fairness findings live. Returns NaN where `n == 0`.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(m < 0) or np.any(k > m) or not np.all(np.isfinite(k)):
+        raise ValueError(_BAD_COUNTS)
+    z = _z(confidence)
+    z2 = z * z
+    p = safe_divide(k, m)
+    denom = 1.0 + safe_divide(z2, m)
+    centre = (p + safe_divide(z2, 2.0 * m)) / denom
+    half = z * np.sqrt(safe_divide(p * (1.0 - p), m) + safe_divide(z2, 4.0 * m * m)) / denom
+    low = np.clip(centre - half, 0.0, 1.0)
+    high = np.clip(centre + half, 0.0, 1.0)
+    return low, high
+
+
+def percentile_interval(
+    samples: np.ndarray, confidence: float = 0.95, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval along `axis`, ignoring resamples where the value is NaN.
+
+    Matches fairlearn's `MetricFrame(ci_quantiles=...)`, which takes numpy quantiles with
+    linear interpolation. All-NaN columns give NaN.
+    """
+    alpha = 1.0 - confidence
+    _z(confidence)
+    samples = np.asarray(samples, dtype=np.float64)
+    valid = np.isfinite(samples)
+    filled = np.where(valid, samples, np.nan)
+    moved = np.moveaxis(filled, axis, -1)
+    # np.nanquantile warns on all-NaN slices; compute on rows that have data only.
+    has = valid.any(axis=axis)
+    low = np.full(has.shape, np.nan)
+    high = np.full(has.shape, np.nan)
+    if has.any():
+        q = np.nanquantile(moved[has], [alpha / 2.0, 1.0 - alpha / 2.0], axis=-1)
+        low[has], high[has] = q[0], q[1]
+    return low, high
+
+
+def multinomial_resamples(
+    counts: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of a table of cell counts, yielded in chunks of shape (b, *counts.shape).
+
+    Resampling N rows with replacement and then counting them per cell is the same, in
+    distribution, as one multinomial draw of N over the cells with probabilities counts / N.
+    So a bootstrap of any statistic that depends on the data only through cell counts (group
+    confusion matrices, for instance) needs a draw of size (n_boot, cells) instead of n_boot
+    passes over the rows. Chunks keep the draw table under a fixed memory budget; the
+    sequence of draws depends only on `rng`, `counts` and `n_boot`.
+    """
+    counts = np.asarray(counts)
+    flat = counts.reshape(-1).astype(np.float64)
+    if np.any(flat < 0) or not np.all(np.isfinite(flat)):
+        raise ValueError(_BAD_COUNTS)
+    total = int(flat.sum())
+    if n_boot <= 0 or total == 0:
+        return
+    pvals = flat / total
+    chunk = max(1, _MAX_DRAW_CELLS // max(1, flat.size))
+    done = 0
+    while done < n_boot:
+        size = min(chunk, n_boot - done)
+        draw = rng.multinomial(total, pvals, size=size)
+        yield draw.reshape(size, *counts.shape)
+        done += size
+
+
+def _check_p(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        raise ValueError(_BAD_PVALUES)
+    return p
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (family-wise error control), in the input order.
+
+    Reject hypothesis i at level α when its adjusted p-value is <= α.
+    """
+    p = _check_p(pvalues)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    out = np.empty(m)
+    out[order] = adjusted
+    return out.reshape(np.shape(pvalues))
+
+
+def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (false discovery rate control), in the input order."""
+    p = _check_p(pvalues)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adjusted
+    return out.reshape(np.shape(pvalues))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar test on the discordant pair counts of a paired design.
+
+    `b` counts pairs that changed one way and `c` the other; under the null each discordant
+    pair goes either way with probability 1/2, so the test is a binomial test of b out of b+c.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(_BAD_COUNTS)
+    n = b + c
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * _sp.binom.cdf(min(b, c), n, 0.5)))

@@ -1,0 +1,144 @@
+"""Smoke tests of the archival PDF, read back with poppler's tools and pyHanko's reader."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError
+
+from audit.errors import ReportError
+from audit.report import audit_id, render
+from audit.report.readback import pdf_attachments
+from tests.unit.report.fixtures import make_result
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils"),
+    pytest.mark.slow,  # one PDF render, shared by the module, takes a few seconds
+]
+SIGNER = "Ada Lovelace (Model Risk)"
+
+
+@pytest.fixture(scope="module")
+def attachments() -> dict[str, bytes]:
+    result = make_result()
+    return {
+        "findings.json": json.dumps(result.findings_json(), indent=2).encode(),
+        "spec.yaml": result.spec_text.encode(),
+    }
+
+
+@pytest.fixture(scope="module")
+def pdf_path(tmp_path_factory, attachments) -> Path:
+    path = tmp_path_factory.mktemp("pdf") / "report.pdf"
+    path.write_bytes(render.render_pdf(make_result(), signer=SIGNER, attachments=attachments))
+    return path
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def _info(path: Path) -> dict[str, str]:
+    lines = _run("pdfinfo", str(path)).splitlines()
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def test_pdf_metadata_pages_and_tags(pdf_path):
+    info = _info(pdf_path)
+    assert info["Tagged"] == "yes"
+    assert info["Author"] == SIGNER
+    assert info["Title"] == "Audit report: Credit default scorer"
+    assert info["Keywords"] == (
+        f"audit-verdict=fail; audit-id={audit_id(make_result())}; model-sha256={'1f' * 32}"
+    )
+    assert 12 <= int(info["Pages"]) <= 30
+
+
+def test_pdf_text_has_sections_running_header_and_page_numbers(pdf_path):
+    text = _run("pdftotext", "-layout", str(pdf_path), "-")
+    pages = int(_info(pdf_path)["Pages"])
+    for needle in (
+        "FAIL — release blocked",
+        "Executive summary",
+        "Blocker findings",
+        "Bias and fairness",
+        "Spurious features",
+        "Robustness",
+        "Methodology and known limits",
+        "attribution maps are evidence of location, not of causation".capitalize(),
+        "Provenance",
+        "Reviewer sign-off",
+        f"page 2 of {pages}",
+        f"page {pages} of {pages}",
+        f"Credit default scorer · audit {audit_id(make_result())}",
+        r"$\frac{1}{0}$",
+    ):
+        assert needle in text, needle
+
+
+def test_pdf_embeds_attachments_as_associated_files(pdf_path, attachments):
+    listing = _run("pdfdetach", "-list", str(pdf_path))
+    assert "findings.json" in listing and "spec.yaml" in listing
+    assert pdf_attachments(pdf_path.read_bytes()) == attachments
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    assert len(reader.root["/AF"]) == 2  # PDF/A-3 associated files
+
+
+def test_pdf_is_pdfa3b_with_embedded_fonts_and_outline(pdf_path):
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    xmp = reader.root["/Metadata"].get_object().data.decode()
+    assert re.search(r"pdfaid:part[^0-9]*3", xmp) and re.search(r"pdfaid:conformance[^A-Z]*B", xmp)
+    fonts = _run("pdffonts", str(pdf_path)).splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)  # the "emb" column
+    titles, node = [], reader.root["/Outlines"]["/First"]
+    while node is not None:
+        titles.append(str(node["/Title"]))
+        node = node["/Next"] if "/Next" in node else None  # noqa: SIM401 (resolves references)
+    for title in ("Executive summary", "Findings", "Methodology and known limits", "Provenance"):
+        assert title in titles
+
+
+def test_render_pdf_refuses_remote_urls(monkeypatch, attachments):
+    monkeypatch.setattr(
+        render, "render_html", lambda *a, **k: '<img src="https://example.invalid/x.png">'
+    )
+    with pytest.raises(ReportError, match=r"only data: and file: URLs are allowed"):
+        render.render_pdf(make_result(), signer=SIGNER, attachments=attachments)
+
+
+def test_local_fetcher_refuses_other_schemes():
+    html = HTML(
+        string='<img src="ftp://example.invalid/x.png">', url_fetcher=render._LocalFetcher()
+    )
+    with pytest.raises(FatalURLFetchingError):
+        html.write_pdf()
+
+
+def test_render_pdf_requires_findings_json():
+    with pytest.raises(ReportError, match=r"findings\.json"):
+        render.render_pdf(make_result(), signer=SIGNER, attachments={"spec.yaml": b""})
+
+
+def test_pdf_bytes_are_reproducible():
+    result = make_result(evidence={})
+    files = {"findings.json": b"{}", "spec.yaml": b"a: 1\n"}
+    first = render.render_pdf(result, signer=SIGNER, attachments=files)
+    assert render.render_pdf(result, signer=SIGNER, attachments=files) == first
+
+
+def test_attachments_carry_their_mime_types(pdf_path):
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    subtypes = {
+        str(names[i]): str(names[i + 1].get_object()["/EF"]["/F"]["/Subtype"])
+        for i in range(0, len(names), 2)
+    }
+    assert subtypes == {"findings.json": "/application/json", "spec.yaml": "/application/yaml"}
