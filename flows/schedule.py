@@ -107,9 +107,11 @@ def audit_deployment(
 
 def serve_audit(spec_path: str | Path, cron: str, **kwargs: Any) -> None:
     """Register the scheduled deployment and execute its runs here until interrupted."""
-    if not os.environ.get("PREFECT_API_URL"):
-        raise SpecError(NO_SERVER, where="PREFECT_API_URL", fix=NO_SERVER_FIX)
     from prefect import serve
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():  # from the environment or the active Prefect profile
+        raise SpecError(NO_SERVER, where="PREFECT_API_URL", fix=NO_SERVER_FIX)
 
     serve(audit_deployment(spec_path, cron, **kwargs), print_starting_message=True)
 
