@@ -104,3 +104,29 @@ def test_a_served_audit_runs_and_is_recorded(api_url: str, demo_spec: Path, tmp_
     report = Path(entry.report_path or "")
     assert report.is_relative_to(tmp_path / "out") and report.name == "report.pdf"
     assert entry.report_sha256 == sha256_file(report)
+
+
+def test_prefect_yaml_deploys_to_a_work_pool(api_url: str, tmp_path: Path) -> None:
+    """`flows/prefect.yaml` as the docs use it: a process pool, a cron schedule, parameters."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    root = Path(flows.__file__).parents[1]
+    env = {**prefect_env(tmp_path / "deploy-home", api_url), "AUDIT_REPO": str(root)}
+    prefect = [sys.executable, "-m", "prefect", "--no-prompt"]
+    for args in (
+        ["work-pool", "create", "audit-pool", "--type", "process"],
+        ["deploy", "--prefect-file", "flows/prefect.yaml", "--all"],
+    ):
+        done = subprocess.run(
+            prefect + args, env=env, cwd=root, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as c:
+        dep = c.read_deployment_by_name("audit/adult-income-weekly")
+    assert dep.work_pool_name == "audit-pool"
+    assert [(s.schedule.cron, s.schedule.timezone) for s in dep.schedules] == [
+        ("0 6 * * 1", "Europe/Berlin")
+    ]
+    assert dep.parameters["spec_path"] == f"{root}/audits/adult-income.yaml"
+    assert dep.job_variables["env"]["AUDIT_LEDGER_URL"] == f"sqlite:///{root}/ledger.sqlite"
