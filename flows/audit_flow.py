@@ -74,6 +74,14 @@ def _check_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
     )
 
 
+class _CheckErrored(Exception):
+    """Fails a cached check task so an `error` run is never stored and replayed as cached."""
+
+    def __init__(self, result: pipeline.CheckResult):
+        super().__init__(result.run.message)
+        self.result = result
+
+
 def _cached(task_: Any, key_fn: Any) -> Any:
     return task_.with_options(
         cache_policy=CacheKeyFnPolicy(cache_key_fn=key_fn), persist_result=True
@@ -103,6 +111,17 @@ def check_task(
     """Never raises: a crashing check comes back as an `error` run (fail-closed, not retried)."""
     ctx = pipeline.context(loaded, predictions, check)
     return pipeline.measure(check, ctx, timeout=loaded.spec.runner.check_timeout)
+
+
+@task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
+def cacheable_check_task(
+    check: str, loaded: pipeline.Loaded, predictions: Predictions
+) -> pipeline.CheckResult:
+    """`check_task` for the cached path: an `error` run fails the task (never cached)."""
+    result = check_task.fn(check, loaded, predictions)
+    if result.run.state == "error":
+        raise _CheckErrored(result)
+    return result
 
 
 @task(name="judge", cache_policy=NO_CACHE)
@@ -168,9 +187,18 @@ def _measure(
     names = list(loaded.spec.checks.enabled())
     if runner.kind == "dask":
         return sharding.run_checks(loaded, predictions, names, runner)
-    check = _cached(check_task, _check_key) if runner.cache else check_task
+    if not runner.cache:
+        futures = [check_task.submit(name, loaded, predictions) for name in names]
+        return [f.result() for f in futures]
+    check = _cached(cacheable_check_task, _check_key)
     futures = [check.submit(name, loaded, predictions) for name in names]
-    return [f.result() for f in futures]
+    results = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except _CheckErrored as exc:
+            results.append(exc.result)
+    return results
 
 
 def _run_name() -> str:
