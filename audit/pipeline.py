@@ -46,7 +46,6 @@ class Loaded:
     policy: Policy
     signer: LoadedSigner
     hashes: Mapping[str, str]
-    signer_created: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,7 @@ class Published:
     junit: Path
     report: Path
     extra: Mapping[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # for the CLI to print: a key created on first use, key warnings
 
 
 def _versions() -> dict[str, str]:
@@ -105,7 +105,6 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
         policy=pol,
         signer=signer,
         hashes=hashes,
-        signer_created=getattr(signer, "created", None),
     )
 
 
@@ -168,7 +167,9 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
         return CheckResult(CheckRun(check, "error", msg, seconds))
     if "error" in box:
         return CheckResult(CheckRun(check, "error", _first_line(box["error"]), seconds))
-    return CheckResult(CheckRun(check, "ran", "", seconds), box["output"])
+    output: CheckOutput = box["output"]
+    run = CheckRun(check, "ran", "", seconds, not_applicable=dict(output.not_applicable))
+    return CheckResult(run, output)
 
 
 def skipped_runs(spec: AuditSpec) -> list[CheckResult]:
@@ -284,7 +285,12 @@ def publish(
         reason=f"Audit {result.name}: verdict {result.verdict.value}",
     )
     report = write_atomic(out_dir / "report.pdf", signed)
-    return Published(out_dir=out_dir, findings=findings, junit=junit, report=report, extra=extra)
+    notes = loaded.signer.warnings
+    if loaded.signer.created:
+        notes = (f"Created a signing key at {loaded.signer.key_path} (first use).", *notes)
+    return Published(
+        out_dir=out_dir, findings=findings, junit=junit, report=report, extra=extra, notes=notes
+    )
 
 
 def run_audit(

@@ -210,6 +210,8 @@ class CheckRun:
     state: Literal["ran", "skipped", "error"]
     message: str = ""
     seconds: float = 0.0
+    # metric name -> why the check deliberately did not measure it (e.g. no probes declared)
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def verdict_table(result: AuditResult) -> Table:
             escape(f.rule),
             escape(subject),
             value,
-            str(f.threshold),
+            str(f.threshold) if f.threshold else "",
             f.severity.value,
             f"[{style}]{f.status.value}[/]",
         )

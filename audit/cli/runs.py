@@ -18,10 +18,13 @@ def _quiet_prefect() -> None:
     """Keep Prefect's console logs (and task tracebacks) off the terminal unless --verbose."""
     if _console.settings.verbose:
         return
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.server"):
-        for handler in logging.getLogger(name).handlers:
-            if type(handler).__name__ == "PrefectConsoleHandler":
-                handler.setLevel(logging.CRITICAL)
+    # Prefect attaches its console handler to the root logger when it configures logging.
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.setLevel(logging.CRITICAL)
+    logging.getLogger("prefect._internal").setLevel(logging.CRITICAL)
+    for noisy in ("pyhanko", "weasyprint", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 def _execute(
@@ -45,9 +48,9 @@ def _execute(
     )
 
 
-def _print_outcome(result, published, created_key: Path | None) -> None:
-    if created_key is not None:
-        _console.out.print(f"Created a signing key at {created_key} (first use).")
+def _print_outcome(result, published) -> None:
+    for note in published.notes:
+        _console.err.print(note, markup=False)
     _console.out.print(_console.verdict_table(result))
     for label, path in [
         ("report", published.report),
@@ -71,7 +74,7 @@ def run(
     if fail_on not in _FAIL_ON:
         raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
     result, published = _execute(spec, out, policy, fail_on, fmt, summary_md)
-    _print_outcome(result, published, None)
+    _print_outcome(result, published)
     return exit_code(result.verdict)
 
 
@@ -87,7 +90,7 @@ def demo(
     with _console.err.status(f"Preparing the {case} demo (trains once, then cached)..."):
         spec = build_demo(case)
     result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
-    _print_outcome(result, published, None)
+    _print_outcome(result, published)
     return 0
 
 
