@@ -26,12 +26,18 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 
 from audit import paths
 from audit.errors import AuditError
-from audit.records import BLOCKING_STATUSES, AuditResult, Finding, Metric, Verdict
+from audit.records import (
+    BLOCKING_STATUSES,
+    REGRESSION_SUFFIX,
+    AuditResult,
+    Finding,
+    Metric,
+    Verdict,
+)
 from audit.spec import sha256_file
 
 LEDGER_URL_ENV = "AUDIT_LEDGER_URL"
 GENESIS = "0" * 64
-REGRESSION_SUFFIX = "_change_since_last_pass"
 _APPEND_ATTEMPTS = 5
 
 BAD_URL = "cannot open the audit ledger at {url!r}: {error}"

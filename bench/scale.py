@@ -68,6 +68,7 @@ def stage(runner: Any, spec: Path, hashes: dict[str, str], rows: int, shards: in
 def bench_workers(spec: Path, rows: int, shards: int) -> dict[str, Any]:
     from prefect import flow
 
+    from audit.loaders.model import model_sha256
     from audit.spec import RunnerSpec, load_spec, sha256_file
     from flows import sharding
 
@@ -75,7 +76,7 @@ def bench_workers(spec: Path, rows: int, shards: int) -> dict[str, Any]:
     hashes = {
         "spec": sha256_file(spec),
         "data": sha256_file(loaded_spec.data.path),
-        "model": sharding.model_sha256(loaded_spec.model),
+        "model": model_sha256(loaded_spec.model),
     }
 
     @flow(name="bench-scale")

@@ -32,9 +32,10 @@ from audit import ledger as audit_ledger
 from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
+from audit.loaders.model import model_sha256
 from audit.policy.gate import summary_markdown
 from audit.records import AuditResult, Finding, Verdict
-from audit.spec import RunnerSpec, load_spec, sha256_file
+from audit.spec import RunnerSpec, load_spec
 from flows import sharding
 
 
@@ -166,12 +167,33 @@ def record_task(
         return led.record(result, Path(report), run_id=str(flow_run.id) if flow_run.id else None)
 
 
+NO_BASELINE = "no earlier passing audit of this spec in the ledger to compare with"
+
+
+def _without_baseline(
+    results: Sequence[pipeline.CheckResult], policy: pipeline.Policy
+) -> list[pipeline.CheckResult]:
+    """A first audit has nothing to regress from: its regression rules are not applicable."""
+    out = []
+    for r in results:
+        names = {
+            rule.metric: NO_BASELINE
+            for rule in policy.rules
+            if rule.check == r.run.check and rule.metric.endswith(audit_ledger.REGRESSION_SUFFIX)
+        }
+        run = dataclasses.replace(r.run, not_applicable={**r.run.not_applicable, **names})
+        out.append(dataclasses.replace(r, run=run))
+    return out
+
+
 def _with_regressions(
-    results: Sequence[pipeline.CheckResult], baseline: audit_ledger.LedgerEntry | None
+    results: Sequence[pipeline.CheckResult],
+    baseline: audit_ledger.LedgerEntry | None,
+    policy: pipeline.Policy,
 ) -> list[pipeline.CheckResult]:
     """Add each check's `<metric>_change_since_last_pass` to its own output."""
     if baseline is None:
-        return list(results)
+        return _without_baseline(results, policy)
     out = []
     for r in results:
         extra = audit_ledger.regression_metrics(r.output.metrics, baseline.metrics)
@@ -205,9 +227,7 @@ def _run_name() -> str:
     params = flow_run.parameters
     try:
         spec = load_spec(params["spec_path"])
-        source = spec.model.path or spec.model.weights
-        digest = sha256_file(source)[:12] if source else "factory"
-        return f"{spec.name}-{digest}"
+        return f"{spec.name}-{model_sha256(spec.model)[:12]}"
     except (AuditError, OSError):
         return "audit-unreadable-spec"
 
@@ -264,7 +284,7 @@ def audit_flow(
     last, last_pass = history_task(loaded.spec.name, ledger_url)
     predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
     predictions = predict(loaded)
-    results = _with_regressions(_measure(loaded, predictions, run_spec), last_pass)
+    results = _with_regressions(_measure(loaded, predictions, run_spec), last_pass, loaded.policy)
     results += pipeline.skipped_runs(loaded.spec)
     findings, verdict = judge_task(loaded, results, fail_on)
     result = pipeline.assemble(loaded, results, findings, verdict, started_at=started)

@@ -13,7 +13,6 @@ model or dataset replaced on disk mid-audit is an error rather than a silent mix
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,8 +27,8 @@ from pydantic import ValidationError
 
 from audit.errors import SpecError
 from audit.loaders.data import Dataset, load_dataset
-from audit.loaders.model import ModelRunner, load_module, make_runner
-from audit.spec import AuditSpec, ModelSpec, RunnerSpec, load_spec, sha256_file
+from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
+from audit.spec import AuditSpec, RunnerSpec, load_spec, sha256_file
 
 CHANGED_ON_DISK = (
     "{what} changed on disk while the audit ran (sha256 {now} instead of {then}); "
@@ -90,14 +89,6 @@ def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
     shards = max(1, min(shards, n_rows)) if n_rows else 1
     edges = [round(i * n_rows / shards) for i in range(shards + 1)]
     return [(edges[i], edges[i + 1]) for i in range(shards)]
-
-
-def model_sha256(model: ModelSpec) -> str:
-    """The model's provenance hash, as `audit.pipeline` computes it."""
-    if model.path is not None:
-        return sha256_file(model.path)
-    weights = sha256_file(model.weights) if model.weights else "none"
-    return hashlib.sha256(f"{model.factory}|{weights}".encode()).hexdigest()
 
 
 _CACHE: dict[tuple[str, ...], ShardInputs] = {}
@@ -288,7 +279,6 @@ __all__ = [
     "ShardInputs",
     "concat",
     "map_shards",
-    "model_sha256",
     "prime",
     "remote_check_task",
     "resolve",

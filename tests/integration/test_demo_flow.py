@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-from audit.signing import verify_pdf
 
 from audit.records import Status, Verdict
+from audit.signing import verify_pdf
 
 pytestmark = pytest.mark.slow
 

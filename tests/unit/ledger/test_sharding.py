@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.errors import SpecError
+from audit.loaders.model import model_sha256
 from audit.spec import RunnerSpec, load_spec, sha256_file
 from flows import sharding
 
@@ -44,7 +45,7 @@ def _hashes(spec_path: Path) -> dict[str, str]:
     return {
         "spec": sha256_file(spec_path),
         "data": sha256_file(spec.data.path),
-        "model": sharding.model_sha256(spec.model),
+        "model": model_sha256(spec.model),
     }
 
 
