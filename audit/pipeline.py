@@ -7,7 +7,6 @@ so the whole pipeline is callable and testable without Prefect.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import threading
@@ -24,7 +23,7 @@ from audit.checks.base import CheckContext, CheckOutput, Predictions
 from audit.errors import ModelError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
-from audit.loaders.model import ModelRunner, load_module, make_runner
+from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
 from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
@@ -74,13 +73,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _model_hash(spec: AuditSpec) -> str:
-    if spec.model.path is not None:
-        return sha256_file(spec.model.path)
-    weights = sha256_file(spec.model.weights) if spec.model.weights else "none"
-    return hashlib.sha256(f"{spec.model.factory}|{weights}".encode()).hexdigest()
-
-
 def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     """Read spec, policy, signing key, data and model; fail fast on anything unusable."""
     path = Path(spec_path)
@@ -91,7 +83,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     module = load_module(spec.model)
     runner = make_runner(spec.model, module, data.x)
     hashes = {
-        "model": _model_hash(spec),
+        "model": model_sha256(spec.model),
         "data": sha256_file(spec.data.path),
         "spec": sha256_file(path),
         "policy": pol.sha256,

@@ -251,11 +251,14 @@ class SigningSpec(_Strict):
 
 
 class RunnerSpec(_Strict):
+    """Where the flow's tasks run (flows/sharding.py) and whether measurements are cached."""
+
     kind: Literal["thread", "dask"] = "thread"
     address: str | None = None  # dask scheduler; None starts a LocalCluster
     workers: int = Field(2, ge=1)
     shards: int = Field(4, ge=1)
     check_timeout: float = Field(3600.0, gt=0)
+    cache: bool = False  # reuse predictions/measurements across runs (keyed on file hashes)
 
 
 class AuditSpec(_Strict):

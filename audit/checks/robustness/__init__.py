@@ -75,6 +75,4 @@ class RobustnessCheck:
         else:
             reason = TEXT_ADVERSARIAL_NOTE if space is None else ADVERSARIAL_OFF_NOTE
             not_applicable["min_flip_epsilon_median"] = reason
-        return CheckOutput(
-            metrics=tuple(metrics), evidence=evidence, not_applicable=not_applicable
-        )
+        return CheckOutput(metrics=tuple(metrics), evidence=evidence, not_applicable=not_applicable)
