@@ -65,8 +65,9 @@ def wilson_interval(
     centre = (p + safe_divide(z2, 2.0 * m)) / denom
     half = z * np.sqrt(safe_divide(p * (1.0 - p), m) + safe_divide(z2, 4.0 * m * m)) / denom
     # exact at the edges: floating point can leave 1 - 1e-16 where the bound is 1
-    low = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-    high = np.where(k == m, 1.0, np.clip(centre + half, 0.0, 1.0))
+    defined = m > 0
+    low = np.where(defined & (k == 0), 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(defined & (k == m), 1.0, np.clip(centre + half, 0.0, 1.0))
     return low, high
 
 
