@@ -31,7 +31,6 @@ class ModelSpec(_Strict):
     output: Literal["logits", "probabilities"] = "logits"
     decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
     device: Literal["cpu", "cuda"] = "cpu"
-    embedding_layer: str | None = None  # text + factory: module path for layer attributions
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:

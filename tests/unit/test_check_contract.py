@@ -93,6 +93,15 @@ def test_emits_only_finite_metrics_of_its_own_check(measured):
             assert m.ci_high is not None and m.ci_low <= m.ci_high
 
 
+def test_every_metric_name_is_known_to_the_policy_linter(measured):
+    """Rules can only be written for names `audit policy lint` accepts."""
+    from audit.policy.model import KNOWN_METRICS
+
+    name, output = measured
+    unknown = {m.name for m in output.metrics} - KNOWN_METRICS[name]
+    assert not unknown, f"{name} emits metrics the linter rejects: {sorted(unknown)}"
+
+
 def test_deterministic_under_a_seed(measured):
     name, output = measured
     again = get_check(name).measure(_context(name))

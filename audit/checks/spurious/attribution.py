@@ -137,7 +137,7 @@ def _embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
         except AttributeError:
             raise ModelError(
                 _NO_EMBEDDING.format(why=f"the model has no submodule {name!r}."),
-                where="model.embedding_layer",
+                where="checks.spurious.embedding_layer",
             ) from None
     found = [
         (n, m) for n, m in module.named_modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag)
@@ -145,8 +145,8 @@ def _embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
     if len(found) != 1:
         raise ModelError(
             _NO_EMBEDDING.format(why=f"found {len(found)} embedding layers."),
-            where="model.embedding_layer",
-            fix="name it in `model.embedding_layer` (e.g. `embed`).",
+            where="checks.spurious.embedding_layer",
+            fix="name it in `checks.spurious.embedding_layer` (e.g. `embed`).",
         )
     return found[0]
 
@@ -294,7 +294,7 @@ def _attribute_batch(
         if isinstance(layer, nn.EmbeddingBag):
             raise ModelError(
                 _BAG_EMBEDDING.format(name=name),
-                where="model.embedding_layer",
+                where="checks.spurious.embedding_layer",
                 fix="use `method: feature_ablation` (ablates each token to the pad id).",
             )
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
