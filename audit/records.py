@@ -214,6 +214,31 @@ class Finding:
             out["waiver"] = self.waiver.to_json()
         return out
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        """The inverse of `to_json`; raises KeyError/ValueError on a malformed record."""
+        metric = None
+        if "value" in data:
+            extra = {k: data[k] for k in _METRIC_OPTIONAL if k != "severity" and k in data}
+            if "metric_severity" in data:
+                extra["severity"] = data["metric_severity"]
+            metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
+        t = data.get("threshold")
+        waiver = data.get("waiver")
+        return cls(
+            rule=data["rule"],
+            check=data["check"],
+            metric_name=data["metric"],
+            status=Status(data["status"]),
+            severity=Severity(data["severity"]),
+            threshold=None
+            if t is None
+            else Threshold(t["op"], t["value"], t.get("warn"), t.get("on", "value")),
+            message=data.get("message", ""),
+            metric=metric,
+            waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
+        )
+
 
 @dataclass(frozen=True)
 class CheckRun:
@@ -292,3 +317,30 @@ class AuditResult:
             "metrics": [m.to_json() for m in self.metrics],
             "findings": [f.to_json() for f in self.findings],
         }
+
+    @classmethod
+    def from_findings_json(cls, data: Mapping[str, Any], *, spec_text: str = "") -> AuditResult:
+        """Rebuild the result `findings_json` wrote (evidence is not kept there).
+
+        Raises KeyError, TypeError or ValueError on a malformed document; callers say where.
+        """
+        audit, prov, policy = data["audit"], data["provenance"], data["policy"]
+        return cls(
+            name=audit["name"],
+            started_at=audit["started_at"],
+            finished_at=audit["finished_at"],
+            verdict=Verdict(data["verdict"]),
+            policy=PolicyInfo(policy["name"], policy["version"], policy["sha256"]),
+            provenance=Provenance(
+                model_sha256=prov["model_sha256"],
+                data_sha256=prov["data_sha256"],
+                spec_sha256=prov["spec_sha256"],
+                policy_sha256=prov.get("policy_sha256", policy["sha256"]),
+                seed=prov["seed"],
+                versions=prov.get("versions", {}),
+            ),
+            metrics=tuple(Metric.from_json(m) for m in data["metrics"]),
+            findings=tuple(Finding.from_json(f) for f in data.get("findings", ())),
+            check_runs=tuple(CheckRun(**c) for c in data.get("checks", ())),
+            spec_text=spec_text,
+        )

@@ -6,6 +6,7 @@ section 1 (lint: 0 valid / 2 invalid; judge: 0 pass / 1 fail / 2 error).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from enum import StrEnum
@@ -25,7 +26,7 @@ from audit.policy import (
     load_policy,
     summary_markdown,
 )
-from audit.records import AuditResult, CheckRun, Metric, Provenance
+from audit.records import AuditResult
 
 BAD_FINDINGS = "not a findings.json document: {problem}"
 BAD_FINDINGS_FIX = "pass the findings.json an `audit run` wrote."
@@ -59,31 +60,18 @@ def _read_findings(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _measurements(doc: dict[str, Any], path: Path) -> tuple[list[Metric], list[CheckRun]]:
-    """The stored metrics and check runs; anything malformed is an error, not a skip."""
+def _stored(doc: dict[str, Any], path: Path) -> AuditResult:
+    """The stored audit; anything malformed is an error, not a skip."""
     try:
-        metrics = [Metric.from_json(m) for m in doc["metrics"]]
-        runs = [CheckRun(**c) for c in doc.get("checks", [])]
+        stored = AuditResult.from_findings_json(doc)
     except (TypeError, ValueError, KeyError) as exc:
         problem = BAD_FINDINGS.format(problem=exc)
         raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
-    bad = [r.state for r in runs if r.state not in RUN_STATES]
+    bad = [r.state for r in stored.check_runs if r.state not in RUN_STATES]
     if bad:
         problem = BAD_FINDINGS.format(problem=f"unknown check state {bad[0]!r}")
         raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX)
-    return metrics, runs
-
-
-def _provenance(doc: dict[str, Any], policy_sha256: str) -> Provenance:
-    prov = doc.get("provenance", {})
-    return Provenance(
-        model_sha256=prov.get("model_sha256", ""),
-        data_sha256=prov.get("data_sha256", ""),
-        spec_sha256=prov.get("spec_sha256", ""),
-        policy_sha256=policy_sha256,
-        seed=prov.get("seed", 0),
-        versions=prov.get("versions", {}),
-    )
+    return stored
 
 
 def lint_command(
@@ -121,20 +109,17 @@ def judge_command(
     try:
         doc = _read_findings(findings)
         pol = load_policy(policy)
-        metrics, runs = _measurements(doc, findings)
+        stored = _stored(doc, findings)
         today = datetime.date.today()
-        found, verdict = judge(pol, metrics, runs, today=today, fail_on=fail_on.value)
-        audit = doc.get("audit", {})
-        result = AuditResult(
-            name=audit.get("name", findings.stem),
-            started_at=audit.get("started_at", ""),
-            finished_at=audit.get("finished_at", ""),
+        found, verdict = judge(
+            pol, stored.metrics, stored.check_runs, today=today, fail_on=fail_on.value
+        )
+        result = dataclasses.replace(
+            stored,
             verdict=verdict,
             policy=pol.info(),
-            provenance=_provenance(doc, pol.sha256),
-            metrics=tuple(metrics),
+            provenance=dataclasses.replace(stored.provenance, policy_sha256=pol.sha256),
             findings=found,
-            check_runs=tuple(runs),
         )
         if junit is not None:
             write_atomic(junit, junit_xml(result))

@@ -17,21 +17,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from audit.errors import ReportError
 from audit.records import (
     AuditResult,
-    CheckRun,
-    Finding,
-    Metric,
-    PolicyInfo,
-    Provenance,
-    Severity,
-    Status,
-    Threshold,
-    Verdict,
-    Waiver,
 )
 
 NOT_FINDINGS = "this is not a findings.json document (missing key {key!r})."
 NO_ATTACHMENT = "the PDF has no embedded {name}."
-_METRIC_KEYS = ("feature", "group", "probe", "perturbation", "method", "ci_low", "ci_high", "n")
 
 
 def pdf_attachments(pdf: bytes, *, where: str = "PDF") -> dict[str, bytes]:
@@ -54,53 +43,12 @@ def pdf_attachments(pdf: bytes, *, where: str = "PDF") -> dict[str, bytes]:
         ) from None
 
 
-def _finding(data: Mapping[str, Any]) -> Finding:
-    metric = None
-    if "value" in data:
-        extra = {k: data[k] for k in _METRIC_KEYS if k in data}
-        if "metric_severity" in data:
-            extra["severity"] = data["metric_severity"]
-        metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
-    t = data["threshold"]
-    waiver = data.get("waiver")
-    return Finding(
-        rule=data["rule"],
-        check=data["check"],
-        metric_name=data["metric"],
-        status=Status(data["status"]),
-        severity=Severity(data["severity"]),
-        threshold=Threshold(t["op"], t["value"], t.get("warn"), t.get("on", "value")),
-        message=data.get("message", ""),
-        metric=metric,
-        waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
-    )
-
-
 def result_from_findings(
     data: Mapping[str, Any], *, spec_text: str = "", where: str = "findings.json"
 ) -> AuditResult:
     """Rebuild the `AuditResult` that `AuditResult.findings_json()` wrote (evidence is not kept)."""
     try:
-        audit, prov, policy = data["audit"], data["provenance"], data["policy"]
-        return AuditResult(
-            name=audit["name"],
-            started_at=audit["started_at"],
-            finished_at=audit["finished_at"],
-            verdict=Verdict(data["verdict"]),
-            policy=PolicyInfo(policy["name"], policy["version"], policy["sha256"]),
-            provenance=Provenance(
-                model_sha256=prov["model_sha256"],
-                data_sha256=prov["data_sha256"],
-                spec_sha256=prov["spec_sha256"],
-                policy_sha256=prov.get("policy_sha256", policy["sha256"]),
-                seed=prov["seed"],
-                versions=prov.get("versions", {}),
-            ),
-            metrics=tuple(Metric.from_json(m) for m in data.get("metrics", ())),
-            findings=tuple(_finding(f) for f in data.get("findings", ())),
-            check_runs=tuple(CheckRun(**c) for c in data.get("checks", ())),
-            spec_text=spec_text,
-        )
+        return AuditResult.from_findings_json(data, spec_text=spec_text)
     except KeyError as exc:
         raise ReportError(
             NOT_FINDINGS.format(key=exc.args[0]),

@@ -29,3 +29,62 @@ def test_numpy_scalars_become_plain_numbers():
 def test_non_finite_values_are_refused(bad):
     with pytest.raises(ValueError, match="not finite"):
         Metric("bias", "selection_rate", bad)
+
+
+def test_findings_json_round_trips_including_findings_without_threshold():
+    from audit.records import (
+        AuditResult,
+        CheckRun,
+        Finding,
+        PolicyInfo,
+        Provenance,
+        Severity,
+        Status,
+        Threshold,
+        Verdict,
+    )
+
+    metric = Metric(
+        "robustness",
+        "flip_rate",
+        0.07,
+        perturbation="gaussian_noise",
+        severity=2,
+        ci_low=0.05,
+        ci_high=0.09,
+        n=2000,
+    )
+    result = AuditResult(
+        name="m",
+        started_at="t0",
+        finished_at="t1",
+        verdict=Verdict.ERROR,
+        policy=PolicyInfo("default", "1.0.0", "ab"),
+        provenance=Provenance("m1", "d1", "s1", "ab", 3, {"torch": "2.13.0"}),
+        metrics=(metric,),
+        findings=(
+            Finding(
+                "ROB-001",
+                "robustness",
+                "flip_rate",
+                Status.FAIL,
+                Severity.MAJOR,
+                Threshold("<=", 0.05),
+                "too many flips",
+                metric=metric,
+            ),
+            Finding(
+                "CHECK-SPURIOUS",
+                "spurious",
+                "(check run)",
+                Status.ERROR,
+                Severity.BLOCKER,
+                None,
+                "crashed",
+            ),
+        ),
+        check_runs=(CheckRun("spurious", "error", "ZeroDivisionError"),),
+    )
+    back = AuditResult.from_findings_json(json.loads(json.dumps(result.findings_json())))
+    assert back.findings_json() == result.findings_json()
+    assert back.findings[0].metric == metric and back.findings[1].threshold is None
