@@ -7,11 +7,13 @@ arbitrary objects: a file that would need it is refused with a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import pickle
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +29,51 @@ _GUARD = re.compile(
 )
 
 
-def _load_export(path: Path) -> nn.Module:
+class _Captured(logging.Handler):
+    """Holds the records torch logs while loading, instead of letting them reach the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _captured_torch_export_log() -> Iterator[_Captured]:
+    """torch.export.load logs a full traceback for a damaged archive; keep it off stderr."""
+    logger = logging.getLogger("torch.export")
+    handler, saved = _Captured(), (logger.handlers[:], logger.propagate)
+    logger.handlers, logger.propagate = [handler], False
     try:
-        program = torch.export.load(str(path))
-    except Exception as exc:  # torch raises many types for a bad archive
-        raise ModelError(
-            f"could not load torch.export archive ({type(exc).__name__}: {exc}).",
-            where=str(path),
-            fix="save it with torch.export.save(torch.export.export(model, (example,)), path).",
-        ) from None
+        yield handler
+    finally:
+        logger.handlers, logger.propagate = saved
+
+
+def _cause(exc: BaseException, log: _Captured) -> str:
+    """The real reason for a failed load: torch logs it and raises a generic error."""
+    for record in log.records:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            break
+    first = str(exc).strip().splitlines()
+    if not first:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {first[0].split('. ')[0].rstrip('.')}"
+
+
+def _load_export(path: Path) -> nn.Module:
+    with _captured_torch_export_log() as log:
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # torch raises many types for a bad archive
+            raise ModelError(
+                f"could not load torch.export archive ({_cause(exc, log)}).",
+                where=str(path),
+                fix="save it with torch.export.save(torch.export.export(model, (example,)), path).",
+            ) from None
     return program.module()
 
 
