@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from audit.checks import get_check
+from audit.checks._groups import partition
 from audit.checks.base import CheckContext, CheckOutput, Predictions
-from audit.errors import ModelError
+from audit.errors import DataError, ModelError, SpecError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner
@@ -29,7 +30,7 @@ from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
 from audit.signing import LoadedSigner, load_signer, sign_pdf
-from audit.spec import AuditSpec, load_spec, sha256_file
+from audit.spec import AuditSpec, PatchProbe, load_spec, sha256_file
 
 _VERSIONED = ("torch", "captum", "fairlearn", "audit", "prefect", "weasyprint", "pyhanko")
 
@@ -81,6 +82,47 @@ def _model_hash(spec: AuditSpec) -> str:
     return hashlib.sha256(f"{spec.model.factory}|{weights}".encode()).hexdigest()
 
 
+_ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness needs two or more."
+_ONE_GROUP_FIX = (
+    "check that the data is not a filtered extract, or drop the column from `data.sensitive`."
+)
+_PROBE_OUTSIDE = "probe region {0} does not fit inside the data's {1}x{2} images."
+_PROBE_OUTSIDE_FIX = (
+    "give [row, col, height, width] with row + height <= {0} and col + width <= {1}."
+)
+
+
+def preflight(spec: AuditSpec, data: Dataset) -> None:
+    """Cross-check the spec against the data before any model work, so a mistake that would
+    only surface as a check error (and an `error` report) stops the run at once instead."""
+    if spec.checks.bias is not False and data.sensitive.shape[1]:
+        groups = partition(
+            data.sensitive,
+            bins={**spec.data.bins, **spec.checks.bias.bins},
+            intersections=False,
+            max_groups=spec.checks.bias.max_groups,
+        )
+        for feature in groups.features:
+            if len(feature.labels) < 2:
+                label = feature.labels[0] if feature.labels else ""
+                raise DataError(
+                    _ONE_GROUP.format(feature.name, label),
+                    where=f"data.sensitive: {feature.name}",
+                    fix=_ONE_GROUP_FIX,
+                )
+    if spec.checks.spurious is not False and data.modality == "image":
+        height, width = data.x.shape[-2:]
+        for i, probe in enumerate(spec.checks.spurious.probes):
+            if isinstance(probe, PatchProbe):
+                r, c, h, w = probe.region
+                if r + h > height or c + w > width:
+                    raise SpecError(
+                        _PROBE_OUTSIDE.format(probe.region, height, width),
+                        where=f"checks.spurious.probes[{i}].region",
+                        fix=_PROBE_OUTSIDE_FIX.format(height, width),
+                    )
+
+
 def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     """Read spec, policy, signing key, data and model; fail fast on anything unusable."""
     path = Path(spec_path)
@@ -88,6 +130,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     pol = load_policy(policy) if policy else load_policy(spec.policy, base_dir=path.parent)
     signer = load_signer(spec.signing)
     data = load_dataset(spec.data, spec.model)
+    preflight(spec, data)
     module = load_module(spec.model)
     runner = make_runner(spec.model, module, data.x)
     hashes = {
@@ -324,6 +367,7 @@ __all__ = [
     "load",
     "measure",
     "predict",
+    "preflight",
     "publish",
     "run_audit",
     "skipped_runs",
