@@ -179,6 +179,23 @@ def load_module(spec: ModelSpec) -> nn.Module:
     return module
 
 
+_TORCHSCRIPT_HEADER = "The following operation failed in the TorchScript interpreter."
+
+
+def exception_summary(exc: BaseException) -> str:
+    """`Type: first line` of an exception raised inside a model.
+
+    TorchScript wraps the model's own exception under a generic header and a traceback;
+    the model's message is then the last line, which is the one worth showing.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0] == _TORCHSCRIPT_HEADER:
+        return lines[-1].removeprefix("builtins.")
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
 @dataclass
 class ModelRunner:
     """A loaded model with the task's output convention: it always yields class probabilities.
@@ -235,7 +252,7 @@ class ModelRunner:
                 except Exception as exc:
                     raise ModelError(
                         f"the model raised on rows {start}-{start + len(batch) - 1}: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        f"{exception_summary(exc)}"
                     ) from None
                 if p.shape != (len(batch), self.n_classes):
                     raise ModelError(
@@ -293,9 +310,8 @@ def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> Mode
     try:
         out, fixed = _probe(module, x)
     except Exception as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(
-            f"the model failed on the first rows of the data: {type(exc).__name__}: {msg}",
+            f"the model failed on the first rows of the data: {exception_summary(exc)}",
             fix="check that `data.features` lists the model's inputs in order, and the modality.",
         ) from None
     if isinstance(out, tuple | list) or not isinstance(out, torch.Tensor):

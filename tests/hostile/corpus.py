@@ -511,7 +511,7 @@ CASES: tuple[Case, ...] = (
         "model raises on some batches",
         _raises_on_some_batches,
         (2,),
-        "the model raised on rows 192-239",
+        "the model raised on rows 192-239: RuntimeError: simulated",
         "exit 2, names the rows; no pass",
     ),
     Case(
