@@ -49,8 +49,9 @@ def test_report_is_signed_and_verifies(demo_run):
 @pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils (pdfsig) not installed")
 def test_poppler_validates_the_signature(demo_run):
     _, published = demo_run
-    out = subprocess.run(["pdfsig", str(published.report)], capture_output=True, text=True,
-                         check=False).stdout
+    out = subprocess.run(
+        ["pdfsig", str(published.report)], capture_output=True, text=True, check=False
+    ).stdout
     assert "Signature is Valid" in out, out
 
 
