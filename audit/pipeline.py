@@ -7,7 +7,6 @@ so the whole pipeline is callable and testable without Prefect.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import threading
@@ -25,7 +24,7 @@ from audit.checks.base import CheckContext, CheckOutput, Predictions
 from audit.errors import DataError, ModelError, SpecError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
-from audit.loaders.model import ModelRunner, load_module, make_runner
+from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
 from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
@@ -73,13 +72,6 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[pkg] = "unknown"
     return out
-
-
-def _model_hash(spec: AuditSpec) -> str:
-    if spec.model.path is not None:
-        return sha256_file(spec.model.path)
-    weights = sha256_file(spec.model.weights) if spec.model.weights else "none"
-    return hashlib.sha256(f"{spec.model.factory}|{weights}".encode()).hexdigest()
 
 
 _ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness needs two or more."
@@ -134,7 +126,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     module = load_module(spec.model)
     runner = make_runner(spec.model, module, data.x)
     hashes = {
-        "model": _model_hash(spec),
+        "model": model_sha256(spec.model),
         "data": sha256_file(spec.data.path),
         "spec": sha256_file(path),
         "policy": pol.sha256,
@@ -210,7 +202,9 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
         return CheckResult(CheckRun(check, "error", msg, seconds))
     if "error" in box:
         return CheckResult(CheckRun(check, "error", _first_line(box["error"]), seconds))
-    return CheckResult(CheckRun(check, "ran", "", seconds), box["output"])
+    output: CheckOutput = box["output"]
+    run = CheckRun(check, "ran", "", seconds, not_applicable=dict(output.not_applicable))
+    return CheckResult(run, output)
 
 
 def skipped_runs(spec: AuditSpec) -> list[CheckResult]:

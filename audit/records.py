@@ -46,6 +46,10 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+# `<metric>_change_since_last_pass`: the change of a metric since the last passing audit
+# (computed from the ledger), so a plain threshold rule can gate on a regression.
+REGRESSION_SUFFIX = "_change_since_last_pass"
+
 # Statuses that block a release when the finding's severity is at or above the gate.
 BLOCKING_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA})
 
@@ -80,10 +84,19 @@ class Metric:
     n: int | None = None
 
     def __post_init__(self) -> None:
+        # Normalize numpy scalars and 0-d arrays to plain numbers: they must serialize to JSON.
         for name in ("value", "ci_low", "ci_high"):
             v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
+            if v is None:
+                continue
+            v = float(v)
+            if not math.isfinite(v):
                 raise ValueError(f"Metric {self.check}/{self.name}: {name} is not finite ({v})")
+            object.__setattr__(self, name, v)
+        for name in ("n", "severity"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, int(v))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"check": self.check, "name": self.name, "value": self.value}
@@ -210,6 +223,8 @@ class CheckRun:
     state: Literal["ran", "skipped", "error"]
     message: str = ""
     seconds: float = 0.0
+    # metric name -> why the check deliberately did not measure it (e.g. no probes declared)
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ class ModelSpec(_Strict):
     output: Literal["logits", "probabilities"] = "logits"
     decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
     device: Literal["cpu", "cuda"] = "cpu"
-    embedding_layer: str | None = None  # text + factory: module path for layer attributions
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -151,26 +150,69 @@ AttributionMethod = Literal[
 
 
 class SpuriousSpec(_Strict):
+    """Probes plus how to attribute; `method: null` picks the modality's default
+    (tabular integrated_gradients, image saliency; text layer_integrated_gradients, or
+    feature_ablation when the model is serialized)."""
+
     probes: list[Probe] = []
-    method: AttributionMethod = "integrated_gradients"
+    method: AttributionMethod | None = None
     fallback_method: AttributionMethod | None = None
     sample: int = Field(512, ge=10)
-    margin: float = Field(0.05, ge=0.0, le=1.0)
     location_nulls: int = Field(8, ge=1, le=64)
-    n_boot: int = Field(1000, ge=0)
+    n_boot: int = Field(1000, ge=10, le=100_000)
+    n_steps: int = Field(32, ge=2, le=1024)
+    batch_size: int = Field(64, ge=1)
+    sanity_layers: int = Field(2, ge=1)
+    examples: int = Field(4, ge=0, le=32)
+    vocab: Path | None = None  # text: one token string per line, line i = token id i
+    embedding_layer: str | None = None  # text + factory: the token embedding's module path
+
+
+# One value per severity level, severity 1 first (at most five levels).
+_Severities = Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=1, max_length=5)]
+_Probabilities = Annotated[
+    list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=1, max_length=5)
+]
 
 
 class RobustnessSpec(_Strict):
+    """Perturbation families, their five graded severities and the adversarial search.
+
+    Radii are relative so one spec fits any data: tabular in units of each feature's standard
+    deviation, images as a fraction of the data's value range.
+    """
+
     sample: int = Field(2000, ge=10)
-    severities: list[float] = [0.01, 0.05, 0.1, 0.25, 0.5]
+    batch_size: int = Field(4096, ge=1)
+    # Tabular noise scale ε (σ units), and for text the share of tokens edited, per severity.
+    severities: _Severities = [0.01, 0.05, 0.1, 0.25, 0.5]
     immutable: list[str] = []
     integer: list[str] = []
     categorical: list[str] = []
-    categorical_flip_p: float = Field(0.1, ge=0.0, le=1.0)
+    one_hot: list[Annotated[list[str], Field(min_length=2)]] = []
+    # Probability that a categorical (or one-hot group) value is redrawn, per severity.
+    categorical_flip_p: _Probabilities = [0.01, 0.05, 0.1, 0.25, 0.5]
+    neutral_tokens: list[int] = []  # text: ids to insert; default the most frequent ids
     adversarial: bool = True
-    epsilon: float = Field(0.1, gt=0.0)
-    norm: Literal["Linf", "L2"] = "Linf"
+    epsilon: float = Field(0.1, gt=0.0)  # L∞ radius of FGSM / PGD
+    epsilon_l2: float = Field(0.5, gt=0.0)  # L2 radius of PGD
+    pgd_steps: int = Field(10, ge=1, le=1000)
+    norm: Literal["Linf", "L2"] = "Linf"  # norm of the minimum-flip search
     min_flip_sample: int = Field(100, ge=1)
+    min_flip_max: float = Field(1.0, gt=0.0)
+    min_flip_step: float = Field(0.01, gt=0.0)
+
+    @model_validator(mode="after")
+    def _graded(self) -> RobustnessSpec:
+        for name in ("severities", "categorical_flip_p"):
+            values = getattr(self, name)
+            if sorted(set(values)) != values:
+                raise ValueError(f"`{name}` must be strictly increasing (severity 1 first)")
+        if len(self.categorical_flip_p) != len(self.severities):
+            raise ValueError("`categorical_flip_p` needs one probability per severity")
+        if self.min_flip_step * 2 >= self.min_flip_max:
+            raise ValueError("`min_flip_step` must be under half of `min_flip_max`")
+        return self
 
 
 class PerformanceSpec(_Strict):
@@ -208,11 +250,14 @@ class SigningSpec(_Strict):
 
 
 class RunnerSpec(_Strict):
+    """Where the flow's tasks run (flows/sharding.py) and whether measurements are cached."""
+
     kind: Literal["thread", "dask"] = "thread"
     address: str | None = None  # dask scheduler; None starts a LocalCluster
     workers: int = Field(2, ge=1)
     shards: int = Field(4, ge=1)
     check_timeout: float = Field(3600.0, gt=0)
+    cache: bool = False  # reuse predictions/measurements across runs (keyed on file hashes)
 
 
 class AuditSpec(_Strict):
@@ -278,8 +323,13 @@ def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
             else p
             for p in out.checks.spurious.probes
         ]
+        update: dict[str, Any] = {"probes": probes}
+        if out.checks.spurious.vocab is not None:
+            update["vocab"] = _resolve(
+                out.checks.spurious.vocab, base, "checks.spurious.vocab", file
+            )
         checks = out.checks.model_copy(
-            update={"spurious": out.checks.spurious.model_copy(update={"probes": probes})}
+            update={"spurious": out.checks.spurious.model_copy(update=update)}
         )
         out = out.model_copy(update={"checks": checks})
     return out

@@ -64,8 +64,10 @@ def wilson_interval(
     denom = 1.0 + safe_divide(z2, m)
     centre = (p + safe_divide(z2, 2.0 * m)) / denom
     half = z * np.sqrt(safe_divide(p * (1.0 - p), m) + safe_divide(z2, 4.0 * m * m)) / denom
-    low = np.clip(centre - half, 0.0, 1.0)
-    high = np.clip(centre + half, 0.0, 1.0)
+    # exact at the edges: floating point can leave 1 - 1e-16 where the bound is 1
+    defined = m > 0
+    low = np.where(defined & (k == 0), 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(defined & (k == m), 1.0, np.clip(centre + half, 0.0, 1.0))
     return low, high
 
 

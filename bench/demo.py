@@ -46,8 +46,14 @@ def main() -> None:
     from audit.signing import sign_pdf
 
     attachments = {"findings.json": b"{}", "spec.yaml": loaded.spec_text.encode()}
-    pdf = timed("render PDF", times, render_pdf, result, signer=loaded.signer.subject,
-                attachments=attachments)
+    pdf = timed(
+        "render PDF",
+        times,
+        render_pdf,
+        result,
+        signer=loaded.signer.subject,
+        attachments=attachments,
+    )
     timed("sign PDF", times, sign_pdf, pdf, loaded.signer)
 
     out = Path(tempfile.mkdtemp())
@@ -60,8 +66,10 @@ def main() -> None:
     flowed = time.perf_counter()
     audit_flow(spec_path=str(spec), out_dir=str(out / "flow"))
     times["whole audit, Prefect flow (temporary server)"] = time.perf_counter() - flowed
-    times["Prefect overhead"] = (times["whole audit, Prefect flow (temporary server)"]
-                                 - times["whole audit, direct pipeline"])
+    times["Prefect overhead"] = (
+        times["whole audit, Prefect flow (temporary server)"]
+        - times["whole audit, direct pipeline"]
+    )
 
     print("| stage | seconds |\n|---|---:|")
     for label, seconds in times.items():

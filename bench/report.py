@@ -129,7 +129,6 @@ def _attachments(result) -> dict[str, bytes]:
 def _signer(folder: Path):
     try:
         from audit.signing import init_keys, load_signer, sign_pdf
-
         from audit.spec import SigningSpec
     except ImportError:
         return None, None

@@ -3,30 +3,90 @@
 All logic lives in `audit.pipeline`; this module only adds orchestration: retries for I/O,
 concurrency for the checks after one shared prediction task, artifacts for the Prefect UI,
 and a run name that carries the audit name and the model hash.
+
+History: before judging, each metric's change since the last *passing* audit of the same spec
+is added as `<name>_change_since_last_pass` (so a plain threshold rule can gate on a
+regression); the report gets `evidence["history"]` (what changed since the last audit); after
+publishing, the audit is appended to the ledger. Scale-out: `spec.runner.kind: dask` (or the
+`runner` parameter) runs the checks on Dask (`flows.sharding`); `spec.runner.cache` reuses
+predictions and measurements across runs, keyed on the provenance hashes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit.policy.gate import summary_markdown
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from audit import pipeline
+from audit import ledger as audit_ledger
+from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
+from audit.loaders.model import model_sha256
+from audit.policy.gate import summary_markdown
 from audit.records import AuditResult, Finding, Verdict
-from audit.spec import load_spec, sha256_file
+from audit.spec import RunnerSpec, load_spec
+from flows import sharding
 
 
 def _transient(task_: Any, task_run: Any, state: Any) -> bool:
     """Retry only I/O hiccups: a typed AuditError (bad input) fails at once."""
     return not isinstance(state.result(raise_on_failure=False), AuditError)
+
+
+@functools.cache
+def _code_version() -> str:
+    """Measurements depend on the check and loader code too, not only on the inputs."""
+    root = paths.repo_dir() / "audit"
+    digest = hashlib.sha256()
+    for file in sorted([*root.glob("checks/**/*.py"), *root.glob("loaders/*.py")]):
+        digest.update(file.relative_to(root).as_posix().encode() + file.read_bytes())
+    for pkg, version in sorted(pipeline._versions().items()):
+        digest.update(f"{pkg}={version}".encode())
+    return digest.hexdigest()
+
+
+def _provenance_key(loaded: pipeline.Loaded, *parts: object) -> str:
+    h = loaded.hashes
+    text = "|".join([h["model"], h["data"], h["spec"], _code_version(), *map(str, parts)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _predict_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    return _provenance_key(params["loaded"], "predict")
+
+
+def _check_key(ctx: TaskRunContext, params: dict[str, Any]) -> str:
+    """Keyed on file hashes (a torch module hashes differently in every process) plus the
+    policy defaults the checks read, so a re-judge under another policy reuses measurements."""
+    loaded, defaults = params["loaded"], params["loaded"].policy.defaults
+    return _provenance_key(
+        loaded, "check", params["check"], defaults.min_group_size, defaults.confidence
+    )
+
+
+class _CheckErrored(Exception):
+    """Fails a cached check task so an `error` run is never stored and replayed as cached."""
+
+    def __init__(self, result: pipeline.CheckResult):
+        super().__init__(result.run.message)
+        self.result = result
+
+
+def _cached(task_: Any, key_fn: Any) -> Any:
+    return task_.with_options(
+        cache_policy=CacheKeyFnPolicy(cache_key_fn=key_fn), persist_result=True
+    )
 
 
 @task(
@@ -54,6 +114,17 @@ def check_task(
     return pipeline.measure(check, ctx, timeout=loaded.spec.runner.check_timeout)
 
 
+@task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
+def cacheable_check_task(
+    check: str, loaded: pipeline.Loaded, predictions: Predictions
+) -> pipeline.CheckResult:
+    """`check_task` for the cached path: an `error` run fails the task (never cached)."""
+    result = check_task.fn(check, loaded, predictions)
+    if result.run.state == "error":
+        raise _CheckErrored(result)
+    return result
+
+
 @task(name="judge", cache_policy=NO_CACHE)
 def judge_task(
     loaded: pipeline.Loaded, results: list[pipeline.CheckResult], fail_on: str
@@ -73,13 +144,90 @@ def publish_task(
     return pipeline.publish(result, loaded, Path(out_dir), formats=formats, summary_md=summary)
 
 
+@task(name="ledger-read", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def history_task(
+    name: str, ledger_url: str | None
+) -> tuple[audit_ledger.LedgerEntry | None, audit_ledger.LedgerEntry | None]:
+    """The last audit of this spec and the last passing one (None when there is none)."""
+    with audit_ledger.Ledger(ledger_url) as led:
+        return led.previous(name), led.previous(name, passing_only=True)
+
+
+@task(
+    name="ledger-record",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def record_task(
+    result: AuditResult, report: str, ledger_url: str | None
+) -> audit_ledger.LedgerEntry:
+    with audit_ledger.Ledger(ledger_url) as led:
+        return led.record(result, Path(report), run_id=str(flow_run.id) if flow_run.id else None)
+
+
+NO_BASELINE = "no earlier passing audit of this spec in the ledger to compare with"
+
+
+def _without_baseline(
+    results: Sequence[pipeline.CheckResult], policy: pipeline.Policy
+) -> list[pipeline.CheckResult]:
+    """A first audit has nothing to regress from: its regression rules are not applicable."""
+    out = []
+    for r in results:
+        names = {
+            rule.metric: NO_BASELINE
+            for rule in policy.rules
+            if rule.check == r.run.check and rule.metric.endswith(audit_ledger.REGRESSION_SUFFIX)
+        }
+        run = dataclasses.replace(r.run, not_applicable={**r.run.not_applicable, **names})
+        out.append(dataclasses.replace(r, run=run))
+    return out
+
+
+def _with_regressions(
+    results: Sequence[pipeline.CheckResult],
+    baseline: audit_ledger.LedgerEntry | None,
+    policy: pipeline.Policy,
+) -> list[pipeline.CheckResult]:
+    """Add each check's `<metric>_change_since_last_pass` to its own output."""
+    if baseline is None:
+        return _without_baseline(results, policy)
+    out = []
+    for r in results:
+        extra = audit_ledger.regression_metrics(r.output.metrics, baseline.metrics)
+        output = dataclasses.replace(r.output, metrics=(*r.output.metrics, *extra))
+        out.append(dataclasses.replace(r, output=output))
+    return out
+
+
+def _measure(
+    loaded: pipeline.Loaded, predictions: Predictions, runner: RunnerSpec
+) -> list[pipeline.CheckResult]:
+    """The checks as concurrent tasks: threads here, or on Dask (model loaded per worker)."""
+    names = list(loaded.spec.checks.enabled())
+    if runner.kind == "dask":
+        return sharding.run_checks(loaded, predictions, names, runner)
+    if not runner.cache:
+        futures = [check_task.submit(name, loaded, predictions) for name in names]
+        return [f.result() for f in futures]
+    check = _cached(cacheable_check_task, _check_key)
+    futures = [check.submit(name, loaded, predictions) for name in names]
+    results = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except _CheckErrored as exc:
+            results.append(exc.result)
+    return results
+
+
 def _run_name() -> str:
     params = flow_run.parameters
     try:
         spec = load_spec(params["spec_path"])
-        source = spec.model.path or spec.model.weights
-        digest = sha256_file(source)[:12] if source else "factory"
-        return f"{spec.name}-{digest}"
+        return f"{spec.name}-{model_sha256(spec.model)[:12]}"
     except (AuditError, OSError):
         return "audit-unreadable-spec"
 
@@ -118,18 +266,35 @@ def audit_flow(
     fail_on: str = "blocker",
     formats: list[str] | None = None,
     summary_md: str | None = None,
+    runner: str | None = None,
+    dask_address: str | None = None,
+    ledger_url: str | None = None,
+    out_root: str | None = None,
 ) -> tuple[AuditResult, pipeline.Published]:
-    """Load, predict, run the checks concurrently, judge, assemble, then render, sign, write."""
+    """Load, predict, run the checks concurrently, judge, assemble, render, sign, write, record.
+
+    `runner` ("thread" | "dask") and `dask_address` override the spec's `runner` section;
+    `ledger_url` overrides AUDIT_LEDGER_URL. Without `out_dir`, each run writes to a new
+    `<out_root or audit-out>/<name>/<timestamp>` (scheduled runs must not overwrite reports
+    the ledger points to).
+    """
     started = pipeline.now_iso()
     loaded = load_task(spec_path, policy)
-    predictions = predict_task(loaded)
-    futures = [
-        check_task.submit(name, loaded, predictions) for name in loaded.spec.checks.enabled()
-    ]
-    results = [f.result() for f in futures] + pipeline.skipped_runs(loaded.spec)
+    run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
+    last, last_pass = history_task(loaded.spec.name, ledger_url)
+    predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
+    predictions = predict(loaded)
+    results = _with_regressions(_measure(loaded, predictions, run_spec), last_pass, loaded.policy)
+    results += pipeline.skipped_runs(loaded.spec)
     findings, verdict = judge_task(loaded, results, fail_on)
     result = pipeline.assemble(loaded, results, findings, verdict, started_at=started)
-    target = out_dir or str(pipeline.default_out_dir(loaded.spec.name))
+    if last is not None:  # the report shows "since the last audit" only when there was one
+        since = audit_ledger.drift(result.metrics, last.metrics, result.findings, last.findings)
+        history = audit_ledger.history_evidence(last, since)
+        result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
+    default = pipeline.default_out_dir(loaded.spec.name)  # audit-out/<name>/<timestamp>
+    target = out_dir or str(Path(out_root, *default.parts[1:]) if out_root else default)
     published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
+    record_task(result, str(published.report), ledger_url)
     _artifacts(result, published)
     return result, published

@@ -12,8 +12,14 @@ section of the spec) and returns `Metric` records plus evidence for the report:
 from __future__ import annotations
 
 import importlib
+import warnings
 
 from audit.checks.base import Check, CheckContext, CheckOutput, Predictions
+
+# captum notes each time it switches on gradients for an input (PGD does so at every step).
+# Filtered once, here: `warnings.catch_warnings` per call is not thread-safe, and the checks
+# run concurrently.
+warnings.filterwarnings("ignore", message=r"Input Tensor \d+ did not already require grad")
 
 _REGISTRY = {
     "bias": "audit.checks.bias:BiasCheck",

@@ -43,6 +43,9 @@ class CheckOutput:
 
     metrics: tuple[Metric, ...]
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # metric name -> reason, for metrics this input makes meaningless (the policy skips them,
+    # saying why); anything a rule needs that is neither measured nor declared here is an error
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
 
 
 class Check(Protocol):

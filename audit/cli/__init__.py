@@ -11,7 +11,7 @@ import sys
 import click
 import typer
 
-from audit.cli import _console, export, keys, policy, runs, verify
+from audit.cli import _console, export, history, keys, policy, runs, verify
 from audit.errors import AuditError
 
 app = typer.Typer(
@@ -32,7 +32,7 @@ def _root(
     _console.settings.verbose = verbose
 
 
-for module in (runs, keys, verify, policy, export):
+for module in (runs, keys, verify, policy, export, history):
     module.register(app)
 
 

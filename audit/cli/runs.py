@@ -36,6 +36,8 @@ def _execute(
     fail_on: str,
     formats: list[str],
     summary_md: Path | None,
+    runner: str | None = None,
+    dask_address: str | None = None,
 ):
     from flows.audit_flow import audit_flow
 
@@ -47,6 +49,8 @@ def _execute(
         fail_on=fail_on,
         formats=formats,
         summary_md=str(summary_md) if summary_md else None,
+        runner=runner,
+        dask_address=dask_address,
     )
 
 
@@ -84,6 +88,10 @@ def run(
     fail_on: str = typer.Option("blocker", "--fail-on", help="Lowest severity that blocks."),
     fmt: list[str] = typer.Option(["pdf"], "--format", help="pdf (always) and/or html."),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Write a PR summary."),
+    runner: str | None = typer.Option(None, "--runner", help="thread | dask (overrides spec)."),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", help="Dask scheduler (tcp://host:port); default: LocalCluster."
+    ),
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
     load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
@@ -91,7 +99,11 @@ def run(
         _check_writable(out)
     if fail_on not in _FAIL_ON:
         raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
-    result, published = _execute(spec, out, policy, fail_on, fmt, summary_md)
+    if runner not in (None, "thread", "dask"):
+        raise typer.BadParameter("choose thread or dask", param_hint="--runner")
+    result, published = _execute(
+        spec, out, policy, fail_on, fmt, summary_md, runner=runner, dask_address=dask_address
+    )
     _print_outcome(result, published)
     return exit_code(result.verdict)
 

@@ -8,6 +8,7 @@ arbitrary objects: a file that would need it is refused with a clear error.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import logging
 import pickle
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from audit.errors import ModelError
-from audit.spec import ModelSpec
+from audit.spec import ModelSpec, sha256_file
 
 _GUARD = re.compile(
     r"size\(\)\[0\]\s*==\s*(\d+)|Expected input at .*?shape\[0\] to be equal to (\d+)"
@@ -142,6 +143,14 @@ def _load_factory(spec: ModelSpec, device: str) -> nn.Module:
                 f"weights do not fit the factory's model: {first}", where=str(spec.weights)
             ) from None
     return model
+
+
+def model_sha256(spec: ModelSpec) -> str:
+    """The model's provenance hash: the file's sha256, or factory name plus weights' sha256."""
+    if spec.path is not None:
+        return sha256_file(spec.path)
+    weights = sha256_file(spec.weights) if spec.weights else "none"
+    return hashlib.sha256(f"{spec.factory}|{weights}".encode()).hexdigest()
 
 
 def load_module(spec: ModelSpec) -> nn.Module:

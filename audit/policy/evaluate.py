@@ -36,6 +36,7 @@ BAD_FAIL_ON = "--fail-on must be one of {choices}; got {got!r}."
 NO_METRIC = "rule {rule} matched no metric: check `{check}` produced no `{metric}`{subject}"
 CHECK_FAILED = "rule {rule} not evaluated: check `{check}` failed: {error}"
 CHECK_SKIPPED = "rule {rule} skipped: check `{check}` was switched off in the spec"
+NOT_APPLICABLE = "rule {rule} not applicable: check `{check}` did not measure `{metric}`: {reason}"
 REQUIRED_SKIPPED = (
     "rule {rule} not evaluated: check `{check}` is required by policy `{policy}` "
     "but was switched off in the spec"
@@ -187,6 +188,15 @@ def _judge_rule(
             return [_finding(rule, Status.ERROR, REQUIRED_SKIPPED.format(**names))]
         return [_finding(rule, Status.SKIPPED, CHECK_SKIPPED.format(**names))]
     matched = [m for m in candidates if rule.subject.matches(m)]
+    if not matched and run is not None and rule.metric in run.not_applicable:
+        reason = run.not_applicable[rule.metric]
+        return [
+            _finding(
+                rule,
+                Status.SKIPPED,
+                NOT_APPLICABLE.format(**names, metric=rule.metric, reason=reason),
+            )
+        ]
     if not matched:
         subject = _subject_phrase(rule.subject)
         message = NO_METRIC.format(**names, metric=rule.metric, subject=subject)

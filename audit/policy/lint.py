@@ -18,6 +18,7 @@ from typing import Any
 from audit.errors import PolicyError
 from audit.policy.load import NO_RULES, load_policy, parse_file
 from audit.policy.model import KNOWN_METRICS, SUBJECT_KEYS
+from audit.records import REGRESSION_SUFFIX
 from audit.yamlio import position, to_plain
 
 UNKNOWN_METRIC = "rule {rule}: unknown metric `{metric}` for check `{check}`. Fix: {hint}"
@@ -59,7 +60,7 @@ def _unknown_metrics(file: Path, root: Any, data: dict[str, Any]) -> list[str]:
         if check not in KNOWN_METRICS or not isinstance(metric, str):
             continue
         known = sorted(KNOWN_METRICS[check])
-        if metric not in known:
+        if metric.removesuffix(REGRESSION_SUFFIX) not in known:
             hint = _hint(metric, known, f"use one of: {', '.join(known)}.")
             msg = UNKNOWN_METRIC.format(rule=rule.get("id"), metric=metric, check=check, hint=hint)
             out.append(_at(file, root, ("rules", i, "metric"), msg))

@@ -43,8 +43,12 @@ KNOWN_METRICS: dict[str, frozenset[str]] = {
             "accuracy_ratio",
             "min_flip_epsilon_median",
             "robust_accuracy",
+            "clean_accuracy",
             "corruption_error",
+            "relative_corruption_error",
             "mean_corruption_error",
+            "relative_mean_corruption_error",
+            "invariance_failure_rate",
         }
     ),
     "spurious": frozenset(
@@ -61,6 +65,16 @@ KNOWN_METRICS: dict[str, frozenset[str]] = {
             "shadow_share_excess",
             "proxy_auc",
             "attribution_share",
+            "attribution_enrichment_gain",
+            "probes_declared",
+            "mcnemar_p",
+            "mcnemar_p_holm",
+            "flip_to_target_rate",
+            "area_share",
+            "attribution_wilcoxon_p",
+            "attribution_permutation_p",
+            "attribution_share_p",
+            "convergence_delta",
         }
     ),
     "performance": frozenset(

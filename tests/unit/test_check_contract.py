@@ -23,8 +23,9 @@ class _Mlp(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
-                                       torch.nn.Linear(8, 1))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -35,25 +36,38 @@ def _context(check: str, seed: int = 0) -> CheckContext:
     n = 400
     x = rng.normal(size=(n, 4)).astype(np.float32)
     y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64)
-    sensitive = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "age_band": rng.choice(
-        ["<30", "30-50", ">50"], n)})
-    data = Dataset(x=x, y=y, sensitive=sensitive, modality="tabular",
-                   feature_names=("a", "b", "c", "d"), classes=(0, 1))
+    sensitive = pd.DataFrame(
+        {"sex": rng.choice(["F", "M"], n), "age_band": rng.choice(["<30", "30-50", ">50"], n)}
+    )
+    data = Dataset(
+        x=x,
+        y=y,
+        sensitive=sensitive,
+        modality="tabular",
+        feature_names=("a", "b", "c", "d"),
+        classes=(0, 1),
+    )
     module = _Mlp().eval()
-    runner = ModelRunner(module=module, task="binary", output="logits", decision_threshold=0.5,
-                         device="cpu")
+    runner = ModelRunner(
+        module=module, task="binary", output="logits", decision_threshold=0.5, device="cpu"
+    )
     proba = runner.predict_proba(x)
     config = getattr(ChecksSpec(), check)
     if check == "spurious":
-        config = SpuriousSpec(probes=[FeatureProbe(type="feature", feature="d")], sample=100,
-                              n_boot=50)
+        config = SpuriousSpec(
+            probes=[FeatureProbe(type="feature", feature="d")], sample=100, n_boot=50
+        )
     elif check == "robustness":
         config = config.model_copy(update={"sample": 100, "min_flip_sample": 5})
     elif check == "bias":
         config = config.model_copy(update={"n_boot": 50})
-    return CheckContext(model=runner, data=data,
-                        predictions=Predictions(proba=proba, label=runner.decide(proba)),
-                        config=config, seed=seed)
+    return CheckContext(
+        model=runner,
+        data=data,
+        predictions=Predictions(proba=proba, label=runner.decide(proba)),
+        config=config,
+        seed=seed,
+    )
 
 
 @pytest.fixture(scope="module", params=CHECKS)
@@ -77,6 +91,15 @@ def test_emits_only_finite_metrics_of_its_own_check(measured):
         assert np.isfinite(m.value)
         if m.ci_low is not None:
             assert m.ci_high is not None and m.ci_low <= m.ci_high
+
+
+def test_every_metric_name_is_known_to_the_policy_linter(measured):
+    """Rules can only be written for names `audit policy lint` accepts."""
+    from audit.policy.model import KNOWN_METRICS
+
+    name, output = measured
+    unknown = {m.name for m in output.metrics} - KNOWN_METRICS[name]
+    assert not unknown, f"{name} emits metrics the linter rejects: {sorted(unknown)}"
 
 
 def test_deterministic_under_a_seed(measured):

@@ -17,6 +17,13 @@ def test_wilson_matches_scipy(k, n):
     assert high == pytest.approx(ref.high, abs=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 7, 80, 10_000])
+def test_wilson_bounds_are_exact_at_the_edges(n):
+    """A rate of exactly 0 or 1 lies inside its interval (no 1 - 1e-16 upper bound)."""
+    assert stats.wilson_interval(n, n)[1] == 1.0
+    assert stats.wilson_interval(0, n)[0] == 0.0
+
+
 def test_wilson_known_value_and_vectorized():
     low, high = stats.wilson_interval(np.array([5, 0]), np.array([10, 0]), 0.95)
     assert low[0] == pytest.approx(0.236593, abs=1e-6)

@@ -48,7 +48,10 @@ def _findings_json(tmp_path, dpr: float, n: int = 100, checks=None) -> str:
         "verdict": "pass",
         "policy": {"name": "old", "version": "0", "sha256": "x"},
         "provenance": {"model_sha256": "m", "data_sha256": "d", "spec_sha256": "s", "seed": 3},
-        "checks": checks if checks is not None else [{"check": "bias", "state": "ran"}],
+        "checks": checks if checks is not None else [
+            {"check": "bias", "state": "ran"}, {"check": "performance", "state": "ran"},
+            {"check": "spurious", "state": "skipped"}, {"check": "robustness", "state": "skipped"},
+        ],
         "metrics": [
             {"check": "bias", "name": "demographic_parity_ratio", "feature": "sex",
              "value": dpr, "n": n},

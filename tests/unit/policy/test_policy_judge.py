@@ -8,7 +8,7 @@ import pytest
 from policy_helpers import metric, rule_yaml
 
 from audit.policy import exit_code, judge, verdict_of
-from audit.policy.evaluate import NO_METRIC
+from audit.policy.evaluate import NO_METRIC, NOT_APPLICABLE
 from audit.records import CheckRun, Finding, Metric, Severity, Status, Verdict
 
 TODAY = datetime.date(2026, 6, 1)
@@ -146,6 +146,31 @@ def test_check_error_message_carries_the_checks_error(make_policy):
     policy = make_policy(rule_yaml())
     finding, _ = _one(policy, [], (CheckRun("bias", "error", "CUDA out of memory"),))
     assert "CUDA out of memory" in finding.message
+
+
+def test_metric_declared_not_applicable_is_skipped_with_the_reason(make_policy):
+    policy = make_policy(rule_yaml())
+    run = CheckRun("bias", "ran", not_applicable={"demographic_parity_ratio": "one group only"})
+    finding, verdict = _one(policy, [], (run,))
+    assert finding.status is Status.SKIPPED
+    assert finding.message == NOT_APPLICABLE.format(
+        rule="R-1", check="bias", metric="demographic_parity_ratio", reason="one group only"
+    )
+    assert verdict is Verdict.PASS
+
+
+def test_not_applicable_does_not_excuse_a_measured_metric(make_policy):
+    policy = make_policy(rule_yaml())
+    run = CheckRun("bias", "ran", not_applicable={"demographic_parity_ratio": "n/a"})
+    finding, _ = _one(policy, [metric(value=0.5)], (run,))
+    assert finding.status is Status.FAIL
+
+
+def test_not_applicable_for_another_metric_still_errors(make_policy):
+    policy = make_policy(rule_yaml())
+    run = CheckRun("bias", "ran", not_applicable={"selection_rate": "n/a"})
+    finding, _ = _one(policy, [], (run,))
+    assert finding.status is Status.ERROR
 
 
 def test_rule_applies_to_every_matching_metric(make_policy):

@@ -1,0 +1,108 @@
+"""Shared pieces of the robustness check: seeded sampling, batched scoring, outcome metrics."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from audit.checks.base import CheckContext
+from audit.records import Metric
+from audit.stats import wilson_interval
+
+CHECK = "robustness"
+# Flipped inputs kept as evidence for the report, per modality.
+MAX_EXAMPLES = 8
+
+
+def rng_for(seed: int, *parts: str | int) -> np.random.Generator:
+    """An independent, reproducible stream per (seed, family, severity)."""
+    keys = [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
+    return np.random.default_rng([seed, *keys])
+
+
+def sample_rows(n_total: int, k: int, seed: int) -> np.ndarray:
+    """Sorted row indices of a seeded sample without replacement (all rows if k >= n)."""
+    if k >= n_total:
+        return np.arange(n_total)
+    return np.sort(rng_for(seed, "sample").choice(n_total, size=k, replace=False))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The rows a robustness run perturbs, with their clean outcome."""
+
+    index: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    proba: np.ndarray
+    pred: np.ndarray
+
+    @classmethod
+    def draw(cls, ctx: CheckContext) -> Sample:
+        idx = sample_rows(len(ctx.data), ctx.config.sample, ctx.seed)
+        return cls(
+            index=idx,
+            x=ctx.data.x[idx],
+            y=ctx.data.y[idx],
+            proba=ctx.predictions.proba[idx],
+            pred=ctx.predictions.label[idx],
+        )
+
+
+def predict(ctx: CheckContext, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and decisions for perturbed inputs, in the spec's batch size."""
+    proba = ctx.model.predict_proba(x, ctx.config.batch_size)
+    return proba, ctx.model.decide(proba)
+
+
+def rate_metric(
+    name: str,
+    hits: int,
+    n: int,
+    confidence: float,
+    **subject: str | int | None,
+) -> Metric:
+    """A proportion with its Wilson interval."""
+    lo, hi = wilson_interval(hits, n, confidence)
+    return Metric(
+        check=CHECK,
+        name=name,
+        value=hits / n,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        n=n,
+        **subject,
+    )
+
+
+def outcome_metrics(
+    sample: Sample,
+    pred_after: np.ndarray,
+    confidence: float,
+    *,
+    perturbation: str,
+    severity: int | None = None,
+    method: str | None = None,
+) -> list[Metric]:
+    """Accuracy, flip rate and accuracy ratio to clean for one perturbation and severity."""
+    n = len(sample.y)
+    subject = {"perturbation": perturbation, "severity": severity, "method": method}
+    correct = int((pred_after == sample.y).sum())
+    out = [
+        rate_metric("accuracy", correct, n, confidence, **subject),
+        rate_metric("flip_rate", int((pred_after != sample.pred).sum()), n, confidence, **subject),
+    ]
+    clean = int((sample.pred == sample.y).sum())
+    if clean > 0:  # undefined when the model is never right on the sample
+        out.append(
+            Metric(check=CHECK, name="accuracy_ratio", value=correct / clean, n=n, **subject)
+        )
+    return out
+
+
+def clean_metric(sample: Sample, confidence: float) -> Metric:
+    """Accuracy on the unperturbed sample: the reference every ratio is taken against."""
+    correct = int((sample.pred == sample.y).sum())
+    return rate_metric("clean_accuracy", correct, len(sample.y), confidence)

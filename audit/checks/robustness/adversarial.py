@@ -1,0 +1,253 @@
+"""Gradient attacks through captum.robust: FGSM and PGD robust accuracy, minimum flipping ε.
+
+Attacks run in a normalized space u, with x = shift + scale·u, so one radius means the same
+thing on any data (σ units for tabular, a fraction of the value range for images). Each
+attack moves away from the model's own clean decision: a flip is a change of decision, and
+robust accuracy counts inputs that were right and stayed right. An attack that fails to
+find a flip does not prove none exists, so robust accuracy is an upper bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from captum.robust import FGSM, PGD, MinParamPerturbation
+from scipy import stats as _sp
+
+from audit.checks.base import CheckContext
+from audit.loaders.model import ModelRunner
+from audit.records import Metric
+
+from ._common import CHECK, Sample, outcome_metrics, rng_for
+
+UPPER_BOUND_NOTE = (
+    "Robust accuracy under FGSM and PGD is an upper bound: a stronger attack may find "
+    "flips these did not."
+)
+# Points of the accuracy-vs-ε curve, across [0, min_flip_max].
+_CURVE_POINTS = 21
+
+
+@dataclass(frozen=True)
+class AttackSpace:
+    """The normalized coordinates attacks move in, with bounds and a mask of free features."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+    lower: torch.Tensor
+    upper: torch.Tensor
+    mask: torch.Tensor | None = None  # 1 where a feature may move
+
+    @classmethod
+    def identity(cls, like: torch.Tensor) -> AttackSpace:
+        zero, one = torch.zeros_like(like[:1]), torch.ones_like(like[:1])
+        return cls(zero, one, zero - torch.inf, one + torch.inf)
+
+    def to_input(self, u: torch.Tensor) -> torch.Tensor:
+        return self.shift + self.scale * u
+
+    def from_input(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+    def clamp(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(u, self.upper), self.lower)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One-row passes gain nothing from intra-op threads, and on a loaded machine the thread
+    hand-offs cost many times the arithmetic (measured: 2.2 ms against 0.08 ms for a small
+    conv). The previous setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _forward(runner: ModelRunner, space: AttackSpace) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda u: runner.scores(space.to_input(u))
+
+
+def _fgsm(runner: ModelRunner, space: AttackSpace) -> FGSM:
+    attack = FGSM(_forward(runner, space))
+    attack.bound = space.clamp  # captum documents `bound` as overridable
+    attack.zero_thresh = 0.0  # a tiny but non-zero gradient still gives a direction
+    return attack
+
+
+def fgsm(
+    runner: ModelRunner, space: AttackSpace, u: torch.Tensor, target: torch.Tensor, eps: float
+) -> torch.Tensor:
+    """One signed-gradient step of size ε (L∞) away from `target`."""
+    return _fgsm(runner, space).perturb(u, eps, target, mask=space.mask).detach()
+
+
+def pgd(
+    runner: ModelRunner,
+    space: AttackSpace,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    eps: float,
+    norm: str,
+    steps: int,
+) -> torch.Tensor:
+    """Projected gradient steps inside the ε-ball (L∞ or L2), step size 2.5·ε/steps (Madry)."""
+    attack = PGD(_forward(runner, space))
+    attack.bound = space.clamp
+    attack.fgsm.zero_thresh = 0.0
+    out = attack.perturb(u, eps, 2.5 * eps / steps, steps, target, norm=norm, mask=space.mask)
+    return out.detach()
+
+
+def _batched(
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    u: torch.Tensor,
+    target: torch.Tensor,
+    batch_size: int,
+) -> torch.Tensor:
+    return torch.cat(
+        [
+            fn(u[i : i + batch_size], target[i : i + batch_size])
+            for i in range(0, len(u), batch_size)
+        ]
+    )
+
+
+def min_flip_epsilons(
+    runner: ModelRunner,
+    space: AttackSpace,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    norm: str,
+    eps_max: float,
+    step: float,
+    pgd_steps: int = 10,
+) -> np.ndarray:
+    """Per example, the smallest ε on the search grid that flips its decision (NaN if none).
+
+    Run one example at a time: captum's default correctness judges a whole batch at once.
+    L∞ searches the FGSM step; L2 searches the PGD radius.
+    """
+
+    def still_right(model_out: torch.Tensor, target: torch.Tensor) -> bool:
+        decided = runner.decide(model_out.detach().cpu().double().numpy())
+        return bool((decided == target.cpu().numpy()).all())
+
+    def attack(inputs: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
+        if epsilon == 0:
+            return inputs
+        if norm == "Linf":
+            return fgsm(runner, space, inputs, target, epsilon)
+        return pgd(runner, space, inputs, target, epsilon, "L2", pgd_steps)
+
+    search = MinParamPerturbation(
+        forward_func=_forward(runner, space),
+        attack=attack,
+        arg_name="epsilon",
+        arg_min=0.0,
+        arg_max=eps_max + step,
+        arg_step=step,
+        mode="binary",
+        correct_fn=still_right,
+    )
+    out = np.full(len(u), np.nan)
+    with _one_thread():
+        for i in range(len(u)):
+            t = target[i : i + 1]
+            _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
+            if eps is not None:
+                out[i] = eps
+    return out
+
+
+def epsilon_curve(
+    epsilons: np.ndarray, correct: np.ndarray, eps_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy at each ε: right on the clean input and not flipped by any ε' ≤ ε."""
+    grid = np.round(np.linspace(0.0, eps_max, _CURVE_POINTS), 10)
+    flipped_by = np.where(np.isnan(epsilons), np.inf, epsilons)
+    acc = (correct[None, :] & (flipped_by[None, :] > grid[:, None])).mean(axis=1)
+    return grid, acc
+
+
+def median_with_interval(
+    values: np.ndarray, confidence: float
+) -> tuple[float, float | None, float | None]:
+    """The median and a distribution-free order-statistic interval (binomial ranks)."""
+    v = np.sort(values)
+    n = len(v)
+    median = float(np.median(v))
+    lo_rank = int(_sp.binom.ppf((1 - confidence) / 2, n, 0.5))
+    hi_rank = int(_sp.binom.isf((1 - confidence) / 2, n, 0.5))
+    if lo_rank < 1 or hi_rank >= n:
+        return median, None, None
+    return median, float(v[lo_rank - 1]), float(v[hi_rank])
+
+
+def measure_adversarial(
+    ctx: CheckContext, sample: Sample, space: AttackSpace
+) -> tuple[list[Metric], dict[str, Any]]:
+    """FGSM/PGD robust accuracy on the sample, and the min-flip search on a seeded subsample."""
+    cfg, runner = ctx.config, ctx.model
+    u = space.from_input(runner.as_tensor(sample.x))
+    target = torch.as_tensor(sample.pred)
+    attacks = {
+        ("fgsm", "Linf"): lambda a, t: fgsm(runner, space, a, t, cfg.epsilon),
+        ("pgd", "Linf"): lambda a, t: pgd(runner, space, a, t, cfg.epsilon, "Linf", cfg.pgd_steps),
+        ("pgd", "L2"): lambda a, t: pgd(runner, space, a, t, cfg.epsilon_l2, "L2", cfg.pgd_steps),
+    }
+    metrics: list[Metric] = []
+    for (family, norm), attack in attacks.items():
+        adv = space.to_input(_batched(attack, u, target, cfg.batch_size))
+        x_adv = adv.cpu().numpy()
+        pred_after = runner.decide(runner.predict_proba(x_adv, cfg.batch_size))
+        metrics += outcome_metrics(
+            sample, pred_after, ctx.confidence, perturbation=family, method=norm
+        )
+    k = min(cfg.min_flip_sample, len(sample.y))
+    rows = np.sort(rng_for(ctx.seed, "min_flip").choice(len(sample.y), size=k, replace=False))
+    eps = min_flip_epsilons(
+        runner,
+        space,
+        u[rows],
+        target[rows],
+        norm=cfg.norm,
+        eps_max=cfg.min_flip_max,
+        step=cfg.min_flip_step,
+        pgd_steps=cfg.pgd_steps,
+    )
+    # An example never flipped within the search counts at the limit: a conservative median.
+    median, lo, hi = median_with_interval(np.nan_to_num(eps, nan=cfg.min_flip_max), ctx.confidence)
+    search = "fgsm" if cfg.norm == "Linf" else "pgd"
+    metrics.append(
+        Metric(
+            check=CHECK,
+            name="min_flip_epsilon_median",
+            value=median,
+            ci_low=lo,
+            ci_high=hi,
+            n=k,
+            perturbation=search,
+            method=cfg.norm,
+        )
+    )
+    grid, acc = epsilon_curve(eps, sample.pred[rows] == sample.y[rows], cfg.min_flip_max)
+    evidence = {
+        "epsilon_curve": {"norm": cfg.norm, "epsilon": grid.tolist(), "accuracy": acc.tolist()},
+        "min_flip": {
+            "n": k,
+            "not_flipped": int(np.isnan(eps).sum()),
+            "search_max": cfg.min_flip_max,
+            "search_step": cfg.min_flip_step,
+        },
+        "radius": {"Linf": cfg.epsilon, "L2": cfg.epsilon_l2},
+    }
+    return metrics, evidence

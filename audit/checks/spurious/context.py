@@ -1,0 +1,313 @@
+"""The audit sample shared by every probe, and the evidence that needs no probe.
+
+The sample is drawn once (seeded) so every probe, null and explainer sees the same rows.
+Global evidence: the explainer sanity check, tabular attribution shares against a shadow
+feature, and local explanations of a few misclassified inputs (context for the reviewer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from audit.checks.base import CheckContext
+from audit.checks.spurious import detect
+from audit.checks.spurious.attribution import (
+    Attribution,
+    MethodConfig,
+    attribute_rows,
+    randomized_runner,
+    rows_per_batch,
+)
+from audit.loaders.model import ModelRunner
+from audit.records import Metric
+from audit.spec import SpuriousSpec
+
+SHADOW = "(shadow)"
+# `map`-like: applies a function to each shard's row slice, possibly in parallel (a thread
+# pool's `map`, or a flow's task mapper); results must come back in order.
+Mapper = Callable[[Callable[[slice], Attribution], Iterable[slice]], Iterable[Attribution]]
+_SANITY_ROWS = 128
+
+
+class _DropLast(nn.Module):
+    """Feeds all but the last (shadow) column to the model: a column it provably ignores."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x[:, :-1])
+
+
+@dataclass
+class Sample:
+    """Seeded rows of the audit data with the model's predictions on them."""
+
+    runner: ModelRunner
+    rows: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    proba: np.ndarray
+    pred: np.ndarray
+    modality: str
+    feature_names: tuple[str, ...]
+    pad_id: int
+    method_cfg: MethodConfig
+    confidence: float
+    n_boot: int
+    seed: int
+    batch_size: int
+    rng: np.random.Generator
+    sanity_layers: int = 1
+    mapper: Mapper = map
+    shards: int = 1
+    _random: ModelRunner | None = field(default=None, repr=False)
+
+    @classmethod
+    def draw(
+        cls,
+        ctx: CheckContext,
+        cfg: SpuriousSpec,
+        method: str,
+        *,
+        mapper: Mapper = map,
+        shards: int = 1,
+    ) -> Sample:
+        rng = np.random.default_rng(ctx.seed)
+        n = len(ctx.data)
+        rows = np.sort(rng.choice(n, size=min(cfg.sample, n), replace=False))
+        x = ctx.data.x[rows]
+        return cls(
+            runner=ctx.model,
+            rows=rows,
+            x=x,
+            y=ctx.data.y[rows],
+            proba=ctx.predictions.proba[rows],
+            pred=ctx.predictions.label[rows],
+            modality=ctx.data.modality,
+            feature_names=ctx.data.feature_names,
+            pad_id=ctx.data.pad_id,
+            method_cfg=_method_config(ctx, cfg, method),
+            confidence=ctx.confidence,
+            n_boot=cfg.n_boot,
+            seed=ctx.seed,
+            batch_size=cfg.batch_size,
+            rng=rng,
+            sanity_layers=cfg.sanity_layers,
+            mapper=mapper,
+            shards=shards,
+        )
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.runner.predict_proba(x, batch_size=self.batch_size * 16)
+        return proba, self.runner.decide(proba)
+
+    def boot(self, n: int) -> np.ndarray:
+        return detect.boot_indices(n, self.n_boot, self.rng)
+
+    @property
+    def random_runner(self) -> ModelRunner:
+        if self._random is None:
+            self._random = randomized_runner(self.runner, self.seed, self.sanity_layers)
+        return self._random
+
+    def attribute(self, x: np.ndarray, target: np.ndarray, *, random: bool = False) -> Attribution:
+        runner = self.random_runner if random else self.runner
+        cfg = self.method_cfg
+        parts = list(
+            self.mapper(
+                lambda s: attribute_rows(runner, x[s], target[s], cfg),
+                shard_slices(len(x), rows_per_batch(cfg), self.shards),
+            )
+        )
+        if len(parts) == 1:
+            return parts[0]
+        deltas = [p.delta for p in parts if p.delta is not None]
+        return Attribution(
+            values=np.concatenate([p.values for p in parts]),
+            delta=np.concatenate(deltas) if deltas else None,
+        )
+
+    def maps(self, attr: np.ndarray) -> np.ndarray:
+        """Per-position magnitudes, (n, P): images summed over channels, flattened."""
+        if self.modality == "image":
+            return np.abs(attr).sum(axis=1).reshape(len(attr), -1)
+        return np.abs(attr)
+
+
+def shard_slices(n: int, batch: int, shards: int) -> list[slice]:
+    """At most `shards` contiguous slices of n rows, cut on batch boundaries so a sharded run
+    batches (and so computes) exactly as an unsharded one."""
+    batches = max(1, -(-n // batch))
+    per = -(-batches // max(1, shards)) * batch
+    return [slice(start, min(start + per, n)) for start in range(0, max(n, 1), per)]
+
+
+def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodConfig:
+    x = ctx.data.x
+    window: tuple[int, ...] | None = None
+    mask = None
+    if ctx.data.modality == "tabular":
+        baseline = np.median(x, axis=0).astype(np.float32)
+    elif ctx.data.modality == "image":
+        baseline = x.min(axis=(0, 2, 3)).astype(np.float32)[:, None, None]
+        _, ch, h, w = x.shape
+        side = 2 if min(h, w) >= 8 else 1
+        window = (ch, side, side)
+        grid = (np.arange(h)[:, None] // side) * (-(-w // side)) + np.arange(w)[None, :] // side
+        mask = grid[None, None]
+    else:
+        baseline = np.array(ctx.data.pad_id, dtype=np.int64)
+    return MethodConfig(
+        method=method,
+        baseline=baseline,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch_size,
+        window=window,
+        feature_mask=mask,
+        embedding_layer=cfg.embedding_layer,
+        seed=ctx.seed,
+    )
+
+
+def _with_shadow(sample: Sample, source: int) -> tuple[Sample, np.ndarray]:
+    """The sample with a shuffled copy of column `source` appended, and a model that ignores it."""
+    shadow = sample.x[sample.rng.permutation(len(sample.x)), source]
+    x = np.column_stack([sample.x, shadow]).astype(np.float32)
+    runner = dataclasses.replace(sample.runner, module=_DropLast(sample.runner.module))
+    base = np.append(sample.method_cfg.baseline, np.median(shadow)).astype(np.float32)
+    cfg = dataclasses.replace(sample.method_cfg, baseline=base)
+    return dataclasses.replace(sample, runner=runner, method_cfg=cfg, _random=None), x
+
+
+def tabular_attributions(sample: Sample, source: int) -> np.ndarray:
+    """Attributions (n, F+1) towards the predicted class, shadow column last."""
+    shadowed, x = _with_shadow(sample, source)
+    return shadowed.attribute(x, sample.pred).values
+
+
+def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], dict[str, Any]]:
+    """Sanity check, tabular importance and local explanations; no probe needed."""
+    method = sample.method_cfg.method
+    metrics: list[Metric] = []
+    evidence: dict[str, Any] = {
+        "method": method,
+        "examples": [],
+        "local_examples": [],
+        "importance": [],
+        "sentences": [],
+        "probes": [],
+    }
+    k = min(_SANITY_ROWS, len(sample.x))
+    first = sample.attribute(sample.x[:k], sample.pred[:k])
+    again = sample.attribute(sample.x[:k], sample.pred[:k], random=True)
+    valid = sample.x[:k] != sample.pad_id if sample.modality == "text" else None
+    rho = detect.rank_correlation(sample.maps(first.values), sample.maps(again.values), valid)
+    metrics.append(
+        Metric(check="spurious", name="sanity_rank_correlation", value=rho, method=method, n=k)
+    )
+    evidence["sanity_spearman"] = rho
+    if first.delta is not None:
+        metrics.append(
+            Metric(
+                check="spurious",
+                name="convergence_delta",
+                value=float(np.mean(np.abs(first.delta))),
+                method=method,
+                n=k,
+            )
+        )
+    if sample.modality == "tabular":
+        m, importance = _importance(sample, cfg)
+        metrics.extend(m)
+        evidence["importance"] = importance
+    else:
+        # same format as "examples", but `region` is None: no artifact is outlined
+        evidence["local_examples"] = _local_examples(sample, cfg.examples)
+    return metrics, evidence
+
+
+def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], list[dict[str, Any]]]:
+    names = list(sample.feature_names)
+    probed = [p.feature for p in cfg.probes if p.type == "feature" and p.feature in names]
+    source = names.index(probed[0]) if probed else 0
+    attr = tabular_attributions(sample, source)
+    share, low, high = detect.attribution_shares(attr, sample.boot(len(attr)), sample.confidence)
+    rows = []
+    metrics = []
+    for name, s, lo, hi in zip([*names, SHADOW], share, low, high, strict=True):
+        metrics.append(
+            Metric(
+                check="spurious",
+                name="attribution_share",
+                value=float(s),
+                feature=name,
+                method=sample.method_cfg.method,
+                ci_low=float(lo),
+                ci_high=float(hi),
+                n=len(attr),
+            )
+        )
+        rows.append({"feature": name, "share": float(s), "ci_low": float(lo), "ci_high": float(hi)})
+    rows.sort(key=lambda r: -r["share"])
+    return metrics, rows
+
+
+def _local_examples(sample: Sample, count: int) -> list[dict[str, Any]]:
+    """Attributions of a few misclassified (else least confident) inputs, for the reviewer."""
+    if count == 0:
+        return []
+    wrong = np.flatnonzero(sample.pred != sample.y)
+    order = wrong if wrong.size else np.argsort(sample.proba.max(axis=1))
+    pick = order[:count]
+    attr = sample.attribute(sample.x[pick], sample.pred[pick]).values
+    return [
+        example(
+            sample, "(local)", sample.x[i], a, None, None, int(sample.pred[i]), int(sample.pred[i])
+        )
+        for i, a in zip(pick, attr, strict=True)
+    ]
+
+
+def example(
+    sample: Sample,
+    probe: str,
+    x: np.ndarray,
+    attr: np.ndarray,
+    region: list[int] | None,
+    marked: list[int] | None,
+    pred: int,
+    pred_after: int,
+    vocab: list[str] | None = None,
+) -> dict[str, Any]:
+    """One heatmap or token strip in the HELPERS.md evidence format."""
+    if sample.modality == "image":
+        return {
+            "probe": probe,
+            "kind": "image",
+            "image": x.astype(np.float32),
+            "attribution": np.abs(attr).sum(axis=0).astype(np.float32),
+            "region": region,
+            "pred": pred,
+            "pred_after": pred_after,
+        }
+    keep = x != sample.pad_id
+    ids = x[keep].tolist()
+    positions = np.flatnonzero(keep)
+    return {
+        "probe": probe,
+        "kind": "text",
+        "tokens": [vocab[t] if vocab and t < len(vocab) else str(t) for t in ids],
+        "attribution": [float(a) for a in attr[keep]],
+        "marked": [int(np.searchsorted(positions, m)) for m in (marked or [])],
+        "pred": pred,
+        "pred_after": pred_after,
+    }

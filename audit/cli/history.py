@@ -1,0 +1,124 @@
+"""`audit history` (the ledger, its trend and its integrity) and `audit schedule`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from audit.cli import _console
+from audit.ledger import Ledger, LedgerEntry, drift
+
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red"}
+CHAIN_OK = "Ledger chain intact: {records} records, head {head}."
+CHAIN_BROKEN = "Ledger chain BROKEN ({records} records): the history was altered."
+
+
+def _changes(entry: LedgerEntry, before: LedgerEntry | None) -> list[str]:
+    """Short labels of what moved since the audit before this one (same spec name)."""
+    if before is None:
+        return []
+    d = drift(entry.metrics, before.metrics, entry.findings, before.findings)
+    labels = [
+        f"{c['metric']} [{c['subject']}] {c['previous']:.3g}→{c['current']:.3g}" for c in d.changed
+    ]
+    labels += [f"new failure {f['rule']} [{f['subject']}]" for f in d.new_failures]
+    labels += [f"fixed {f['rule']} [{f['subject']}]" for f in d.fixed]
+    return labels
+
+
+def _with_changes(
+    ledger: Ledger, entries: list[LedgerEntry]
+) -> list[tuple[LedgerEntry, list[str]]]:
+    last: dict[str, LedgerEntry | None] = {}
+    out = []
+    for entry in entries:
+        if entry.name not in last:
+            last[entry.name] = ledger.previous(entry.name, before=entry.seq)
+        out.append((entry, _changes(entry, last[entry.name])))
+        last[entry.name] = entry
+    return out
+
+
+def _print_json(payload: object) -> None:
+    _console.out.print(json.dumps(payload, indent=2), soft_wrap=True, markup=False)
+
+
+def _table(rows: list[tuple[LedgerEntry, list[str]]]) -> Table:
+    table = Table(title="Audit history")
+    for col in ("#", "finished", "audit", "verdict", "model", "policy", "changed since last"):
+        table.add_column(col)
+    for entry, changes in rows:
+        style = _VERDICT_STYLE[entry.verdict.value]
+        table.add_row(
+            str(entry.seq),
+            entry.finished_at,
+            escape(entry.name),
+            f"[{style}]{entry.verdict.value}[/]",
+            entry.hashes["model"][:12],
+            escape(entry.policy),
+            escape("; ".join(changes) or "-"),
+        )
+    return table
+
+
+def history(
+    name: str | None = typer.Argument(None, help="Only this audit (the spec's `name`)."),
+    verify: bool = typer.Option(False, "--verify", help="Check the ledger's hash chain."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show the last N records."),
+    url: str | None = typer.Option(
+        None, "--ledger", help="SQLAlchemy URL (default: AUDIT_LEDGER_URL or the data folder)."
+    ),
+) -> int:
+    """List past audits and what changed between them; --verify exits 1 if tampered."""
+    with Ledger(url) as ledger:
+        if verify:
+            check = ledger.verify_chain()
+            if as_json:
+                _print_json(
+                    {
+                        "ok": check.ok,
+                        "records": check.records,
+                        "head": check.head,
+                        "problems": list(check.problems),
+                    }
+                )
+            elif check.ok:
+                _console.out.print(CHAIN_OK.format(records=check.records, head=check.head))
+            else:
+                _console.error(CHAIN_BROKEN.format(records=check.records))
+                for problem in check.problems:
+                    _console.err.print(f"  {escape(problem)}")
+            return 0 if check.ok else 1
+        rows = _with_changes(ledger, ledger.entries(name, limit=limit))
+    if as_json:
+        _print_json([{**e.to_json(), "changed_since_last": c} for e, c in rows])
+    elif not rows:
+        _console.out.print("No audits recorded yet" + (f" for {name}." if name else "."))
+    else:
+        _console.out.print(_table(rows))
+    return 0
+
+
+def schedule(
+    spec: Path = typer.Argument(..., help="The audit spec (YAML)."),
+    cron: str = typer.Option(..., "--cron", help='Cron expression, e.g. "0 6 * * 1".'),
+    out: Path | None = typer.Option(None, "--out", help="Output folder of every run."),
+    policy: str | None = typer.Option(None, "--policy", help="Override the spec's policy."),
+    name: str | None = typer.Option(None, "--name", help="Deployment name (default: spec name)."),
+    timezone: str | None = typer.Option(None, "--timezone", help="IANA zone of the schedule."),
+) -> int:
+    """Serve the audit flow on a cron schedule (needs PREFECT_API_URL); runs until stopped."""
+    from flows.schedule import serve_audit
+
+    serve_audit(spec, cron, name=name, out_dir=out, policy=policy, timezone=timezone)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history)
+    app.command("schedule")(schedule)
