@@ -21,7 +21,7 @@ import numpy as np
 from audit.checks import get_check
 from audit.checks._groups import partition
 from audit.checks.base import CheckContext, CheckOutput, Predictions
-from audit.errors import DataError, ModelError, SpecError
+from audit.errors import DataError, ModelError, ReportError, SpecError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
@@ -293,20 +293,17 @@ def publish(
     formats: Sequence[str] = ("pdf",),
     summary_md: Path | None = None,
 ) -> Published:
-    """Write findings.json and junit.xml, then the signed report last, each atomically."""
+    """Render and sign in memory, then write each file atomically: the signed report first,
+    the machine-read verdicts (junit.xml, then findings.json) last.
+
+    A run killed midway thus never leaves a findings.json or junit.xml that a CI gate could
+    take for a finished audit without the signed report beside it, and a failed write (a full
+    disk) removes what this call already wrote, so no report.pdf is left behind either.
+    """
     from audit.report import render_html, render_pdf
 
     out_dir = Path(out_dir)
     findings_bytes = json.dumps(result.findings_json(), indent=2, sort_keys=False).encode()
-    findings = write_atomic(out_dir / "findings.json", findings_bytes)
-    junit = write_atomic(out_dir / "junit.xml", junit_xml(result))
-    extra: dict[str, Path] = {}
-    if summary_md is not None:
-        extra["summary"] = write_atomic(summary_md, summary_markdown(result))
-    if "html" in formats:
-        extra["html"] = write_atomic(
-            out_dir / "report.html", render_html(result, signer=loaded.signer.subject)
-        )
     pdf = render_pdf(
         result,
         signer=loaded.signer.subject,
@@ -319,7 +316,24 @@ def publish(
         visible=bool(loaded.spec.signing and loaded.spec.signing.visible),
         reason=f"Audit {result.name}: verdict {result.verdict.value}",
     )
-    report = write_atomic(out_dir / "report.pdf", signed)
+    files: list[tuple[str, Path, bytes | str]] = [("report", out_dir / "report.pdf", signed)]
+    if "html" in formats:
+        html = render_html(result, signer=loaded.signer.subject)
+        files.append(("html", out_dir / "report.html", html))
+    if summary_md is not None:
+        files.append(("summary", Path(summary_md), summary_markdown(result)))
+    files.append(("junit", out_dir / "junit.xml", junit_xml(result)))
+    files.append(("findings", out_dir / "findings.json", findings_bytes))
+    written: dict[str, Path] = {}
+    try:
+        for label, path, payload in files:
+            written[label] = write_atomic(path, payload)
+    except ReportError:
+        for path in written.values():
+            path.unlink(missing_ok=True)
+        raise
+    report, junit, findings = written.pop("report"), written.pop("junit"), written.pop("findings")
+    extra = written
     notes = loaded.signer.warnings
     if loaded.signer.created:
         notes = (f"Created a signing key at {loaded.signer.key_path} (first use).", *notes)

@@ -262,10 +262,10 @@ def _full_disk(only: str | None) -> Callable[[Ctx], list[str]]:
     return build
 
 
-def _no_partial_files(ctx: Ctx) -> None:
+def _nothing_written(ctx: Ctx) -> None:
     out = ctx.folder / "out"
-    left = sorted(p.name for p in out.glob(".*.partial")) if out.exists() else []
-    assert not left, f"temporary files left behind: {left}"
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert not left, f"left behind after a failed write: {left}"
 
 
 # --- group names that must be escaped -----------------------------------------------------------
@@ -762,8 +762,8 @@ CASES: tuple[Case, ...] = (
         _full_disk(None),
         (2,),
         "No space left on device",
-        "exit 2, no report, temporary file removed",
-        checks=(_no_partial_files,),
+        "exit 2, nothing written, temporary file removed",
+        checks=(_nothing_written,),
     ),
     Case(
         "disk-full-at-report",
@@ -771,8 +771,17 @@ CASES: tuple[Case, ...] = (
         _full_disk("report.pdf"),
         (2,),
         "No space left on device",
-        "exit 2, findings.json written but no report.pdf",
-        checks=(_no_partial_files,),
+        "exit 2, nothing written (the report is written first)",
+        checks=(_nothing_written,),
+    ),
+    Case(
+        "disk-full-at-findings",
+        "full disk (simulated)",
+        _full_disk("findings.json"),
+        (2,),
+        "No space left on device",
+        "exit 2; the report and junit.xml written before it are removed again",
+        checks=(_nothing_written,),
     ),
 )
 

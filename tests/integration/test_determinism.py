@@ -35,7 +35,9 @@ def _checks() -> dict:
     return checks
 
 
-def test_two_runs_with_the_same_seed_agree(prefect_server, tmp_path: Path, capsys) -> None:
+def test_two_runs_with_the_same_seed_agree(
+    prefect_server, tmp_path: Path, capsys, monkeypatch
+) -> None:
     init_keys(tmp_path / "keys")
 
     def apply(spec: dict) -> None:
@@ -45,6 +47,8 @@ def test_two_runs_with_the_same_seed_agree(prefect_server, tmp_path: Path, capsy
     spec = audit_inputs(tmp_path / "in", tmp_path / "keys", patch=apply)
     runs = []
     for i in range(2):
+        # A fresh ledger each time: history is an input (regression metrics compare with it).
+        monkeypatch.setenv("AUDIT_LEDGER_URL", f"sqlite:///{tmp_path / f'ledger{i}.sqlite'}")
         out = tmp_path / f"out{i}"
         code = main(["run", str(spec), "--out", str(out)])
         assert code in (0, 1, 2), capsys.readouterr()

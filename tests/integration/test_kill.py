@@ -82,6 +82,9 @@ def _assert_consistent_outputs(out: Path) -> None:
         return
     names = {p.name for p in out.iterdir()}
     assert names - OUTPUTS <= {n for n in names if n.endswith(".partial")}
+    if names & {"findings.json", "junit.xml"}:
+        # machine-read verdicts are written last, never without the signed report
+        assert "report.pdf" in names, f"a verdict without its report: {sorted(names)}"
     if "report.pdf" in names:
         assert verify_pdf(out / "report.pdf").valid, "a report.pdf that does not verify"
     if "findings.json" in names:
