@@ -58,6 +58,12 @@ def test_the_corpus_is_big_enough_and_ids_are_unique() -> None:
     assert len(set(ids)) == len(ids)
 
 
+def test_docs_list_every_case() -> None:
+    table = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    missing = [c.id for c in CASES if f"| `{c.id}` |" not in table]
+    assert not missing, f"add to the table in docs/security.md: {missing}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", _params(tuple(c for c in CASES if c.subprocess)))
 def test_case_as_a_real_process(case: Case, prefect_server, keys, tmp_path, monkeypatch) -> None:
