@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
+import io
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -136,32 +136,21 @@ def run_argv(spec: Path, folder: Path, *extra: str) -> list[str]:
 
 def pickled_module(marker: Path) -> bytes:
     """A whole-module `torch.save` whose unpickling would create `marker`."""
-    buf = _tmp_bytes(lambda p: torch.save({"model": Linear(), "payload": Sabotage(marker)}, p))
-    return buf
+    buf = io.BytesIO()
+    torch.save({"model": Linear(), "payload": Sabotage(marker)}, buf)
+    return buf.getvalue()
 
 
 def fake_torchscript(marker: Path) -> bytes:
     """A zip that looks like TorchScript (has a `code/` entry) but carries a hostile pickle."""
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fake-{os.getpid()}-{id(marker)}.zip"
-    try:
-        with zipfile.ZipFile(path, "w") as zf:
-            zf.writestr("model/code/__torch__.py", "")
-            payload = pickle.dumps(Sabotage(marker), protocol=2)
-            zf.writestr("model/data.pkl", payload)
-            zf.writestr("model/constants.pkl", payload)
-            zf.writestr("model/version", "3\n")
-        return path.read_bytes()
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _tmp_bytes(write: Callable[[Path], object]) -> bytes:
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"blob-{os.getpid()}-{id(write)}"
-    try:
-        write(path)
-        return path.read_bytes()
-    finally:
-        path.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    payload = pickle.dumps(Sabotage(marker), protocol=2)
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model/code/__torch__.py", "")
+        zf.writestr("model/data.pkl", payload)
+        zf.writestr("model/constants.pkl", payload)
+        zf.writestr("model/version", "3\n")
+    return buf.getvalue()
 
 
 def constant_output(width: int, value: float = 0.0) -> nn.Module:
