@@ -687,6 +687,14 @@ CASES: tuple[Case, ...] = (
         "is not a plain name",
         "exit 2",
     ),
+    Case(
+        "policy-extends-traversal",
+        "path traversal (policy names)",
+        lambda c: _policy_file(c, _policy_text() + "extends: ../../../../etc/passwd\n"),
+        (2,),
+        "climbs out",
+        "exit 2 (a parent policy may not climb out of its child's folder)",
+    ),
     # probes
     Case(
         "probe-outside-image",
