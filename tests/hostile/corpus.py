@@ -720,6 +720,7 @@ CASES: tuple[Case, ...] = (
         (2,),
         "wrong passphrase",
         "exit 2; the passphrase is never printed",
+        subprocess=True,
     ),
     Case(
         "sign-passphrase-env-unset",

@@ -58,6 +58,17 @@ def test_the_corpus_is_big_enough_and_ids_are_unique() -> None:
     assert len(set(ids)) == len(ids)
 
 
+def test_debug_shows_the_traceback_the_corpus_never_sees(keys, tmp_path, monkeypatch) -> None:
+    """The no-traceback assertions mean something: with --debug the error propagates."""
+    from audit.cli import main
+    from audit.errors import SpecError
+
+    case = next(c for c in CASES if c.id == "spec-yaml-syntax")
+    argv = case.build(Ctx(tmp_path, keys, monkeypatch))
+    with pytest.raises(SpecError, match="invalid YAML"):
+        main(["--debug", *argv])
+
+
 def test_docs_list_every_case() -> None:
     table = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     missing = [c.id for c in CASES if f"| `{c.id}` |" not in table]
