@@ -22,6 +22,7 @@ import pytest
 from hostile.hostile_builders import audit_inputs
 
 import audit
+from audit.cli import main
 from audit.signing import init_keys, verify_pdf
 from audit.spec import sha256_file
 
@@ -47,6 +48,17 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("kill")
     init_keys(folder / "keys")
     return audit_inputs(folder / "in", folder / "keys")
+
+
+@pytest.fixture(scope="module")
+def ledger_url(prefect_server, spec: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ledger that already holds one completed audit, so the kills land on a real chain."""
+    folder = tmp_path_factory.mktemp("ledger")
+    url = f"sqlite:///{folder / 'ledger.sqlite'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIT_LEDGER_URL", url)
+        assert main(["run", str(spec), "--out", str(folder / "out")]) in (0, 1)
+    return url
 
 
 def _run_and_kill(spec: Path, out: Path, marker: str, delay: float, env: dict) -> tuple[int, str]:
@@ -101,6 +113,7 @@ def _assert_ledger_consistent(url: str) -> None:
     with Ledger(url) as ledger:
         chain = ledger.verify_chain()
         assert chain.ok, chain.problems
+        assert chain.records >= 1
         for entry in ledger.entries():
             record = entry.to_json()
             report = record.get("report_path")
@@ -111,9 +124,14 @@ def _assert_ledger_consistent(url: str) -> None:
 
 @pytest.mark.parametrize(("stage", "marker", "delay"), STAGES, ids=[s[0] for s in STAGES])
 def test_kill_leaves_no_partial_report(
-    prefect_server, spec: Path, tmp_path: Path, stage: str, marker: str, delay: float
+    prefect_server,
+    spec: Path,
+    ledger_url: str,
+    tmp_path: Path,
+    stage: str,
+    marker: str,
+    delay: float,
 ) -> None:
-    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     env = {
         **os.environ,
         "PREFECT_API_URL": prefect_server,
