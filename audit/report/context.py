@@ -136,9 +136,13 @@ def fmt(value: float | int | None) -> str:
     return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def fmt_raw(value: float) -> str:
-    """A raw input value (a feature cell), with up to six significant digits."""
-    return f"{value:.6g}"
+def fmt_cell(value: float) -> str:
+    """A compact feature value for narrow table columns: integers whole, others short."""
+    if float(value).is_integer():
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
 
 
 def fmt_ci(low: float | None, high: float | None) -> str:
@@ -431,7 +435,7 @@ def _robustness(section: CheckSection, result: AuditResult) -> None:
                     Cell(f"{r['pred']} → {r['pred_after']}", "num"),
                     *(
                         Cell(
-                            fmt_raw(a) if a == b else f"{fmt_raw(b)} → {fmt_raw(a)}",
+                            fmt_cell(a) if a == b else f"{fmt_cell(b)} → {fmt_cell(a)}",
                             "num" if a == b else "num changed",
                         )
                         for b, a in zip(before, after, strict=True)
