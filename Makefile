@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench preview clean system
+.PHONY: demo test bench preview clean system audit-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ test: $(STAMP) system
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Known vulnerabilities in the installed pinned set. Needs the network (PyPI's JSON API);
+# --strict fails when a package cannot be checked, so an offline run never looks clean.
+# pip-audit lives in its own venv so its dependencies stay out of the pinned set.
+TOOLS := $(VENV)/.tools
+audit-deps: $(STAMP)
+	test -x $(TOOLS)/bin/pip-audit || { $(PYTHON) -m venv $(TOOLS) && \
+	  $(TOOLS)/bin/python -m pip install --quiet pip-audit==2.10.1; }
+	$(TOOLS)/bin/pip-audit --strict --skip-editable --progress-spinner off \
+	  --path "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 preview: demo
 	rm -f docs/report-preview/page-*.png

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from audit.checks import get_check
+from audit.checks._groups import partition
 from audit.checks.base import CheckContext, CheckOutput, Predictions
-from audit.errors import ModelError
+from audit.errors import DataError, ModelError, ReportError, SpecError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
@@ -28,7 +29,7 @@ from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
 from audit.signing import LoadedSigner, load_signer, sign_pdf
-from audit.spec import AuditSpec, load_spec, sha256_file
+from audit.spec import AuditSpec, PatchProbe, load_spec, sha256_file
 
 _VERSIONED = ("torch", "captum", "fairlearn", "audit", "prefect", "weasyprint", "pyhanko")
 
@@ -73,6 +74,47 @@ def _versions() -> dict[str, str]:
     return out
 
 
+_ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness needs two or more."
+_ONE_GROUP_FIX = (
+    "check that the data is not a filtered extract, or drop the column from `data.sensitive`."
+)
+_PROBE_OUTSIDE = "probe region {0} does not fit inside the data's {1}x{2} images."
+_PROBE_OUTSIDE_FIX = (
+    "give [row, col, height, width] with row + height <= {0} and col + width <= {1}."
+)
+
+
+def preflight(spec: AuditSpec, data: Dataset) -> None:
+    """Cross-check the spec against the data before any model work, so a mistake that would
+    only surface as a check error (and an `error` report) stops the run at once instead."""
+    if spec.checks.bias is not False and data.sensitive.shape[1]:
+        groups = partition(
+            data.sensitive,
+            bins={**spec.data.bins, **spec.checks.bias.bins},
+            intersections=False,
+            max_groups=spec.checks.bias.max_groups,
+        )
+        for feature in groups.features:
+            if len(feature.labels) < 2:
+                label = feature.labels[0] if feature.labels else ""
+                raise DataError(
+                    _ONE_GROUP.format(feature.name, label),
+                    where=f"data.sensitive: {feature.name}",
+                    fix=_ONE_GROUP_FIX,
+                )
+    if spec.checks.spurious is not False and data.modality == "image":
+        height, width = data.x.shape[-2:]
+        for i, probe in enumerate(spec.checks.spurious.probes):
+            if isinstance(probe, PatchProbe):
+                r, c, h, w = probe.region
+                if r + h > height or c + w > width:
+                    raise SpecError(
+                        _PROBE_OUTSIDE.format(probe.region, height, width),
+                        where=f"checks.spurious.probes[{i}].region",
+                        fix=_PROBE_OUTSIDE_FIX.format(height, width),
+                    )
+
+
 def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     """Read spec, policy, signing key, data and model; fail fast on anything unusable."""
     path = Path(spec_path)
@@ -80,6 +122,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     pol = load_policy(policy) if policy else load_policy(spec.policy, base_dir=path.parent)
     signer = load_signer(spec.signing)
     data = load_dataset(spec.data, spec.model)
+    preflight(spec, data)
     module = load_module(spec.model)
     runner = make_runner(spec.model, module, data.x)
     hashes = {
@@ -250,20 +293,17 @@ def publish(
     formats: Sequence[str] = ("pdf",),
     summary_md: Path | None = None,
 ) -> Published:
-    """Write findings.json and junit.xml, then the signed report last, each atomically."""
+    """Render and sign in memory, then write each file atomically: the signed report first,
+    the machine-read verdicts (junit.xml, then findings.json) last.
+
+    A run killed midway thus never leaves a findings.json or junit.xml that a CI gate could
+    take for a finished audit without the signed report beside it, and a failed write (a full
+    disk) removes what this call already wrote, so no report.pdf is left behind either.
+    """
     from audit.report import render_html, render_pdf
 
     out_dir = Path(out_dir)
     findings_bytes = json.dumps(result.findings_json(), indent=2, sort_keys=False).encode()
-    findings = write_atomic(out_dir / "findings.json", findings_bytes)
-    junit = write_atomic(out_dir / "junit.xml", junit_xml(result))
-    extra: dict[str, Path] = {}
-    if summary_md is not None:
-        extra["summary"] = write_atomic(summary_md, summary_markdown(result))
-    if "html" in formats:
-        extra["html"] = write_atomic(
-            out_dir / "report.html", render_html(result, signer=loaded.signer.subject)
-        )
     pdf = render_pdf(
         result,
         signer=loaded.signer.subject,
@@ -276,7 +316,24 @@ def publish(
         visible=bool(loaded.spec.signing and loaded.spec.signing.visible),
         reason=f"Audit {result.name}: verdict {result.verdict.value}",
     )
-    report = write_atomic(out_dir / "report.pdf", signed)
+    files: list[tuple[str, Path, bytes | str]] = [("report", out_dir / "report.pdf", signed)]
+    if "html" in formats:
+        html = render_html(result, signer=loaded.signer.subject)
+        files.append(("html", out_dir / "report.html", html))
+    if summary_md is not None:
+        files.append(("summary", Path(summary_md), summary_markdown(result)))
+    files.append(("junit", out_dir / "junit.xml", junit_xml(result)))
+    files.append(("findings", out_dir / "findings.json", findings_bytes))
+    written: dict[str, Path] = {}
+    try:
+        for label, path, payload in files:
+            written[label] = write_atomic(path, payload)
+    except ReportError:
+        for path in written.values():
+            path.unlink(missing_ok=True)
+        raise
+    report, junit, findings = written.pop("report"), written.pop("junit"), written.pop("findings")
+    extra = written
     notes = loaded.signer.warnings
     if loaded.signer.created:
         notes = (f"Created a signing key at {loaded.signer.key_path} (first use).", *notes)
@@ -318,6 +375,7 @@ __all__ = [
     "load",
     "measure",
     "predict",
+    "preflight",
     "publish",
     "run_audit",
     "skipped_runs",

@@ -282,6 +282,12 @@ _PATH_FIELDS = (
 
 
 def _resolve(raw: Path, base: Path, field: str, file: Path) -> Path:
+    if "\x00" in str(raw):
+        raise SpecError(
+            f"field `{field}`: the path holds a NUL character.",
+            where=str(file),
+            fix="write a plain file path.",
+        )
     if raw.is_absolute():
         return raw
     resolved = (base / raw).resolve()

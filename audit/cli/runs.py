@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import typer
 
 from audit.cli import _console
+from audit.errors import ReportError
 from audit.policy import exit_code
 from audit.spec import load_spec
 
@@ -52,6 +54,20 @@ def _execute(
     )
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder we cannot write before the audit spends any time."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write to the output folder: {exc.strerror}.",
+            where=str(out),
+            fix="choose a writable folder with --out.",
+        ) from None
+
+
 def _print_outcome(result, published) -> None:
     for note in published.notes:
         _console.err.print(note, markup=False)
@@ -79,6 +95,8 @@ def run(
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
     load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
+    if out is not None:
+        _check_writable(out)
     if fail_on not in _FAIL_ON:
         raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
     if runner not in (None, "thread", "dask"):

@@ -7,12 +7,14 @@ arbitrary objects: a file that would need it is refused with a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import logging
 import pickle
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,15 +30,51 @@ _GUARD = re.compile(
 )
 
 
-def _load_export(path: Path) -> nn.Module:
+class _Captured(logging.Handler):
+    """Holds the records torch logs while loading, instead of letting them reach the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _captured_torch_export_log() -> Iterator[_Captured]:
+    """torch.export.load logs a full traceback for a damaged archive; keep it off stderr."""
+    logger = logging.getLogger("torch.export")
+    handler, saved = _Captured(), (logger.handlers[:], logger.propagate)
+    logger.handlers, logger.propagate = [handler], False
     try:
-        program = torch.export.load(str(path))
-    except Exception as exc:  # torch raises many types for a bad archive
-        raise ModelError(
-            f"could not load torch.export archive ({type(exc).__name__}: {exc}).",
-            where=str(path),
-            fix="save it with torch.export.save(torch.export.export(model, (example,)), path).",
-        ) from None
+        yield handler
+    finally:
+        logger.handlers, logger.propagate = saved
+
+
+def _cause(exc: BaseException, log: _Captured) -> str:
+    """The real reason for a failed load: torch logs it and raises a generic error."""
+    for record in log.records:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            break
+    first = str(exc).strip().splitlines()
+    if not first:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {first[0].split('. ')[0].rstrip('.')}"
+
+
+def _load_export(path: Path) -> nn.Module:
+    with _captured_torch_export_log() as log:
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # torch raises many types for a bad archive
+            raise ModelError(
+                f"could not load torch.export archive ({_cause(exc, log)}).",
+                where=str(path),
+                fix="save it with torch.export.save(torch.export.export(model, (example,)), path).",
+            ) from None
     return program.module()
 
 
@@ -150,6 +188,23 @@ def load_module(spec: ModelSpec) -> nn.Module:
     return module
 
 
+_TORCHSCRIPT_HEADER = "The following operation failed in the TorchScript interpreter."
+
+
+def exception_summary(exc: BaseException) -> str:
+    """`Type: first line` of an exception raised inside a model.
+
+    TorchScript wraps the model's own exception under a generic header and a traceback;
+    the model's message is then the last line, which is the one worth showing.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0] == _TORCHSCRIPT_HEADER:
+        return lines[-1].removeprefix("builtins.")
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
 @dataclass
 class ModelRunner:
     """A loaded model with the task's output convention: it always yields class probabilities.
@@ -206,7 +261,7 @@ class ModelRunner:
                 except Exception as exc:
                     raise ModelError(
                         f"the model raised on rows {start}-{start + len(batch) - 1}: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                        f"{exception_summary(exc)}"
                     ) from None
                 if p.shape != (len(batch), self.n_classes):
                     raise ModelError(
@@ -264,9 +319,8 @@ def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> Mode
     try:
         out, fixed = _probe(module, x)
     except Exception as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(
-            f"the model failed on the first rows of the data: {type(exc).__name__}: {msg}",
+            f"the model failed on the first rows of the data: {exception_summary(exc)}",
             fix="check that `data.features` lists the model's inputs in order, and the modality.",
         ) from None
     if isinstance(out, tuple | list) or not isinstance(out, torch.Tensor):

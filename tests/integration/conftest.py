@@ -6,17 +6,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def prefect_server():
-    """One temporary Prefect API for the whole session (each flow run then costs ~1 s)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    import flows  # noqa: F401  (sets the no-telemetry environment before Prefect loads)
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="session")
 def demo_spec() -> Path:
     from audit.demo import build_demo
 
