@@ -21,6 +21,12 @@ def _ci(metric: Metric, confidence: float) -> str:
     return f"{confidence:.0%} CI {metric.ci_low:.2f}–{metric.ci_high:.2f}"
 
 
+def _iso(label: object) -> str:
+    """A name from the data inside a bidi isolate (FSI…PDI): a right-to-left override in a
+    group name then cannot reverse the rest of the sentence, numbers included."""
+    return f"\u2068{label}\u2069"
+
+
 def _prefix(method: str | None) -> str:
     return "" if method is None else f"For {method.replace('=', ' ')}, "
 
@@ -37,8 +43,8 @@ def _impact(feature: str, method: str | None, by_name: dict, confidence: float) 
     ci = _ci(low, confidence)
     detail = f"{ci}; " if ci else ""
     return [
-        f"{_prefix(method)}In {feature}, the group {low.group} was selected at "
-        f"{low.value:.2f} times the rate of {top.group} ({detail}selection rates "
+        f"{_prefix(method)}In {_iso(feature)}, the group {_iso(low.group)} was selected at "
+        f"{low.value:.2f} times the rate of {_iso(top.group)} ({detail}selection rates "
         f"{rates[low.group].value:.1%} and {rates[top.group].value:.1%})."
     ]
 
@@ -48,7 +54,10 @@ def _range(metrics: list[Metric], what: str) -> str | None:
         return None
     low = min(metrics, key=lambda m: m.value)
     high = max(metrics, key=lambda m: m.value)
-    return f"{what} range from {low.value:.1%} ({low.group}) to {high.value:.1%} ({high.group})"
+    return (
+        f"{what} range from {low.value:.1%} ({_iso(low.group)}) "
+        f"to {high.value:.1%} ({_iso(high.group)})"
+    )
 
 
 def _errors(feature: str, method: str | None, by_name: dict) -> list[str]:
@@ -60,18 +69,18 @@ def _errors(feature: str, method: str | None, by_name: dict) -> list[str]:
     if not parts:
         return []
     text = "; ".join(parts)
-    return [f"{_prefix(method)}In {feature}, {text}."]
+    return [f"{_prefix(method)}In {_iso(feature)}, {text}."]
 
 
 def _small(feature: str, counts: list[Metric], min_group_size: int) -> list[str]:
     small = [m for m in counts if m.value < min_group_size]
     if not small:
         return []
-    listed = ", ".join(f"{m.group} (n={int(m.value)})" for m in small[:_LISTED])
+    listed = ", ".join(f"{_iso(m.group)} (n={int(m.value)})" for m in small[:_LISTED])
     more = f" and {len(small) - _LISTED} more" if len(small) > _LISTED else ""
     noun = "group has" if len(small) == 1 else "groups have"
     return [
-        f"In {feature}, {len(small)} {noun} fewer than {min_group_size} rows, too few to "
+        f"In {_iso(feature)}, {len(small)} {noun} fewer than {min_group_size} rows, too few to "
         f"judge, so rules on them are reported as insufficient data: {listed}{more}."
     ]
 

@@ -100,11 +100,6 @@ def test_case_as_a_real_process(case: Case, prefect_server, keys, tmp_path, monk
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bias sentences interpolate group names without a bidi isolate: a name holding "
-    "U+202E reverses the rest of its sentence (numbers included); see docs/security.md",
-)
 def test_bidi_override_in_a_group_name_stays_inside_the_name(
     prefect_server, keys, cli, tmp_path, monkeypatch
 ) -> None:
