@@ -97,14 +97,19 @@ def test_every_metric_is_bias_and_finite(metrics):
 
 
 def test_plain_language_sentences():
+    """Names from the data sit inside bidi isolates (U+2068 … U+2069)."""
     ctx = make_context(Y, PRED, {"g": GROUP}, min_group_size=5, n_boot=200)
     text = BiasCheck().measure(ctx).evidence["sentences"]
     assert re.fullmatch(
-        r"In g, the group B was selected at 0\.75 times the rate of A \(95% CI "
+        "In \u2068g\u2069, the group \u2068B\u2069 was selected at "
+        r"0\.75 times the rate of "
+        "\u2068A\u2069"
+        r" \(95% CI "
         r"\d\.\d\d–\d\.\d\d; selection rates 30\.0% and 40\.0%\)\.",
         text[0],
     )
     assert text[1] == (
-        "In g, false positive rates range from 16.7% (A) to 25.0% (B); "
-        "false negative rates range from 25.0% (A) to 50.0% (B)."
+        "In \u2068g\u2069, false positive rates range from 16.7% (\u2068A\u2069) to 25.0% "
+        "(\u2068B\u2069); false negative rates range from 25.0% (\u2068A\u2069) to 50.0% "
+        "(\u2068B\u2069)."
     )
