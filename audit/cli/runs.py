@@ -9,11 +9,10 @@ from pathlib import Path
 import typer
 
 from audit.cli import _console
+from audit.cli.policy import FailOn
 from audit.errors import ReportError
 from audit.policy import exit_code
 from audit.spec import load_spec
-
-_FAIL_ON = ("warn", "minor", "major", "blocker")
 
 
 def _quiet_prefect() -> None:
@@ -85,7 +84,9 @@ def run(
     spec: Path = typer.Argument(..., help="The audit spec (YAML)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder."),
     policy: str | None = typer.Option(None, "--policy", help="Override the spec's policy."),
-    fail_on: str = typer.Option("blocker", "--fail-on", help="Lowest severity that blocks."),
+    fail_on: FailOn = typer.Option(
+        FailOn.BLOCKER, "--fail-on", help="Lowest severity that blocks."
+    ),
     fmt: list[str] = typer.Option(["pdf"], "--format", help="pdf (always) and/or html."),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Write a PR summary."),
     runner: str | None = typer.Option(None, "--runner", help="thread | dask (overrides spec)."),
@@ -97,12 +98,10 @@ def run(
     load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
     if out is not None:
         _check_writable(out)
-    if fail_on not in _FAIL_ON:
-        raise typer.BadParameter(f"choose one of {', '.join(_FAIL_ON)}", param_hint="--fail-on")
     if runner not in (None, "thread", "dask"):
         raise typer.BadParameter("choose thread or dask", param_hint="--runner")
     result, published = _execute(
-        spec, out, policy, fail_on, fmt, summary_md, runner=runner, dask_address=dask_address
+        spec, out, policy, fail_on.value, fmt, summary_md, runner=runner, dask_address=dask_address
     )
     _print_outcome(result, published)
     return exit_code(result.verdict)
