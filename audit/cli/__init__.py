@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from audit.cli import _console, export, history, keys, policy, runs, verify
@@ -41,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         code = app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _console.error("aborted.")
         code = 2
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors: typer bundles its own click
+        exc.show()  # type: ignore[attr-defined]
         code = 2
     except AuditError as exc:
         if debug:
