@@ -255,7 +255,7 @@ class RunnerSpec(_Strict):
     kind: Literal["thread", "dask"] = "thread"
     address: str | None = None  # dask scheduler; None starts a LocalCluster
     workers: int = Field(2, ge=1)
-    shards: int = Field(4, ge=1)
+    shards: int = Field(4, ge=1)  # row slices per piece of per-row work, one task each (dask)
     check_timeout: float = Field(3600.0, gt=0)
     cache: bool = False  # reuse predictions/measurements across runs (keyed on file hashes)
 

@@ -1,96 +1,105 @@
 """Scale-out and orchestration overhead, measured side by side in one run.
 
-1. The per-row attribution and perturbation stage of the tabular demo, split into shards
-   (`flows.sharding.map_shards`, one Prefect task per shard) on a Dask LocalCluster with 1
-   and then 2 single-threaded workers. Cluster start-up and the once-per-worker model load are
-   excluded (a warm-up shard per worker); the outputs of both runs must be identical.
+1. The attribution and perturbation stage: the spurious and robustness checks of the tabular
+   demo (made heavier: larger samples, batch-sized attack shards, a longer min-flip search),
+   run as the flow runs them: in threads of the flow's process, their per-row work sent as
+   shard tasks (`flows.sharding.RowMapper`) to a Dask LocalCluster of 1 and then 2
+   single-threaded workers. The in-process run (no Dask) is the baseline. Cluster start-up
+   and the once-per-worker model load are excluded (a warm-up shard per worker); the metrics
+   of all three runs must be identical.
 2. The Prefect overhead of `audit run`: the same audit through `audit_flow` against a local
    `prefect server start`, minus the library pipeline called directly (both warm).
 
-Run from the repository root: `PYTHONPATH=. .venv/bin/python bench/scale.py [--rows N]`.
+Run from the repository root: `PYTHONPATH=. .venv/bin/python bench/scale.py`.
 It uses a throw-away AUDIT_HOME and PREFECT_HOME and stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE = ("spurious", "robustness")
+# The demo's checks at a production-like size (the demo itself keeps them small).
+HEAVY = {
+    "bias": False,
+    "performance": False,
+    "spurious": {"sample": 2000, "batch_size": 32},
+    "robustness": {"sample": 4000, "batch_size": 500, "min_flip_sample": 400, "pgd_steps": 20},
+}
 
 
-def attribution_shard(inputs: Any, rows: slice, n_steps: int = 32) -> np.ndarray:
-    """Integrated gradients (captum, via the spurious check's batching) towards the prediction."""
-    from audit.checks.spurious.attribution import MethodConfig, attribute_rows
-
-    x = inputs.data.x[rows]
-    target = inputs.runner.decide(inputs.runner.predict_proba(x, batch_size=4096))
-    baseline = np.median(inputs.data.x, axis=0).astype(np.float32)
-    cfg = MethodConfig(method="integrated_gradients", baseline=baseline, n_steps=n_steps)
-    return attribute_rows(inputs.runner, x, target, cfg).values
-
-
-def perturbation_shard(inputs: Any, rows: slice, repeats: int = 20, seed: int = 0) -> np.ndarray:
-    """Prediction flips under graded Gaussian noise (seeded per shard, severity and repeat)."""
-    x = inputs.data.x[rows]
-    sigma = inputs.data.x.std(axis=0)
-    before = inputs.runner.decide(inputs.runner.predict_proba(x, batch_size=4096))
-    flips = np.zeros((len(x), 5), dtype=np.int64)
-    for s, eps in enumerate((0.01, 0.05, 0.1, 0.25, 0.5)):
-        for r in range(repeats):
-            z = np.random.default_rng([seed, s, r, rows.start]).standard_normal(x.shape)
-            noisy = (x + eps * sigma * z).astype(x.dtype)
-            after = inputs.runner.decide(inputs.runner.predict_proba(noisy, batch_size=4096))
-            flips[:, s] += after != before
-    return flips
+def heavy_spec(spec: Path) -> Path:
+    """The demo spec with `HEAVY` merged into its checks, written beside it."""
+    raw = yaml.safe_load(spec.read_text())
+    for name, override in HEAVY.items():
+        raw["checks"][name] = override and {**(raw["checks"].get(name) or {}), **override}
+    out = spec.with_name("audit-scale.yaml")
+    out.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return out
 
 
-def stage(runner: Any, spec: Path, hashes: dict[str, str], rows: int, shards: int) -> Any:
-    from flows import sharding
+def measure_stage(loaded: Any, predictions: Any, rows: Any) -> tuple[float, list[Any]]:
+    """The stage's checks concurrently, as the flow runs them; wall time and their metrics."""
+    from audit import pipeline
 
-    attr = sharding.map_shards(
-        runner, "bench.scale:attribution_shard", str(spec), hashes, rows, shards
-    )
-    pert = sharding.map_shards(
-        runner, "bench.scale:perturbation_shard", str(spec), hashes, rows, shards
-    )
-    return sharding.concat(attr), sharding.concat(pert)
+    def one(name: str) -> Any:
+        ctx = dataclasses.replace(pipeline.context(loaded, predictions, name), rows=rows)
+        result = pipeline.measure(name, ctx, timeout=3600)
+        assert result.run.state == "ran", result.run.message
+        return result.output.metrics
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(STAGE)) as pool:
+        metrics = list(pool.map(one, STAGE))
+    return time.perf_counter() - start, metrics
 
 
-def bench_workers(spec: Path, rows: int, shards: int) -> dict[str, Any]:
+def bench_workers(spec: Path) -> dict[str, Any]:
     from prefect import flow
 
-    from audit.loaders.model import model_sha256
-    from audit.spec import RunnerSpec, load_spec, sha256_file
+    from audit import pipeline
+    from audit.spec import RunnerSpec
     from flows import sharding
 
-    loaded_spec = load_spec(spec)
-    hashes = {
-        "spec": sha256_file(spec),
-        "data": sha256_file(loaded_spec.data.path),
-        "model": model_sha256(loaded_spec.model),
-    }
+    loaded = pipeline.load(spec)
+    predictions = pipeline.predict(loaded)
+    shards = loaded.spec.runner.shards
 
     @flow(name="bench-scale")
-    def run(workers: int) -> tuple[float, Any]:
+    def on_dask(workers: int) -> tuple[float, list[Any]]:
         with sharding.task_runner_for(RunnerSpec(kind="dask", workers=workers)) as runner:
-            stage(runner, spec, hashes, 2 * workers, workers)  # warm-up: model load per worker
-            start = time.perf_counter()
-            out = stage(runner, spec, hashes, rows, shards)
-            return time.perf_counter() - start, out
+            rows = sharding.RowMapper(runner, str(spec), dict(loaded.hashes), shards)
+            x = loaded.data.x[: 2 * workers]  # warm-up: each worker loads the model once
+            rows(
+                "audit.checks.rows:predict_slice",
+                [slice(i, i + 1) for i in range(len(x))],
+                {"batch_size": 1},
+                {"x": x},
+            )
+            return measure_stage(loaded, predictions, rows)
 
-    one, out1 = run(1)
-    two, out2 = run(2)
-    same = all(np.array_equal(a, b) for a, b in zip(out1, out2, strict=True))
-    return {"1 worker (s)": one, "2 workers (s)": two, "speed-up": one / two, "identical": same}
+    here, base = measure_stage(loaded, predictions, None)
+    one, out1 = on_dask(1)
+    two, out2 = on_dask(2)
+    return {
+        "in process (s)": here,
+        "1 worker (s)": one,
+        "2 workers (s)": two,
+        "speed-up 1→2": one / two,
+        "identical": base == out1 == out2,
+    }
 
 
 def bench_overhead(spec: Path, repeats: int) -> dict[str, Any]:
@@ -114,8 +123,6 @@ def bench_overhead(spec: Path, repeats: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4000)
-    parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
@@ -130,9 +137,9 @@ def main() -> None:
     spec = build_demo("tabular")
     with local_server() as api_url, temporary_settings({PREFECT_API_URL: api_url}):
         os.environ["PREFECT_API_URL"] = api_url  # the Dask workers inherit it
-        scale = bench_workers(spec, args.rows, args.shards)
+        scale = bench_workers(heavy_spec(spec))
         overhead = bench_overhead(spec, args.repeats)
-    print(f"cores: {os.cpu_count()}, rows: {args.rows}, shards: {args.shards}")
+    print(f"cores: {os.cpu_count()}, stage: {', '.join(STAGE)} with {HEAVY}")
     for name, value in {**scale, **overhead}.items():
         print(f"{name:>16}: {value:.2f}" if isinstance(value, float) else f"{name:>16}: {value}")
 

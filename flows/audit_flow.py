@@ -8,8 +8,9 @@ History: before judging, each metric's change since the last *passing* audit of 
 is added as `<name>_change_since_last_pass` (so a plain threshold rule can gate on a
 regression); the report gets `evidence["history"]` (what changed since the last audit); after
 publishing, the audit is appended to the ledger. Scale-out: `spec.runner.kind: dask` (or the
-`runner` parameter) runs the checks on Dask (`flows.sharding`); `spec.runner.cache` reuses
-predictions and measurements across runs, keyed on the provenance hashes.
+`runner` parameter) spreads the checks' per-row work over Dask workers (`flows.sharding`);
+`spec.runner.cache` reuses predictions and measurements across runs, keyed on the provenance
+hashes.
 """
 
 from __future__ import annotations
@@ -107,10 +108,16 @@ def predict_task(loaded: pipeline.Loaded) -> Predictions:
 
 @task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
 def check_task(
-    check: str, loaded: pipeline.Loaded, predictions: Predictions
+    check: str,
+    loaded: pipeline.Loaded,
+    predictions: Predictions,
+    rows: sharding.RowMapper | None = None,
 ) -> pipeline.CheckResult:
-    """Never raises: a crashing check comes back as an `error` run (fail-closed, not retried)."""
-    ctx = pipeline.context(loaded, predictions, check)
+    """Never raises: a crashing check comes back as an `error` run (fail-closed, not retried).
+
+    With `rows`, the check's per-row work runs as shard tasks on that mapper's task runner.
+    """
+    ctx = dataclasses.replace(pipeline.context(loaded, predictions, check), rows=rows)
     return pipeline.measure(check, ctx, timeout=loaded.spec.runner.check_timeout)
 
 
@@ -205,10 +212,16 @@ def _with_regressions(
 def _measure(
     loaded: pipeline.Loaded, predictions: Predictions, runner: RunnerSpec
 ) -> list[pipeline.CheckResult]:
-    """The checks as concurrent tasks: threads here, or on Dask (model loaded per worker)."""
+    """The checks as concurrent tasks in this process; on Dask, their per-row work is split
+    into shard tasks on the workers (each loads the model once)."""
     names = list(loaded.spec.checks.enabled())
     if runner.kind == "dask":
-        return sharding.run_checks(loaded, predictions, names, runner)
+        with sharding.task_runner_for(runner) as dask_runner:
+            rows = sharding.RowMapper(
+                dask_runner, str(loaded.spec_path), dict(loaded.hashes), runner.shards
+            )
+            futures = [check_task.submit(name, loaded, predictions, rows) for name in names]
+            return [f.result() for f in futures]
     if not runner.cache:
         futures = [check_task.submit(name, loaded, predictions) for name in names]
         return [f.result() for f in futures]

@@ -1,8 +1,11 @@
-"""Scale-out through Prefect's task runners: pick the runner, split per-row work into shards.
+"""Scale-out through Prefect's task runners: pick the runner, spread per-row work over it.
 
 The default is a thread pool in the flow's process. `runner: {kind: dask}` in the spec runs
-the heavy work on Dask through `prefect-dask`: on an existing scheduler (`address`) or on a
-`LocalCluster` of `workers` single-threaded processes started for the run.
+the heavy per-row work on Dask through `prefect-dask`: on an existing scheduler (`address`)
+or on a `LocalCluster` of `workers` single-threaded processes started for the run. The checks
+themselves stay in the flow's process; what they hand to `CheckContext.map_rows`
+(attributions, perturbed predictions, attacks, the min-flip search) becomes one Prefect task
+per shard on the Dask workers, through `RowMapper`.
 
 On a Dask worker the model and data are loaded once per process and kept, keyed on the
 provenance hashes of the files (a torch module pickles and hashes differently in every
@@ -13,10 +16,10 @@ model or dataset replaced on disk mid-audit is an error rather than a silent mix
 
 from __future__ import annotations
 
-import importlib
+import contextvars
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import ValidationError
 
+from audit.checks.rows import resolve
 from audit.errors import SpecError
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
@@ -37,7 +41,6 @@ CHANGED_ON_DISK = (
 CHANGED_FIX = "do not replace model, data or spec files during an audit; run it again."
 BAD_RUNNER = "invalid task runner override: {error}"
 BAD_RUNNER_FIX = "use `thread` or `dask` (with an optional scheduler address tcp://host:port)."
-BAD_FUNCTION = "shard function {ref!r} is not an importable `module:function`."
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def task_runner_for(runner: RunnerSpec) -> TaskRunner:
             "threads_per_worker": 1,
             "processes": True,
             "host": "127.0.0.1",
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # its HTTP server starts anyway; 8787 may be taken
         },
     )
 
@@ -82,13 +85,6 @@ def runner_override(
         raise SpecError(
             BAD_RUNNER.format(error=exc.errors()[0]["msg"]), where="runner", fix=BAD_RUNNER_FIX
         ) from None
-
-
-def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
-    """Contiguous [start, stop) bounds of near-equal size; never an empty shard."""
-    shards = max(1, min(shards, n_rows)) if n_rows else 1
-    edges = [round(i * n_rows / shards) for i in range(shards + 1)]
-    return [(edges[i], edges[i + 1]) for i in range(shards)]
 
 
 _CACHE: dict[tuple[str, ...], ShardInputs] = {}
@@ -131,23 +127,6 @@ def shard_inputs(spec_path: str, hashes: Mapping[str, str]) -> ShardInputs:
         return _CACHE[key]
 
 
-def prime(
-    spec_path: str, hashes: Mapping[str, str], spec: AuditSpec, runner: ModelRunner, data: Dataset
-) -> None:
-    """Share what the flow's process already loaded, so in-process shards do not reload it."""
-    with _CACHE_LOCK:
-        _CACHE[_cache_key(spec_path, hashes)] = ShardInputs(spec=spec, runner=runner, data=data)
-
-
-def resolve(ref: str) -> Callable[..., Any]:
-    """`package.module:function` → the function (a string pickles to any worker)."""
-    module, _, name = ref.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        raise SpecError(BAD_FUNCTION.format(ref=ref)) from None
-
-
 @task(name="shard", task_run_name="{fn}[{start}:{stop}]", cache_policy=NO_CACHE)
 def shard_task(
     fn: str,
@@ -158,139 +137,75 @@ def shard_task(
     kwargs: dict[str, Any],
     arrays: dict[str, Any],
 ) -> Any:
-    """Run `fn(inputs, rows, **kwargs, **arrays)` on one slice of rows, wherever it landed.
+    """Run `fn(model, rows, **kwargs, **arrays)` on one slice of rows, wherever it landed.
 
     `arrays` arrive already cut to this shard's rows (e.g. perturbed copies of the inputs);
-    the model and the audit data come from the worker's own cache, never over the wire.
+    the model comes from the worker's own cache, never over the wire.
     """
-    return resolve(fn)(shard_inputs(spec_path, hashes), slice(start, stop), **kwargs, **arrays)
-
-
-def map_shards(
-    task_runner: TaskRunner,
-    fn: str,
-    spec_path: str,
-    hashes: Mapping[str, str],
-    n_rows: int,
-    shards: int,
-    kwargs: Mapping[str, Any] | None = None,
-    arrays: Mapping[str, Any] | None = None,
-) -> list[Any]:
-    """One task per shard on a started task runner; results come back in row order."""
-    futures = [
-        task_runner.submit(
-            shard_task,
-            parameters={
-                "fn": fn,
-                "spec_path": str(spec_path),
-                "hashes": dict(hashes),
-                "start": start,
-                "stop": stop,
-                "kwargs": dict(kwargs or {}),
-                "arrays": {k: v[start:stop] for k, v in (arrays or {}).items()},
-            },
-        )
-        for start, stop in shard_bounds(n_rows, shards)
-    ]
-    return [f.result() for f in futures]
+    model = shard_inputs(spec_path, hashes).runner
+    return resolve(fn)(model, slice(start, stop), **kwargs, **arrays)
 
 
 @dataclass(frozen=True)
 class RowMapper:
-    """What a check calls to spread per-row work: `mapper(fn, n_rows, kwargs, arrays)`.
+    """`audit.checks.rows.RowMapper` on a started Prefect task runner: one task per shard.
 
-    Bound to a started task runner and to the audit's files, so a check needs to know
-    nothing about Prefect or Dask; see docs/scheduling.md (scale-out).
+    Bound to the audit's files, so a check needs to know nothing about Prefect or Dask; see
+    docs/scheduling.md (scale-out).
     """
 
     task_runner: TaskRunner
     spec_path: str
     hashes: Mapping[str, str]
     shards: int
+    # The flow's context, captured where the mapper is made: a task submitted from inside a
+    # check's task would carry (and pickle) that task's parameters, the model among them.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+    def __post_init__(self) -> None:
+        # prefect-dask makes its client (and LocalCluster) on first use, without a lock: two
+        # checks submitting at once would start two clusters, so it is made here, once
+        getattr(self.task_runner, "client", None)
 
     def __call__(
         self,
         fn: str,
-        n_rows: int,
-        kwargs: Mapping[str, Any] | None = None,
-        arrays: Mapping[str, Any] | None = None,
+        slices: Sequence[slice],
+        kwargs: Mapping[str, Any],
+        arrays: Mapping[str, Any],
     ) -> list[Any]:
-        return map_shards(
-            self.task_runner, fn, self.spec_path, self.hashes, n_rows, self.shards, kwargs, arrays
-        )
-
-
-@task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
-def remote_check_task(
-    check: str,
-    spec_path: str,
-    hashes: dict[str, str],
-    predictions: Any,
-    min_group_size: int,
-    confidence: float,
-) -> Any:
-    """One whole check on a worker: never raises, a crash is an `error` run (fail-closed)."""
-    from audit import pipeline
-    from audit.checks.base import CheckContext
-
-    inputs = shard_inputs(spec_path, hashes)
-    ctx = CheckContext(
-        model=inputs.runner,
-        data=inputs.data,
-        predictions=predictions,
-        config=getattr(inputs.spec.checks, check),
-        seed=inputs.spec.seed,
-        min_group_size=min_group_size,
-        confidence=confidence,
-    )
-    return pipeline.measure(check, ctx, timeout=inputs.spec.runner.check_timeout)
-
-
-def run_checks(loaded: Any, predictions: Any, names: Sequence[str], runner: RunnerSpec) -> list:
-    """Submit each check to a Dask task runner; the workers load the model themselves."""
-    defaults = loaded.policy.defaults
-    with task_runner_for(runner) as dask_runner:
-        futures = [
-            dask_runner.submit(
-                remote_check_task,
-                parameters={
-                    "check": name,
-                    "spec_path": str(loaded.spec_path),
-                    "hashes": dict(loaded.hashes),
-                    "predictions": predictions,
-                    "min_group_size": defaults.min_group_size,
-                    "confidence": defaults.confidence,
-                },
-            )
-            for name in names
-        ]
+        futures = self.context.copy().run(self._submit, fn, slices, kwargs, arrays)
         return [f.result() for f in futures]
 
-
-def concat(parts: Sequence[Any]) -> Any:
-    """Join per-shard numpy results along the row axis."""
-    import numpy as np
-
-    return np.concatenate(list(parts), axis=0)
+    def _submit(
+        self,
+        fn: str,
+        slices: Sequence[slice],
+        kwargs: Mapping[str, Any],
+        arrays: Mapping[str, Any],
+    ) -> list[Any]:
+        return [
+            self.task_runner.submit(
+                shard_task,
+                parameters={
+                    "fn": fn,
+                    "spec_path": self.spec_path,
+                    "hashes": dict(self.hashes),
+                    "start": rows.start,
+                    "stop": rows.stop,
+                    "kwargs": dict(kwargs),
+                    "arrays": {k: v[rows] for k, v in arrays.items()},
+                },
+            )
+            for rows in slices
+        ]
 
 
 __all__ = [
     "RowMapper",
     "ShardInputs",
-    "concat",
-    "map_shards",
-    "prime",
-    "remote_check_task",
-    "resolve",
-    "run_checks",
     "runner_override",
-    "shard_bounds",
     "shard_inputs",
     "shard_task",
     "task_runner_for",
 ]
-
-
-def predict_rows(inputs: ShardInputs, rows: slice) -> Any:
-    """Class probabilities of one slice of rows (bias needs only these, so they shard)."""
-    return inputs.runner.predict_proba(inputs.data.x[rows], batch_size=inputs.spec.data.batch_size)

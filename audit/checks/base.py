@@ -13,6 +13,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from audit.checks.rows import (
+    RowMapper,
+    ShardFn,
+    function_ref,
+    predict_slice,
+    run_slices,
+    shard_slices,
+)
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
@@ -35,6 +43,38 @@ class CheckContext:
     seed: int = 0
     min_group_size: int = 30
     confidence: float = 0.95
+    rows: RowMapper | None = None  # an orchestrator's mapper; None runs per-row work here
+
+    def map_rows(
+        self,
+        fn: ShardFn,
+        n: int,
+        *,
+        align: int = 1,
+        kwargs: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, Any] | None = None,
+    ) -> list[Any]:
+        """`fn(model, rows, **kwargs, **arrays[rows])` over shards of n rows, in row order.
+
+        Without an orchestrator's mapper (or with work too small to split) this is one call
+        in process; see `audit.checks.rows`.
+        """
+        kwargs, arrays = dict(kwargs or {}), dict(arrays or {})
+        slices = shard_slices(n, align, self.rows.shards if self.rows else 1)
+        if self.rows is None or len(slices) == 1:
+            return run_slices(self.model, fn, slices, kwargs, arrays)
+        return self.rows(function_ref(fn), slices, kwargs, arrays)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Class probabilities of new inputs (perturbed copies), sharded by batch."""
+        parts = self.map_rows(
+            predict_slice,
+            len(x),
+            align=batch_size,
+            kwargs={"batch_size": batch_size},
+            arrays={"x": x},
+        )
+        return np.concatenate(parts)
 
 
 @dataclass(frozen=True)

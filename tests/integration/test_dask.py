@@ -1,4 +1,5 @@
-"""The same audit on a 2-worker Dask LocalCluster gives the same findings as the thread runner.
+"""The same audit on a 2-worker Dask LocalCluster gives the same findings as the thread runner,
+with the checks' per-row work sent to the workers as shard tasks.
 
 Dask workers are separate processes; without PREFECT_API_URL each would start a temporary
 Prefect server of its own, so the test runs against one real local server.
@@ -27,6 +28,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_dask_and_threads_agree(api_url: str, demo_spec: Path, tmp_path: Path) -> None:
+    from prefect import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.audit_flow import audit_flow
@@ -43,7 +45,12 @@ def test_dask_and_threads_agree(api_url: str, demo_spec: Path, tmp_path: Path) -
                 ledger_url=f"sqlite:///{tmp_path / kind / 'ledger.sqlite'}",
             )
             results[kind] = result
+        with get_client(sync_client=True) as client:
+            shard_runs = [t.name for t in client.read_task_runs() if "_slice[" in t.name]
 
+    # the per-row work really went out as shard tasks (thread mode makes none)
+    for fn in ("attribute_slice", "min_flip_slice", "predict_slice"):
+        assert sum(fn in name for name in shard_runs) > 1, (fn, shard_runs)
     threads, dask = results["thread"], results["dask"]
     for result in (threads, dask):
         runs = [(c.check, c.state, c.message) for c in result.check_runs]

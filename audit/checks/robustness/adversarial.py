@@ -192,38 +192,102 @@ def median_with_interval(
     return median, float(v[lo_rank - 1]), float(v[hi_rank])
 
 
+def attack_slice(
+    model: ModelRunner,
+    rows: slice,
+    *,
+    space: AttackSpace,
+    norm: str,
+    eps: float,
+    pgd_steps: int | None,
+    batch_size: int,
+    x: np.ndarray,
+    target: np.ndarray,
+) -> np.ndarray:
+    """Shard function: class probabilities after FGSM (`pgd_steps` None) or PGD, in batches."""
+    u = space.from_input(model.as_tensor(x))
+    t = torch.as_tensor(target)
+
+    def attack(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if pgd_steps is None:
+            return fgsm(model, space, a, b, eps)
+        return pgd(model, space, a, b, eps, norm, pgd_steps)
+
+    adv = space.to_input(_batched(attack, u, t, batch_size))
+    return model.predict_proba(adv.cpu().numpy(), batch_size)
+
+
+def min_flip_slice(
+    model: ModelRunner,
+    rows: slice,
+    *,
+    space: AttackSpace,
+    norm: str,
+    eps_max: float,
+    step: float,
+    pgd_steps: int,
+    x: np.ndarray,
+    target: np.ndarray,
+) -> np.ndarray:
+    """Shard function: `min_flip_epsilons` of some examples (each is searched on its own)."""
+    u = space.from_input(model.as_tensor(x))
+    return min_flip_epsilons(
+        model,
+        space,
+        u,
+        torch.as_tensor(target),
+        norm=norm,
+        eps_max=eps_max,
+        step=step,
+        pgd_steps=pgd_steps,
+    )
+
+
 def measure_adversarial(
     ctx: CheckContext, sample: Sample, space: AttackSpace
 ) -> tuple[list[Metric], dict[str, Any]]:
     """FGSM/PGD robust accuracy on the sample, and the min-flip search on a seeded subsample."""
-    cfg, runner = ctx.config, ctx.model
-    u = space.from_input(runner.as_tensor(sample.x))
-    target = torch.as_tensor(sample.pred)
+    cfg = ctx.config
     attacks = {
-        ("fgsm", "Linf"): lambda a, t: fgsm(runner, space, a, t, cfg.epsilon),
-        ("pgd", "Linf"): lambda a, t: pgd(runner, space, a, t, cfg.epsilon, "Linf", cfg.pgd_steps),
-        ("pgd", "L2"): lambda a, t: pgd(runner, space, a, t, cfg.epsilon_l2, "L2", cfg.pgd_steps),
+        ("fgsm", "Linf"): (cfg.epsilon, None),
+        ("pgd", "Linf"): (cfg.epsilon, cfg.pgd_steps),
+        ("pgd", "L2"): (cfg.epsilon_l2, cfg.pgd_steps),
     }
+    arrays = {"x": sample.x, "target": sample.pred}
     metrics: list[Metric] = []
-    for (family, norm), attack in attacks.items():
-        adv = space.to_input(_batched(attack, u, target, cfg.batch_size))
-        x_adv = adv.cpu().numpy()
-        pred_after = runner.decide(runner.predict_proba(x_adv, cfg.batch_size))
+    for (family, norm), (eps, steps) in attacks.items():
+        parts = ctx.map_rows(
+            attack_slice,
+            len(sample.y),
+            align=cfg.batch_size,
+            kwargs={
+                "space": space,
+                "norm": norm,
+                "eps": eps,
+                "pgd_steps": steps,
+                "batch_size": cfg.batch_size,
+            },
+            arrays=arrays,
+        )
+        pred_after = ctx.model.decide(np.concatenate(parts))
         metrics += outcome_metrics(
             sample, pred_after, ctx.confidence, perturbation=family, method=norm
         )
     k = min(cfg.min_flip_sample, len(sample.y))
     rows = np.sort(rng_for(ctx.seed, "min_flip").choice(len(sample.y), size=k, replace=False))
-    eps = min_flip_epsilons(
-        runner,
-        space,
-        u[rows],
-        target[rows],
-        norm=cfg.norm,
-        eps_max=cfg.min_flip_max,
-        step=cfg.min_flip_step,
-        pgd_steps=cfg.pgd_steps,
+    parts = ctx.map_rows(
+        min_flip_slice,
+        k,
+        kwargs={
+            "space": space,
+            "norm": cfg.norm,
+            "eps_max": cfg.min_flip_max,
+            "step": cfg.min_flip_step,
+            "pgd_steps": cfg.pgd_steps,
+        },
+        arrays={"x": sample.x[rows], "target": sample.pred[rows]},
     )
+    eps = np.concatenate(parts)
     # An example never flipped within the search counts at the limit: a conservative median.
     median, lo, hi = median_with_interval(np.nan_to_num(eps, nan=cfg.min_flip_max), ctx.confidence)
     search = "fgsm" if cfg.norm == "Linf" else "pgd"

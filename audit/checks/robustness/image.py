@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from audit.checks.base import CheckContext
+from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
-from ._common import CHECK, MAX_EXAMPLES, Sample, outcome_metrics, predict, rng_for
+from ._common import CHECK, MAX_EXAMPLES, Sample, outcome_metrics, rng_for
 from .adversarial import AttackSpace
 
 # Severity 1..5 parameters per family.
@@ -171,18 +172,60 @@ def corruption_metrics(clean_error: float, errors: dict[str, list[float]], n: in
     return out
 
 
+def _corrupt_batch(
+    x: np.ndarray,
+    family: str,
+    severity: int,
+    seed: int,
+    first_row: int,
+    value_range: tuple[float, float],
+) -> np.ndarray:
+    """One batch corrupted with its own stream, fixed by its place in the sample, so any
+    sharding of the sample (or a re-run of one batch) draws the same noise."""
+    return corrupt(x, family, severity, rng_for(seed, family, severity, first_row), value_range)
+
+
+def corrupt_slice(
+    model: ModelRunner,
+    rows: slice,
+    *,
+    seed: int,
+    bounds: tuple[float, float],
+    batch_size: int,
+    x: np.ndarray,
+) -> np.ndarray:
+    """Shard function: decisions (families, severities, rows) under every corruption."""
+    out = np.empty((len(CORRUPTIONS), len(SEVERITIES), len(x)), dtype=np.int64)
+    for f, family in enumerate(CORRUPTIONS):
+        for j, s in enumerate(SEVERITIES):
+            for start in range(0, len(x), batch_size):
+                end = start + batch_size
+                chunk = _corrupt_batch(x[start:end], family, s, seed, rows.start + start, bounds)
+                out[f, j, start:end] = model.decide(model.predict_proba(chunk, batch_size))
+    return out
+
+
 def _example(
-    sample: Sample, rows: slice, chunk: np.ndarray, pred_after: np.ndarray, family: str, s: int
+    sample: Sample,
+    pred_after: np.ndarray,
+    family: str,
+    s: int,
+    seed: int,
+    batch: int,
+    bounds: tuple[float, float],
 ) -> dict[str, Any] | None:
-    """The first input of a chunk whose decision the corruption flipped, as report evidence."""
-    flips = np.flatnonzero(pred_after != sample.pred[rows])
+    """The first input whose decision the corruption flipped, as report evidence (its batch
+    corrupted again here, from the same stream)."""
+    flips = np.flatnonzero(pred_after != sample.pred)
     if not len(flips):
         return None
     i = int(flips[0])
+    first = i // batch * batch
+    chunk = _corrupt_batch(sample.x[first : first + batch], family, s, seed, first, bounds)
     return {
-        "before": sample.x[rows][i],
-        "after": chunk[i],
-        "pred": int(sample.pred[rows][i]),
+        "before": sample.x[i],
+        "after": chunk[i - first],
+        "pred": int(sample.pred[i]),
         "pred_after": int(pred_after[i]),
         "perturbation": family,
         "severity": s,
@@ -190,27 +233,31 @@ def _example(
 
 
 def measure_image(ctx: CheckContext, sample: Sample) -> tuple[list[Metric], dict[str, Any]]:
-    """Every corruption at every severity, corrupted and scored in batches.
+    """Every corruption at every severity, corrupted and scored in batches (sharded over
+    workers when an orchestrator provides them).
 
     Evidence keeps one flipped image per family, at the lowest severity that flips one.
     """
     bounds = value_range(ctx.data.x)
     batch = ctx.config.batch_size
+    parts = ctx.map_rows(
+        corrupt_slice,
+        len(sample.y),
+        align=batch,
+        kwargs={"seed": ctx.seed, "bounds": bounds, "batch_size": batch},
+        arrays={"x": sample.x},
+    )
+    decisions = np.concatenate(parts, axis=2)
     metrics: list[Metric] = []
     errors: dict[str, list[float]] = {}
     examples: dict[str, dict[str, Any]] = {}
-    for family in CORRUPTIONS:
-        for s in SEVERITIES:
-            rng = rng_for(ctx.seed, family, s)
-            pred_after = np.empty_like(sample.pred)
-            for start in range(0, len(sample.y), batch):
-                rows = slice(start, start + batch)
-                chunk = corrupt(sample.x[rows], family, s, rng, bounds)
-                _, pred_after[rows] = predict(ctx, chunk)
-                if family not in examples:
-                    found = _example(sample, rows, chunk, pred_after[rows], family, s)
-                    if found is not None:
-                        examples[family] = found
+    for f, family in enumerate(CORRUPTIONS):
+        for j, s in enumerate(SEVERITIES):
+            pred_after = decisions[f, j]
+            if family not in examples:
+                found = _example(sample, pred_after, family, s, ctx.seed, batch, bounds)
+                if found is not None:
+                    examples[family] = found
             metrics += outcome_metrics(
                 sample, pred_after, ctx.confidence, perturbation=family, severity=s
             )

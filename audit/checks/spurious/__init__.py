@@ -14,7 +14,7 @@ import numpy as np
 
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.spurious.attribution import resolve_method
-from audit.checks.spurious.context import Mapper, Sample, global_evidence
+from audit.checks.spurious.context import Sample, global_evidence
 from audit.checks.spurious.measure import ProbeResult, measure_probe
 from audit.errors import SpecError
 from audit.records import Metric
@@ -57,17 +57,12 @@ _PROBE_MODALITY = {"feature": "tabular", "patch": "image", "token": "text"}
 class SpuriousCheck:
     """Measures reliance on declared artifacts; see the module docstring.
 
-    `mapper` and `shards` let an orchestrator spread the attributions: every attribution call
-    is split into `shards` row slices (on batch boundaries, so results do not change) and run
-    through `mapper`, a `map`-like callable such as `ThreadPoolExecutor(...).map`.
+    Attributions and probe predictions go through `ctx.map_rows`, so an orchestrator can
+    spread them over workers with identical results.
     """
 
     name = "spurious"
     title = "Spurious features"
-
-    def __init__(self, *, mapper: Mapper = map, shards: int = 1) -> None:
-        self.mapper = mapper
-        self.shards = shards
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         cfg: SpuriousSpec = ctx.config
@@ -81,7 +76,7 @@ class SpuriousCheck:
         method = resolve_method(
             cfg.method, cfg.fallback_method, ctx.model.module, ctx.data.modality
         )
-        sample = Sample.draw(ctx, cfg, method, mapper=self.mapper, shards=self.shards)
+        sample = Sample.draw(ctx, cfg, method)
         metrics: list[Metric] = [
             Metric(check=self.name, name="probes_declared", value=float(len(cfg.probes)))
         ]

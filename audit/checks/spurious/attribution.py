@@ -1,19 +1,24 @@
 """Attributions through captum, batched over a slice of rows, plus the explainer sanity check.
 
-`attribute_rows` is the unit of work a flow can shard: it attributes any slice of rows in
-batches (never one example at a time) and returns plain arrays. Hook-based methods (DeepLift,
+`attribute_slice` is the shard function a flow can spread over workers (`audit.checks.rows`):
+it attributes any slice of rows in batches (never one example at a time) on the audited model
+or a variant of it, and returns plain arrays. Hook-based methods (DeepLift,
 LRP, layer methods) need a live `nn.Module`; on a torch.export or TorchScript model they raise
 a `ModelError` naming the `factory` + `weights` route, or fall back when the spec allows it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
+import threading
 import warnings
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,6 +41,10 @@ from audit.loaders.model import ModelRunner
 _ABLATIONS_PER_EVAL = 16
 HOOK_METHODS = frozenset({"deeplift", "lrp", "layer_integrated_gradients"})
 TEXT_METHODS = frozenset({"layer_integrated_gradients", "feature_ablation", "occlusion"})
+RANDOM_METHODS = frozenset({"noise_tunnel"})
+# torch's global generator is shared by every thread: a method that draws from it holds this
+# lock, so concurrent shards (or checks) cannot interleave their draws
+_GLOBAL_RNG = threading.Lock()
 
 _SERIALIZED = (
     "{method} registers hooks on the model's layers, which a serialized model ({kind}) does not "
@@ -77,6 +86,33 @@ class MethodConfig:
 class Attribution:
     values: np.ndarray  # same shape as the rows; text: (n, L), summed over the embedding
     delta: np.ndarray | None = None  # IG convergence delta per row
+
+    @classmethod
+    def concat(cls, parts: Sequence[Attribution]) -> Attribution:
+        """The shards of one attribution call, joined in row order."""
+        if len(parts) == 1:
+            return parts[0]
+        deltas = [p.delta for p in parts if p.delta is not None]
+        return cls(
+            values=np.concatenate([p.values for p in parts]),
+            delta=np.concatenate(deltas) if deltas else None,
+        )
+
+
+# The model an attribution runs on: the audited one, a copy with its top layers re-drawn at
+# random (the sanity check), or one fed all but a last shadow column it must ignore.
+Variant = Literal["model", "randomized", "drop_last"]
+
+
+class DropLast(nn.Module):
+    """Feeds all but the last (shadow) column to the model: a column it provably ignores."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x[:, :-1])
 
 
 def serialized_kind(module: nn.Module) -> str | None:
@@ -328,19 +364,31 @@ def rows_per_batch(cfg: MethodConfig) -> int:
     return max(1, budget // passes)
 
 
+def _batch_seed(seed: int, first_row: int) -> int:
+    """A seed per batch, fixed by its place in the whole, so shards draw what one call would."""
+    return int(np.random.SeedSequence([seed, first_row]).generate_state(1)[0])
+
+
 def attribute_rows(
-    runner: ModelRunner, x: np.ndarray, target: np.ndarray, cfg: MethodConfig
+    runner: ModelRunner,
+    x: np.ndarray,
+    target: np.ndarray,
+    cfg: MethodConfig,
+    *,
+    first_row: int = 0,
 ) -> Attribution:
     """Attributions for a slice of rows towards `target`, in batches (`rows_per_batch`).
 
-    The slice can be any subset of the sample, so a flow can split the sample into shards
-    and concatenate the results; batching keeps the output identical across shardings.
+    The slice can be any subset of the sample, starting at `first_row` of it, so a flow can
+    split the sample into shards and concatenate the results; batching and per-batch seeds
+    keep the output identical across shardings.
     """
     values, deltas = [], []
     rows = rows_per_batch(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    lock = _GLOBAL_RNG if cfg.method in RANDOM_METHODS else contextlib.nullcontext()
+    with lock, torch.random.fork_rng(devices=[]):
         for start in range(0, len(x), rows):
+            torch.manual_seed(_batch_seed(cfg.seed, first_row + start))
             xb = runner.as_tensor(x[start : start + rows])
             tb = torch.as_tensor(target[start : start + rows], dtype=torch.long)
             if xb.is_floating_point():
@@ -377,3 +425,37 @@ def randomized_runner(runner: ModelRunner, seed: int, layers: int = 2) -> ModelR
             scale = float(p.std()) if p.numel() > 1 else 1.0
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * (scale or 1.0))
     return dataclasses.replace(runner, module=module)
+
+
+_RANDOMIZED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], nn.Module]] = (
+    weakref.WeakKeyDictionary()
+)
+_RANDOMIZED_LOCK = threading.Lock()
+
+
+def model_variant(runner: ModelRunner, variant: Variant, seed: int, layers: int) -> ModelRunner:
+    """The model an attribution runs on; the randomized copy is made once per model."""
+    if variant == "model":
+        return runner
+    if variant == "drop_last":
+        return dataclasses.replace(runner, module=DropLast(runner.module))
+    with _RANDOMIZED_LOCK:
+        made = _RANDOMIZED.setdefault(runner.module, {})
+        if (seed, layers) not in made:
+            made[(seed, layers)] = randomized_runner(runner, seed, layers).module
+        return dataclasses.replace(runner, module=made[(seed, layers)])
+
+
+def attribute_slice(
+    model: ModelRunner,
+    rows: slice,
+    *,
+    cfg: MethodConfig,
+    variant: Variant = "model",
+    sanity_layers: int = 1,
+    x: np.ndarray,
+    target: np.ndarray,
+) -> Attribution:
+    """The shard function: attributions of rows `rows` of the sample, on `variant`."""
+    runner = model_variant(model, variant, cfg.seed, sanity_layers)
+    return attribute_rows(runner, x, target, cfg, first_row=rows.start or 0)

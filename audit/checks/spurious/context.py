@@ -8,50 +8,37 @@ feature, and local explanations of a few misclassified inputs (context for the r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from audit.checks.base import CheckContext
 from audit.checks.spurious import detect
 from audit.checks.spurious.attribution import (
     Attribution,
     MethodConfig,
-    attribute_rows,
-    randomized_runner,
+    Variant,
+    attribute_slice,
     rows_per_batch,
 )
-from audit.loaders.model import ModelRunner
 from audit.records import Metric
 from audit.spec import SpuriousSpec
 
 SHADOW = "(shadow)"
-# `map`-like: applies a function to each shard's row slice, possibly in parallel (a thread
-# pool's `map`, or a flow's task mapper); results must come back in order.
-Mapper = Callable[[Callable[[slice], Attribution], Iterable[slice]], Iterable[Attribution]]
 _SANITY_ROWS = 128
-
-
-class _DropLast(nn.Module):
-    """Feeds all but the last (shadow) column to the model: a column it provably ignores."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.inner = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x[:, :-1])
 
 
 @dataclass
 class Sample:
-    """Seeded rows of the audit data with the model's predictions on them."""
+    """Seeded rows of the audit data with the model's predictions on them.
 
-    runner: ModelRunner
+    Attributions and predictions go through `ctx.map_rows`, so an orchestrator can spread
+    them over workers; `variant` names the model they run on (the shadow-column wrapper for
+    tabular importance).
+    """
+
+    ctx: CheckContext
     rows: np.ndarray
     x: np.ndarray
     y: np.ndarray
@@ -67,26 +54,16 @@ class Sample:
     batch_size: int
     rng: np.random.Generator
     sanity_layers: int = 1
-    mapper: Mapper = map
-    shards: int = 1
-    _random: ModelRunner | None = field(default=None, repr=False)
+    variant: Variant = "model"
 
     @classmethod
-    def draw(
-        cls,
-        ctx: CheckContext,
-        cfg: SpuriousSpec,
-        method: str,
-        *,
-        mapper: Mapper = map,
-        shards: int = 1,
-    ) -> Sample:
+    def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> Sample:
         rng = np.random.default_rng(ctx.seed)
         n = len(ctx.data)
         rows = np.sort(rng.choice(n, size=min(cfg.sample, n), replace=False))
         x = ctx.data.x[rows]
         return cls(
-            runner=ctx.model,
+            ctx=ctx,
             rows=rows,
             x=x,
             y=ctx.data.y[rows],
@@ -102,53 +79,35 @@ class Sample:
             batch_size=cfg.batch_size,
             rng=rng,
             sanity_layers=cfg.sanity_layers,
-            mapper=mapper,
-            shards=shards,
         )
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        proba = self.runner.predict_proba(x, batch_size=self.batch_size * 16)
-        return proba, self.runner.decide(proba)
+        proba = self.ctx.predict_proba(x, batch_size=self.batch_size * 16)
+        return proba, self.ctx.model.decide(proba)
 
     def boot(self, n: int) -> np.ndarray:
         return detect.boot_indices(n, self.n_boot, self.rng)
 
-    @property
-    def random_runner(self) -> ModelRunner:
-        if self._random is None:
-            self._random = randomized_runner(self.runner, self.seed, self.sanity_layers)
-        return self._random
-
     def attribute(self, x: np.ndarray, target: np.ndarray, *, random: bool = False) -> Attribution:
-        runner = self.random_runner if random else self.runner
-        cfg = self.method_cfg
-        parts = list(
-            self.mapper(
-                lambda s: attribute_rows(runner, x[s], target[s], cfg),
-                shard_slices(len(x), rows_per_batch(cfg), self.shards),
-            )
+        """Attributions towards `target`; `random` uses the weight-randomized model (sanity)."""
+        parts = self.ctx.map_rows(
+            attribute_slice,
+            len(x),
+            align=rows_per_batch(self.method_cfg),
+            kwargs={
+                "cfg": self.method_cfg,
+                "variant": "randomized" if random else self.variant,
+                "sanity_layers": self.sanity_layers,
+            },
+            arrays={"x": x, "target": target},
         )
-        if len(parts) == 1:
-            return parts[0]
-        deltas = [p.delta for p in parts if p.delta is not None]
-        return Attribution(
-            values=np.concatenate([p.values for p in parts]),
-            delta=np.concatenate(deltas) if deltas else None,
-        )
+        return Attribution.concat(parts)
 
     def maps(self, attr: np.ndarray) -> np.ndarray:
         """Per-position magnitudes, (n, P): images summed over channels, flattened."""
         if self.modality == "image":
             return np.abs(attr).sum(axis=1).reshape(len(attr), -1)
         return np.abs(attr)
-
-
-def shard_slices(n: int, batch: int, shards: int) -> list[slice]:
-    """At most `shards` contiguous slices of n rows, cut on batch boundaries so a sharded run
-    batches (and so computes) exactly as an unsharded one."""
-    batches = max(1, -(-n // batch))
-    per = -(-batches // max(1, shards)) * batch
-    return [slice(start, min(start + per, n)) for start in range(0, max(n, 1), per)]
 
 
 def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodConfig:
@@ -182,10 +141,9 @@ def _with_shadow(sample: Sample, source: int) -> tuple[Sample, np.ndarray]:
     """The sample with a shuffled copy of column `source` appended, and a model that ignores it."""
     shadow = sample.x[sample.rng.permutation(len(sample.x)), source]
     x = np.column_stack([sample.x, shadow]).astype(np.float32)
-    runner = dataclasses.replace(sample.runner, module=_DropLast(sample.runner.module))
     base = np.append(sample.method_cfg.baseline, np.median(shadow)).astype(np.float32)
     cfg = dataclasses.replace(sample.method_cfg, baseline=base)
-    return dataclasses.replace(sample, runner=runner, method_cfg=cfg, _random=None), x
+    return dataclasses.replace(sample, variant="drop_last", method_cfg=cfg), x
 
 
 def tabular_attributions(sample: Sample, source: int) -> np.ndarray:

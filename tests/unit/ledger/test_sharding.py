@@ -1,29 +1,18 @@
-"""Shard bounds, the per-worker input cache, and shard results that match the whole."""
+"""Runner selection, the per-worker input cache, and shard tasks that match the whole."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
+from audit.checks.rows import shard_slices
 from audit.errors import SpecError
 from audit.loaders.model import model_sha256
 from audit.spec import RunnerSpec, load_spec, sha256_file
 from flows import sharding
-
-
-@given(st.integers(0, 10_000), st.integers(1, 64))
-def test_bounds_cover_every_row_once(n_rows: int, shards: int) -> None:
-    bounds = sharding.shard_bounds(n_rows, shards)
-    assert bounds[0][0] == 0 and bounds[-1][1] == n_rows
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
-    sizes = [stop - start for start, stop in bounds]
-    assert n_rows == 0 or (min(sizes) >= 1 and max(sizes) - min(sizes) <= 1)
 
 
 @pytest.fixture
@@ -49,16 +38,25 @@ def _hashes(spec_path: Path) -> dict[str, str]:
     }
 
 
-def test_shards_concatenate_to_the_whole(tiny_spec: Path) -> None:
+def test_shard_tasks_concatenate_to_the_whole(tiny_spec: Path) -> None:
+    """A shard task predicts its rows with the worker's own model, sent only the rows."""
     hashes = _hashes(tiny_spec)
-    run = sharding.shard_task.fn
-    parts = [
-        run("flows.sharding:predict_rows", str(tiny_spec), hashes, a, b, {}, {})
-        for a, b in sharding.shard_bounds(50, 4)
-    ]
     inputs = sharding.shard_inputs(str(tiny_spec), hashes)
-    whole = inputs.runner.predict_proba(inputs.data.x, batch_size=64)
-    np.testing.assert_allclose(sharding.concat(parts), whole, rtol=1e-6)  # float32 batching
+    x = inputs.data.x
+    parts = [
+        sharding.shard_task.fn(
+            "audit.checks.rows:predict_slice",
+            str(tiny_spec),
+            hashes,
+            rows.start,
+            rows.stop,
+            {"batch_size": 8},
+            {"x": x[rows]},
+        )
+        for rows in shard_slices(len(x), 8, 4)
+    ]
+    whole = inputs.runner.predict_proba(x, batch_size=8)
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
 
 
 def test_inputs_are_loaded_once_per_process(tiny_spec: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from robustness_helpers import BagOfWords, Linear, TinyCNN, context, runner
+from sharded_rows import WorkerLikeRows
 
 from audit.checks.robustness import TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.checks.robustness.adversarial import UPPER_BOUND_NOTE
@@ -70,6 +71,25 @@ def test_metrics_are_finite_complete_and_deterministic(build) -> None:
         for s in range(1, 6):
             for name in ("accuracy", "flip_rate", "accuracy_ratio"):
                 assert (name, fam, s, None) in keyed
+
+
+@pytest.mark.parametrize(
+    "build",
+    [_tabular, pytest.param(_image, marks=pytest.mark.slow)],
+    ids=["tabular", "image"],
+)
+def test_sharded_work_gives_the_same_metrics(build) -> None:
+    """Perturbed predictions, attacks and the min-flip search spread over worker-like shards
+    (cut on batch boundaries) give exactly what one process gives."""
+    ctx = build(batch_size=32)
+    whole = RobustnessCheck().measure(ctx)
+    rows = WorkerLikeRows(ctx.model, shards=3)
+    sharded = RobustnessCheck().measure(replace(ctx, rows=rows))
+    sharded_fns = {fn.rpartition(":")[2] for fn, n in rows.calls if n > 1}
+    assert {"attack_slice", "min_flip_slice"} <= sharded_fns
+    assert {"predict_slice", "corrupt_slice"} & sharded_fns
+    assert whole.metrics == sharded.metrics
+    assert whole.evidence["epsilon_curve"] == sharded.evidence["epsilon_curve"]
 
 
 def test_tabular_families_adversarial_and_curve() -> None:

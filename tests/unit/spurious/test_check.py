@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
+from sharded_rows import WorkerLikeRows
 from torch import nn
 
 from audit.checks.spurious import SpuriousCheck
@@ -166,33 +168,20 @@ def test_text_probe_with_layer_attributions(tiny) -> None:
 
 
 @pytest.mark.slow
-def test_sharded_attributions_give_the_same_metrics(tiny) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from audit.checks.spurious.context import shard_slices
-
-    assert shard_slices(10, 3, 2) == [slice(0, 6), slice(6, 10)]
-    assert shard_slices(5, 8, 4) == [slice(0, 5)]
+@pytest.mark.parametrize("method", ["integrated_gradients", "noise_tunnel"])
+def test_sharded_work_gives_the_same_metrics(tiny, method: str) -> None:
+    """Attributions and probe predictions spread over worker-like shards change nothing,
+    including a method that draws random noise (seeded per batch, not per call)."""
     x, y = tiny.tabular_task(0, True)
-    config = {
-        "probes": _FEATURE_PROBE,
-        "method": "integrated_gradients",
-        "batch_size": 2,
-        "n_steps": 4,
-        **_FAST,
-    }
+    config = {"probes": _FEATURE_PROBE, "method": method, "batch_size": 2, "n_steps": 4, **_FAST}
     ctx = tiny.context(tiny.logistic(x, y), x, y, names=tiny.names, **config)
     whole = SpuriousCheck().measure(ctx)
-    seen: list[int] = []
-
-    def mapper(fn, slices):
-        slices = list(slices)
-        seen.append(len(slices))
-        with ThreadPoolExecutor(2) as pool:
-            return list(pool.map(fn, slices))
-
-    sharded = SpuriousCheck(mapper=mapper, shards=3).measure(ctx)
-    assert max(seen) == 3
+    rows = WorkerLikeRows(ctx.model, shards=3)
+    sharded = SpuriousCheck().measure(dataclasses.replace(ctx, rows=rows))
+    assert {fn for fn, n in rows.calls if n == 3} >= {
+        "audit.checks.spurious.attribution:attribute_slice",
+        "audit.checks.rows:predict_slice",
+    }
     assert [m.to_json() for m in whole.metrics] == [m.to_json() for m in sharded.metrics]
 
 
