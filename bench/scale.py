@@ -29,6 +29,15 @@ from typing import Any
 
 import yaml
 
+import flows  # noqa: F401  (no telemetry: sets the environment before Prefect loads)
+
+# isort: split
+from prefect import flow
+
+from audit import pipeline
+from audit.spec import RunnerSpec
+from flows import sharding
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ("spurious", "robustness")
 # The demo's checks at a production-like size (the demo itself keeps them small).
@@ -52,7 +61,6 @@ def heavy_spec(spec: Path) -> Path:
 
 def measure_stage(loaded: Any, predictions: Any, rows: Any) -> tuple[float, list[Any]]:
     """The stage's checks concurrently, as the flow runs them; wall time and their metrics."""
-    from audit import pipeline
 
     def one(name: str) -> Any:
         ctx = dataclasses.replace(pipeline.context(loaded, predictions, name), rows=rows)
@@ -66,33 +74,31 @@ def measure_stage(loaded: Any, predictions: Any, rows: Any) -> tuple[float, list
     return time.perf_counter() - start, metrics
 
 
-def bench_workers(spec: Path) -> dict[str, Any]:
-    from prefect import flow
-
-    from audit import pipeline
-    from audit.spec import RunnerSpec
-    from flows import sharding
-
-    loaded = pipeline.load(spec)
+def timed_stage(loaded: Any, rows: Any, repeats: int) -> tuple[float, list[Any]]:
+    """The median wall time of `repeats` runs of the stage, and the metrics (all runs agree)."""
     predictions = pipeline.predict(loaded)
-    shards = loaded.spec.runner.shards
+    runs = [measure_stage(loaded, predictions, rows) for _ in range(repeats)]
+    assert all(metrics == runs[0][1] for _, metrics in runs)
+    return statistics.median(t for t, _ in runs), runs[0][1]
 
-    @flow(name="bench-scale")
-    def on_dask(workers: int) -> tuple[float, list[Any]]:
-        with sharding.task_runner_for(RunnerSpec(kind="dask", workers=workers)) as runner:
-            rows = sharding.RowMapper(runner, str(spec), dict(loaded.hashes), shards)
-            x = loaded.data.x[: 2 * workers]  # warm-up: each worker loads the model once
-            rows(
-                "audit.checks.rows:predict_slice",
-                [slice(i, i + 1) for i in range(len(x))],
-                {"batch_size": 1},
-                {"x": x},
-            )
-            return measure_stage(loaded, predictions, rows)
 
-    here, base = measure_stage(loaded, predictions, None)
-    one, out1 = on_dask(1)
-    two, out2 = on_dask(2)
+@flow(name="bench-scale")
+def stage_on_dask(spec_path: str, workers: int, shards: int, repeats: int) -> tuple[float, Any]:
+    """The stage with its per-row work on a fresh LocalCluster (a module-level flow: Prefect
+    ships the flow's context to the workers, and a closure would drag the model along)."""
+    loaded = pipeline.load(spec_path)
+    with sharding.task_runner_for(RunnerSpec(kind="dask", workers=workers)) as runner:
+        rows = sharding.RowMapper(runner, spec_path, dict(loaded.hashes), shards)
+        x = loaded.data.x[: 2 * workers]  # warm-up: each worker loads the model once
+        one_row = [slice(i, i + 1) for i in range(len(x))]
+        rows("audit.checks.rows:predict_slice", one_row, {"batch_size": 1}, {"x": x})
+        return timed_stage(loaded, rows, repeats)
+
+
+def bench_workers(spec: Path, shards: int, repeats: int) -> dict[str, Any]:
+    here, base = timed_stage(pipeline.load(spec), None, repeats)
+    one, out1 = stage_on_dask(str(spec), 1, shards, repeats)
+    two, out2 = stage_on_dask(str(spec), 2, shards, repeats)
     return {
         "in process (s)": here,
         "1 worker (s)": one,
@@ -103,7 +109,6 @@ def bench_workers(spec: Path) -> dict[str, Any]:
 
 
 def bench_overhead(spec: Path, repeats: int) -> dict[str, Any]:
-    from audit import pipeline
     from flows.audit_flow import audit_flow
 
     out = Path(tempfile.mkdtemp(prefix="bench-scale-out-"))
@@ -123,23 +128,24 @@ def bench_overhead(spec: Path, repeats: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shards", type=int, default=8)
     args = parser.parse_args()
 
     os.environ["AUDIT_HOME"] = os.environ.get("AUDIT_HOME") or tempfile.mkdtemp(prefix="bench-")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    import flows  # noqa: F401  (no telemetry, set before Prefect loads)
     from audit.demo import build_demo
     from flows.schedule import local_server
 
     spec = build_demo("tabular")
     with local_server() as api_url, temporary_settings({PREFECT_API_URL: api_url}):
         os.environ["PREFECT_API_URL"] = api_url  # the Dask workers inherit it
-        scale = bench_workers(heavy_spec(spec))
+        scale = bench_workers(heavy_spec(spec), args.shards, args.repeats)
         overhead = bench_overhead(spec, args.repeats)
-    print(f"cores: {os.cpu_count()}, stage: {', '.join(STAGE)} with {HEAVY}")
+    print(f"cores: {os.cpu_count()}, shards: {args.shards}, repeats: {args.repeats} (medians)")
+    print(f"stage: {', '.join(STAGE)} with {HEAVY}")
     for name, value in {**scale, **overhead}.items():
         print(f"{name:>16}: {value:.2f}" if isinstance(value, float) else f"{name:>16}: {value}")
 

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from audit import ledger as audit_ledger
 from audit import paths, pipeline
@@ -220,8 +221,12 @@ def _measure(
             rows = sharding.RowMapper(
                 dask_runner, str(loaded.spec_path), dict(loaded.hashes), runner.shards
             )
-            futures = [check_task.submit(name, loaded, predictions, rows) for name in names]
-            return [f.result() for f in futures]
+            # quoted: Prefect would otherwise rebuild the dataclass, and its tally with it
+            futures = [check_task.submit(name, loaded, predictions, quote(rows)) for name in names]
+            results = [f.result() for f in futures]
+        sent = ", ".join(f"{fn} ×{n}" for fn, n in sorted(rows.sent.items())) or "none"
+        get_run_logger().info("Per-row work sent to Dask as shard tasks: %s", sent)
+        return results
     if not runner.cache:
         futures = [check_task.submit(name, loaded, predictions) for name in names]
         return [f.result() for f in futures]

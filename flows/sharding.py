@@ -3,9 +3,12 @@
 The default is a thread pool in the flow's process. `runner: {kind: dask}` in the spec runs
 the heavy per-row work on Dask through `prefect-dask`: on an existing scheduler (`address`)
 or on a `LocalCluster` of `workers` single-threaded processes started for the run. The checks
-themselves stay in the flow's process; what they hand to `CheckContext.map_rows`
-(attributions, perturbed predictions, attacks, the min-flip search) becomes one Prefect task
-per shard on the Dask workers, through `RowMapper`.
+themselves stay in the flow's process as Prefect tasks; what they hand to
+`CheckContext.map_rows` (attributions, perturbed predictions, attacks, the min-flip search)
+becomes one Dask task per shard on the cluster of the flow's `DaskTaskRunner`, through
+`RowMapper`. Shards are plain Dask tasks, not Prefect task runs: a Prefect task run costs
+about 0.15 s of API bookkeeping on the worker, which doubled the stage on the tabular demo
+(docs/benchmarks.md, scale-out).
 
 On a Dask worker the model and data are loaded once per process and kept, keyed on the
 provenance hashes of the files (a torch module pickles and hashes differently in every
@@ -16,15 +19,14 @@ model or dataset replaced on disk mid-audit is an error rather than a silent mix
 
 from __future__ import annotations
 
-import contextvars
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import ValidationError
 
@@ -127,15 +129,13 @@ def shard_inputs(spec_path: str, hashes: Mapping[str, str]) -> ShardInputs:
         return _CACHE[key]
 
 
-@task(name="shard", task_run_name="{fn}[{start}:{stop}]", cache_policy=NO_CACHE)
-def shard_task(
+def run_shard(
     fn: str,
     spec_path: str,
-    hashes: dict[str, str],
-    start: int,
-    stop: int,
-    kwargs: dict[str, Any],
-    arrays: dict[str, Any],
+    hashes: Mapping[str, str],
+    rows: slice,
+    kwargs: Mapping[str, Any],
+    arrays: Mapping[str, Any],
 ) -> Any:
     """Run `fn(model, rows, **kwargs, **arrays)` on one slice of rows, wherever it landed.
 
@@ -143,29 +143,28 @@ def shard_task(
     the model comes from the worker's own cache, never over the wire.
     """
     model = shard_inputs(spec_path, hashes).runner
-    return resolve(fn)(model, slice(start, stop), **kwargs, **arrays)
+    return resolve(fn)(model, rows, **kwargs, **arrays)
 
 
 @dataclass(frozen=True)
 class RowMapper:
-    """`audit.checks.rows.RowMapper` on a started Prefect task runner: one task per shard.
+    """`audit.checks.rows.RowMapper` on a started `DaskTaskRunner`: one Dask task per shard.
 
     Bound to the audit's files, so a check needs to know nothing about Prefect or Dask; see
     docs/scheduling.md (scale-out).
     """
 
-    task_runner: TaskRunner
+    task_runner: Any  # prefect_dask.DaskTaskRunner, started
     spec_path: str
     hashes: Mapping[str, str]
     shards: int
-    # The flow's context, captured where the mapper is made: a task submitted from inside a
-    # check's task would carry (and pickle) that task's parameters, the model among them.
-    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    sent: Counter[str] = field(default_factory=Counter)  # shard tasks per function, for logs
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # prefect-dask makes its client (and LocalCluster) on first use, without a lock: two
         # checks submitting at once would start two clusters, so it is made here, once
-        getattr(self.task_runner, "client", None)
+        _ = self.task_runner.client
 
     def __call__(
         self,
@@ -174,38 +173,37 @@ class RowMapper:
         kwargs: Mapping[str, Any],
         arrays: Mapping[str, Any],
     ) -> list[Any]:
-        futures = self.context.copy().run(self._submit, fn, slices, kwargs, arrays)
-        return [f.result() for f in futures]
+        from distributed import Client
 
-    def _submit(
-        self,
-        fn: str,
-        slices: Sequence[slice],
-        kwargs: Mapping[str, Any],
-        arrays: Mapping[str, Any],
-    ) -> list[Any]:
-        return [
-            self.task_runner.submit(
-                shard_task,
-                parameters={
-                    "fn": fn,
-                    "spec_path": self.spec_path,
-                    "hashes": dict(self.hashes),
-                    "start": rows.start,
-                    "stop": rows.stop,
-                    "kwargs": dict(kwargs),
-                    "arrays": {k: v[rows] for k, v in arrays.items()},
-                },
+        client = self.task_runner.client
+        name = fn.rpartition(":")[2]
+        with self._lock:
+            self.sent[name] += len(slices)
+        futures = [
+            # the plain Dask submit: PrefectDaskClient.submit would wrap each shard in a
+            # Prefect task run (see the module docstring)
+            Client.submit(
+                client,
+                run_shard,
+                fn,
+                self.spec_path,
+                dict(self.hashes),
+                rows,
+                dict(kwargs),
+                {k: v[rows] for k, v in arrays.items()},
+                key=f"{name}[{rows.start}:{rows.stop}]-{uuid.uuid4().hex[:8]}",
+                pure=False,
             )
             for rows in slices
         ]
+        return client.gather(futures)
 
 
 __all__ = [
     "RowMapper",
     "ShardInputs",
+    "run_shard",
     "runner_override",
     "shard_inputs",
-    "shard_task",
     "task_runner_for",
 ]

@@ -38,18 +38,17 @@ def _hashes(spec_path: Path) -> dict[str, str]:
     }
 
 
-def test_shard_tasks_concatenate_to_the_whole(tiny_spec: Path) -> None:
-    """A shard task predicts its rows with the worker's own model, sent only the rows."""
+def test_shards_concatenate_to_the_whole(tiny_spec: Path) -> None:
+    """A shard predicts its rows with the worker's own model, sent only the rows."""
     hashes = _hashes(tiny_spec)
     inputs = sharding.shard_inputs(str(tiny_spec), hashes)
     x = inputs.data.x
     parts = [
-        sharding.shard_task.fn(
+        sharding.run_shard(
             "audit.checks.rows:predict_slice",
             str(tiny_spec),
             hashes,
-            rows.start,
-            rows.stop,
+            rows,
             {"batch_size": 8},
             {"x": x[rows]},
         )
