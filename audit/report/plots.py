@@ -36,6 +36,7 @@ OKABE_ITO: tuple[str, ...] = (
 NULL_COLOUR = "#999999"
 THRESHOLD_COLOUR = "#D55E00"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":")  # past eight series, colour and marker repeat; the dash does not
 MAX_LABEL = 40
 FONT_FAMILY = "DejaVu Sans"
 
@@ -222,7 +223,8 @@ def curves(
     title: str,
     xticks: Sequence[float] | None = None,
 ) -> str:
-    """One line per family (colour and marker both differ), CI bands, thresholds dashed."""
+    """One line per family (colour and marker both differ; from the ninth, the dash too), CI
+    bands, thresholds dashed."""
     with matplotlib.rc_context(STYLE):
         fig, ax = _new(6.2, 2.8)
         for k, s in enumerate(series):
@@ -231,6 +233,7 @@ def curves(
                 s.x,
                 s.y,
                 marker=MARKERS[k % len(MARKERS)],
+                linestyle=LINESTYLES[k // len(OKABE_ITO) % len(LINESTYLES)],
                 color=colour,
                 lw=1.3,
                 ms=4,

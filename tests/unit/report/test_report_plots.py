@@ -61,3 +61,10 @@ def test_image_grid_accepts_chw_hw_and_rgb():
     ]
     svg = plots.image_grid(pairs, per_row=2)
     assert svg.count("<image") == 6
+
+
+def test_ninth_series_differs_from_the_first_by_its_dash():
+    series = [plots.Series(f"family{k}", (1, 2), (0.9, 0.8)) for k in range(9)]
+    svg = plots.curves(series, [], xlabel="s", ylabel="a", title="t")
+    # matplotlib writes a dash pattern only for non-solid lines: the ninth line's "--".
+    assert svg.count("stroke-dasharray") == 2  # the ninth line and its legend sample
