@@ -31,11 +31,20 @@ DATA_URI = re.compile(r'<img src="data:image/svg\+xml;base64,[^"]+"')
 
 
 def large_result():
-    """The test fixture grown to about 30 pages: more features, families and probes."""
+    """The test fixture grown to 30 pages: more features, families and probes (17 figures)."""
     base = make_result()
     extra: list[Metric] = []
     findings: list[Finding] = []
-    for f in ("age_band", "region", "language", "disability", "veteran"):
+    features = (
+        "age_band",
+        "region",
+        "language",
+        "disability",
+        "veteran",
+        "income_band",
+        "education",
+    )
+    for f in features:
         for g in range(16):
             for name in (
                 "selection_rate",
@@ -72,7 +81,8 @@ def large_result():
                     metric=m,
                 )
             )
-    for fam in ("shot_noise", "impulse_noise", "contrast", "pixelate", "brightness"):
+    families = ("shot_noise", "impulse_noise", "contrast", "pixelate", "brightness", "fog", "jpeg")
+    for fam in families:
         for sev in range(1, 6):
             for name in ("accuracy", "flip_rate", "accuracy_ratio"):
                 v = 0.9 - 0.05 * sev if name != "flip_rate" else 0.02 * sev
@@ -88,7 +98,7 @@ def large_result():
                         ci_high=v + 0.02,
                     )
                 )
-    for probe in ("patch[4,4,3,3]", "patch[10,10,2,2]", "token[5]"):
+    for probe in ("patch[4,4,3,3]", "patch[10,10,2,2]", "patch[20,2,4,4]", "token[5]"):
         for variant, v in (
             ("insert", 0.3),
             ("remove", 0.2),
