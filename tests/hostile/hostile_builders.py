@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from certs import make_cert
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from tiny_models import ConstantOutput, Linear
 from torch import nn
 
@@ -175,29 +174,11 @@ def write_pair(
     folder.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC)
-    subject_key = cert_key or key
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hostile test signer")])
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=True,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(subject_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + dt.timedelta(days=days[0]))
-        .not_valid_after(now + dt.timedelta(days=days[1]))
-        .add_extension(usage, critical=True)
-        .sign(subject_key, hashes.SHA256())
+    cert = make_cert(
+        cert_key or key,
+        not_before=now + dt.timedelta(days=days[0]),
+        not_after=now + dt.timedelta(days=days[1]),
+        name="Hostile test signer",
     )
     encryption = (
         serialization.BestAvailableEncryption(passphrase)
@@ -209,5 +190,5 @@ def write_pair(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
     key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert)
     return key_path, cert_path

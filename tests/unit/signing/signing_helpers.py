@@ -70,41 +70,6 @@ def render_report(
     )
 
 
-def make_cert(
-    key: rsa.RSAPrivateKey,
-    *,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    non_repudiation: bool = True,
-    name: str = "Test signer",
-) -> bytes:
-    """A self-signed certificate with chosen validity, as PEM."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=non_repudiation,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 def dummy_tsa() -> DummyTimeStamper:
     """pyHanko's in-process timestamp authority (RSA only), so B-T needs no network."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from certs import make_cert
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from signing_helpers import make_cert
 
 from audit.errors import SigningError
 from audit.signing import default_key_dir, init_keys, load_signer

@@ -8,9 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from certs import make_cert
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from signing_helpers import FINDINGS, MODEL_SHA, dummy_tsa, make_cert
+from signing_helpers import FINDINGS, MODEL_SHA, dummy_tsa
 
 from audit.errors import SigningError
 from audit.signing import LoadedSigner, init_keys, load_signer, sign_pdf, verify_pdf
