@@ -2,7 +2,8 @@
 
 All logic lives in `audit.pipeline`; this module only adds orchestration: retries for I/O,
 concurrency for the checks after one shared prediction task, artifacts for the Prefect UI,
-and a run name that carries the audit name and the model hash.
+and a run name that carries the audit name and the model hash (added once `load` has hashed
+the model, so the file is read once).
 
 History: before judging, each metric's change since the last *passing* audit of the same spec
 is added as `<name>_change_since_last_pass` (so a plain threshold rule can gate on a
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.context import TaskRunContext
@@ -34,7 +35,6 @@ from audit import ledger as audit_ledger
 from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
-from audit.loaders.model import model_sha256
 from audit.policy.gate import summary_markdown
 from audit.records import AuditResult, Finding, Verdict
 from audit.spec import RunnerSpec, load_spec
@@ -242,12 +242,22 @@ def _measure(
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
+    """The audit's name at start; `_name_run` adds the model hash once `load` has it."""
     try:
-        spec = load_spec(params["spec_path"])
-        return f"{spec.name}-{model_sha256(spec.model)[:12]}"
+        return load_spec(flow_run.parameters["spec_path"]).name
     except (AuditError, OSError):
         return "audit-unreadable-spec"
+
+
+def _name_run(loaded: pipeline.Loaded) -> None:
+    """Rename the run `<audit>-<model sha256[:12]>` from the hash `load` computed, so a
+    multi-gigabyte model file is hashed once. A failed rename is logged, never fatal."""
+    name = f"{loaded.spec.name}-{loaded.hashes['model'][:12]}"
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=name)
+    except Exception as exc:  # the name is a convenience; the audit goes on without it
+        get_run_logger().warning("Could not rename the flow run to %s: %s", name, exc)
 
 
 def _artifacts(result: AuditResult, published: pipeline.Published) -> None:
@@ -298,6 +308,7 @@ def audit_flow(
     """
     started = pipeline.now_iso()
     loaded = load_task(spec_path, policy)
+    _name_run(loaded)
     run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
     last, last_pass = history_task(loaded.spec.name, ledger_url)
     predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task

@@ -100,6 +100,7 @@ def test_a_served_audit_runs_and_is_recorded(api_url: str, demo_spec: Path, tmp_
         (entry,) = led.entries()
         assert led.verify_chain().ok
     assert entry.run_id == str(run.id)
+    assert run.name == f"{entry.name}-{entry.hashes['model'][:12]}"  # the model hashed once
     assert entry.name == load_spec(demo_spec).name
     report = Path(entry.report_path or "")
     assert report.is_relative_to(tmp_path / "out") and report.name == "report.pdf"
