@@ -124,10 +124,14 @@ def check_task(
 
 @task(name="check", task_run_name="check-{check}", cache_policy=NO_CACHE)
 def cacheable_check_task(
-    check: str, loaded: pipeline.Loaded, predictions: Predictions
+    check: str,
+    loaded: pipeline.Loaded,
+    predictions: Predictions,
+    rows: sharding.RowMapper | None = None,
 ) -> pipeline.CheckResult:
-    """`check_task` for the cached path: an `error` run fails the task (never cached)."""
-    result = check_task.fn(check, loaded, predictions)
+    """`check_task` for the cached path: an `error` run fails the task (never cached). The key
+    ignores `rows`: any runner measures the same."""
+    result = check_task.fn(check, loaded, predictions, rows)
     if result.run.state == "error":
         raise _CheckErrored(result)
     return result
@@ -216,27 +220,33 @@ def _measure(
     """The checks as concurrent tasks in this process; on Dask, their per-row work is split
     into shard tasks on the workers (each loads the model once)."""
     names = list(loaded.spec.checks.enabled())
-    if runner.kind == "dask":
-        with sharding.task_runner_for(runner) as dask_runner:
-            rows = sharding.RowMapper(
-                dask_runner, str(loaded.spec_path), dict(loaded.hashes), runner.shards
-            )
-            # quoted: Prefect would otherwise rebuild the dataclass, and its tally with it
-            futures = [check_task.submit(name, loaded, predictions, quote(rows)) for name in names]
-            results = [f.result() for f in futures]
-        sent = ", ".join(f"{fn} ×{n}" for fn, n in sorted(rows.sent.items())) or "none"
-        get_run_logger().info("Per-row work sent to Dask as shard tasks: %s", sent)
-        return results
-    if not runner.cache:
-        futures = [check_task.submit(name, loaded, predictions) for name in names]
-        return [f.result() for f in futures]
-    check = _cached(cacheable_check_task, _check_key)
-    futures = [check.submit(name, loaded, predictions) for name in names]
+    if runner.kind != "dask":
+        return _run_checks(loaded, predictions, names, runner.cache, None)
+    with sharding.task_runner_for(runner) as dask_runner:
+        rows = sharding.RowMapper(
+            dask_runner, str(loaded.spec_path), dict(loaded.hashes), runner.shards
+        )
+        results = _run_checks(loaded, predictions, names, runner.cache, rows)
+    sent = ", ".join(f"{fn} ×{n}" for fn, n in sorted(rows.sent.items())) or "none"
+    get_run_logger().info("Per-row work sent to Dask as shard tasks: %s", sent)
+    return results
+
+
+def _run_checks(
+    loaded: pipeline.Loaded,
+    predictions: Predictions,
+    names: Sequence[str],
+    cache: bool,
+    rows: sharding.RowMapper | None,
+) -> list[pipeline.CheckResult]:
+    check = _cached(cacheable_check_task, _check_key) if cache else check_task
+    # quoted: Prefect would otherwise rebuild the mapper dataclass, and its tally with it
+    futures = [check.submit(name, loaded, predictions, quote(rows)) for name in names]
     results = []
     for future in futures:
         try:
             results.append(future.result())
-        except _CheckErrored as exc:
+        except _CheckErrored as exc:  # only from the cached path
             results.append(exc.result)
     return results
 

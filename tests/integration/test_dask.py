@@ -1,56 +1,46 @@
 """The same audit on a 2-worker Dask LocalCluster gives the same findings as the thread runner,
 with the checks' per-row work sent to the workers as shard tasks.
 
-Dask workers are separate processes; without PREFECT_API_URL each would start a temporary
-Prefect server of its own, so the test runs against one real local server.
+The workers run plain Dask tasks and never call Prefect; the flow uses the session's server.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
 from pathlib import Path
+from uuid import UUID
 
 import numpy as np
 import pytest
 
 import flows
 from audit.ledger import metric_key
-from flows.schedule import local_server
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with local_server(tmp_path_factory.mktemp("prefect-home")) as url:
-        yield url
-
-
-def test_dask_and_threads_agree(api_url: str, demo_spec: Path, tmp_path: Path) -> None:
-    from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+def test_dask_and_threads_agree(prefect_server: str, demo_spec: Path, tmp_path: Path) -> None:
 
     from flows.audit_flow import audit_flow
 
-    results = {}
-    with pytest.MonkeyPatch.context() as mp, temporary_settings({PREFECT_API_URL: api_url}):
-        mp.setenv("PREFECT_API_URL", api_url)  # inherited by the Dask worker processes
+    results, run_ids = {}, {}
+    with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", str(Path(flows.__file__).parents[1]), prepend=os.pathsep)
         for kind in ("thread", "dask"):
-            result, _ = audit_flow(
+            state = audit_flow(
                 spec_path=str(demo_spec),
                 out_dir=str(tmp_path / kind),
                 runner=kind,
                 ledger_url=f"sqlite:///{tmp_path / kind / 'ledger.sqlite'}",
+                return_state=True,
             )
-            results[kind] = result
-        with get_client(sync_client=True) as client:
-            logs = [log.message for log in client.read_logs(limit=200)]
+            results[kind], _ = state.result()
+            run_ids[kind] = state.state_details.flow_run_id
 
     # the per-row work really went out as shard tasks (the flow logs their tally)
-    sent = next(m for m in logs if m.startswith("Per-row work sent to Dask"))
+    sent = _logged(run_ids["dask"], "Per-row work sent to Dask")
     for fn in ("attribute_slice", "min_flip_slice", "predict_slice"):
         assert re.search(rf"{fn} ×([2-9]|\d\d)", sent), sent
     threads, dask = results["thread"], results["dask"]
@@ -65,3 +55,23 @@ def test_dask_and_threads_agree(api_url: str, demo_spec: Path, tmp_path: Path) -
     np.testing.assert_allclose(
         [m.value for m in dask.metrics], [m.value for m in threads.metrics], rtol=1e-6, atol=1e-9
     )
+
+
+def _logged(flow_run_id: UUID, prefix: str, wait: float = 20.0) -> str:
+    """The flow run's log line starting with `prefix` (logs reach the API asynchronously)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    query = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    deadline = time.monotonic() + wait
+    with get_client(sync_client=True) as client:
+        while True:
+            found = [
+                g.message
+                for g in client.read_logs(log_filter=query)
+                if g.message.startswith(prefix)
+            ]
+            if found or time.monotonic() > deadline:
+                assert found, f"no log line {prefix!r} within {wait:g} s"
+                return found[0]
+            time.sleep(0.5)
