@@ -30,7 +30,7 @@ from typing import Any
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import ValidationError
 
-from audit.checks.rows import resolve
+from audit.checks.rows import cut, resolve
 from audit.errors import SpecError
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
@@ -190,7 +190,7 @@ class RowMapper:
                 dict(self.hashes),
                 rows,
                 dict(kwargs),
-                {k: v[rows] for k, v in arrays.items()},
+                cut(arrays, rows),
                 key=f"{name}[{rows.start}:{rows.stop}]-{uuid.uuid4().hex[:8]}",
                 pure=False,
             )

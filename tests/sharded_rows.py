@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.checks.rows import resolve
+from audit.checks.rows import cut, resolve
 from audit.loaders.model import ModelRunner
 
 
@@ -34,9 +34,9 @@ class WorkerLikeRows:
         workers = [copy.deepcopy(self.model) for _ in range(2)]
 
         def run(i: int, rows: slice) -> Any:
-            wire = pickle.dumps((fn, rows, dict(kwargs), {k: v[rows] for k, v in arrays.items()}))
-            name, rows, kw, cut = pickle.loads(wire)
-            return pickle.loads(pickle.dumps(resolve(name)(workers[i % 2], rows, **kw, **cut)))
+            wire = pickle.dumps((fn, rows, dict(kwargs), cut(arrays, rows)))
+            name, rows, kw, arr = pickle.loads(wire)
+            return pickle.loads(pickle.dumps(resolve(name)(workers[i % 2], rows, **kw, **arr)))
 
         with ThreadPoolExecutor(2) as pool:
             return list(pool.map(run, range(len(slices)), slices))

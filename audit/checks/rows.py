@@ -69,6 +69,11 @@ def shard_slices(n: int, align: int, shards: int) -> list[slice]:
     return [slice(start, min(start + per, n)) for start in range(0, max(n, 1), per)]
 
 
+def cut(arrays: Mapping[str, Any], rows: slice) -> dict[str, Any]:
+    """Each row-aligned array cut to one slice: what a shard function receives."""
+    return {k: v[rows] for k, v in arrays.items()}
+
+
 def run_slices(
     model: ModelRunner,
     fn: ShardFn,
@@ -77,7 +82,7 @@ def run_slices(
     arrays: Mapping[str, Any],
 ) -> list[Any]:
     """The in-process mapper: the same calls a worker would make, one after another."""
-    return [fn(model, s, **kwargs, **{k: v[s] for k, v in arrays.items()}) for s in slices]
+    return [fn(model, s, **kwargs, **cut(arrays, s)) for s in slices]
 
 
 def predict_slice(model: ModelRunner, rows: slice, *, batch_size: int, x: np.ndarray) -> Any:

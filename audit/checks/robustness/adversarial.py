@@ -197,19 +197,20 @@ def attack_slice(
     rows: slice,
     *,
     space: AttackSpace,
+    family: str,
     norm: str,
     eps: float,
-    pgd_steps: int | None,
+    pgd_steps: int,
     batch_size: int,
     x: np.ndarray,
     target: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: class probabilities after FGSM (`pgd_steps` None) or PGD, in batches."""
+    """Shard function: class probabilities after the `family` attack (fgsm or pgd), batched."""
     u = space.from_input(model.as_tensor(x))
     t = torch.as_tensor(target)
 
     def attack(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        if pgd_steps is None:
+        if family == "fgsm":
             return fgsm(model, space, a, b, eps)
         return pgd(model, space, a, b, eps, norm, pgd_steps)
 
@@ -248,23 +249,20 @@ def measure_adversarial(
 ) -> tuple[list[Metric], dict[str, Any]]:
     """FGSM/PGD robust accuracy on the sample, and the min-flip search on a seeded subsample."""
     cfg = ctx.config
-    attacks = {
-        ("fgsm", "Linf"): (cfg.epsilon, None),
-        ("pgd", "Linf"): (cfg.epsilon, cfg.pgd_steps),
-        ("pgd", "L2"): (cfg.epsilon_l2, cfg.pgd_steps),
-    }
+    radius = {"Linf": cfg.epsilon, "L2": cfg.epsilon_l2}
     arrays = {"x": sample.x, "target": sample.pred}
     metrics: list[Metric] = []
-    for (family, norm), (eps, steps) in attacks.items():
+    for family, norm in (("fgsm", "Linf"), ("pgd", "Linf"), ("pgd", "L2")):
         parts = ctx.map_rows(
             attack_slice,
             len(sample.y),
             align=cfg.batch_size,
             kwargs={
                 "space": space,
+                "family": family,
                 "norm": norm,
-                "eps": eps,
-                "pgd_steps": steps,
+                "eps": radius[norm],
+                "pgd_steps": cfg.pgd_steps,
                 "batch_size": cfg.batch_size,
             },
             arrays=arrays,
@@ -312,6 +310,6 @@ def measure_adversarial(
             "search_max": cfg.min_flip_max,
             "search_step": cfg.min_flip_step,
         },
-        "radius": {"Linf": cfg.epsilon, "L2": cfg.epsilon_l2},
+        "radius": radius,
     }
     return metrics, evidence
