@@ -31,7 +31,7 @@ DATA_URI = re.compile(r'<img src="data:image/svg\+xml;base64,[^"]+"')
 
 
 def large_result():
-    """The test fixture grown to 30 pages: more features, families and probes (17 figures)."""
+    """The test fixture grown past 30 pages: more features, families and probes (17 figures)."""
     base = make_result()
     extra: list[Metric] = []
     findings: list[Finding] = []
@@ -81,7 +81,15 @@ def large_result():
                     metric=m,
                 )
             )
-    families = ("shot_noise", "impulse_noise", "contrast", "pixelate", "brightness", "fog", "jpeg")
+    families = (
+        "shot_noise",
+        "impulse_noise",
+        "contrast",
+        "pixelate",
+        "brightness",
+        "fog",
+        "motion_blur",
+    )
     for fam in families:
         for sev in range(1, 6):
             for name in ("accuracy", "flip_rate", "accuracy_ratio"):
