@@ -21,10 +21,9 @@ import time
 from functools import partial
 from pathlib import Path
 
-from weasyprint import HTML
-
 from audit.records import Finding, Metric, Severity, Status, Threshold
-from audit.report import render, render_html, render_pdf
+from audit.report import render_html, render_pdf
+from audit.report.render import html_document
 from tests.unit.report.fixtures import make_result
 
 DATA_URI = re.compile(r'<img src="data:image/svg\+xml;base64,[^"]+"')
@@ -155,7 +154,7 @@ def _signer(folder: Path):
 
 
 def _engine_only(html: str) -> bytes:
-    return HTML(string=html, url_fetcher=render._LocalFetcher()).write_pdf(
+    return html_document(html).write_pdf(
         pdf_variant="pdf/a-3b", pdf_tags=True
     )
 

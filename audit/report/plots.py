@@ -18,6 +18,7 @@ import matplotlib
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Rectangle
@@ -39,6 +40,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":")  # past eight series, colour and marker repeat; the dash does not
 MAX_LABEL = 40
 FONT_FAMILY = "DejaVu Sans"
+PAD_INCHES = 0.1  # white margin around the cropped figure, as matplotlib's tight crop
 
 STYLE: dict[str, object] = {
     "font.family": FONT_FAMILY,
@@ -112,9 +114,12 @@ def _new(width: float, height: float) -> tuple[Figure, Axes]:
 
 
 def _svg(fig: Figure) -> str:
-    """No pyplot: figures are not registered globally, so nothing leaks between renders."""
+    """Cropped to the drawing plus a margin, drawn once: `bbox_inches="tight"` would draw the
+    whole figure a first time only to measure it, while Agg's text metrics measure it without
+    drawing. No pyplot: figures are not registered globally, so nothing leaks between renders."""
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(PAD_INCHES)
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", bbox_inches=box, metadata={"Date": None})
     return buf.getvalue()
 
 

@@ -142,3 +142,18 @@ def test_attachments_carry_their_mime_types(pdf_path):
         for i in range(0, len(names), 2)
     }
     assert subtypes == {"findings.json": "/application/json", "spec.yaml": "/application/yaml"}
+
+
+def test_lean_user_agent_sheet_renders_as_the_stock_sheet_does(tmp_path):
+    """The lean sheet is in effect with this WeasyPrint, and nothing visible changes: the same
+    pages and text, list markers included."""
+    assert render.LEAN_UA_STYLESHEET is not render.UA_STYLESHEET
+    html = render.render_html(make_result(), signer=SIGNER)
+    stock = HTML(string=html, base_url=str(render.TEMPLATES), url_fetcher=render._LocalFetcher())
+    texts = []
+    for name, document in (("lean", render.html_document(html)), ("stock", stock)):
+        path = tmp_path / f"{name}.pdf"
+        document.write_pdf(path)
+        texts.append(_run("pdftotext", "-layout", str(path), "-"))
+    assert texts[0] == texts[1]
+    assert "• " in texts[0] and "1. " in texts[0]
