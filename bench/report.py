@@ -154,9 +154,7 @@ def _signer(folder: Path):
 
 
 def _engine_only(html: str) -> bytes:
-    return html_document(html).write_pdf(
-        pdf_variant="pdf/a-3b", pdf_tags=True
-    )
+    return html_document(html).write_pdf(pdf_variant="pdf/a-3b", pdf_tags=True)
 
 
 def _timed(fn):
