@@ -65,8 +65,8 @@ class CheckContext:
             return run_slices(self.model, fn, slices, kwargs, arrays)
         return self.rows(function_ref(fn), slices, kwargs, arrays)
 
-    def predict_proba(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Class probabilities of new inputs (perturbed copies), sharded by batch."""
+    def predict(self, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and decisions for new inputs (perturbed copies), sharded by batch."""
         parts = self.map_rows(
             predict_slice,
             len(x),
@@ -74,7 +74,8 @@ class CheckContext:
             kwargs={"batch_size": batch_size},
             arrays={"x": x},
         )
-        return np.concatenate(parts)
+        proba = np.concatenate(parts)
+        return proba, self.model.decide(proba)
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,6 @@ class Sample:
         )
 
 
-def predict(ctx: CheckContext, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and decisions for perturbed inputs, in the spec's batch size (sharded
-    over workers when an orchestrator provides them)."""
-    proba = ctx.predict_proba(x, ctx.config.batch_size)
-    return proba, ctx.model.decide(proba)
-
-
 def rate_metric(
     name: str,
     hits: int,

@@ -17,7 +17,7 @@ from audit.checks.base import CheckContext
 from audit.errors import SpecError
 from audit.records import Metric
 
-from ._common import MAX_EXAMPLES, Sample, outcome_metrics, predict, rng_for
+from ._common import MAX_EXAMPLES, Sample, outcome_metrics, rng_for
 from .adversarial import AttackSpace
 
 _UNKNOWN_FEATURE = "feature {0!r} is not among the model's features."
@@ -162,7 +162,7 @@ def measure_tabular(
             )
             for s, level in enumerate(levels, start=1)
         ]
-        _, pred = predict(ctx, np.concatenate(perturbed))
+        _, pred = ctx.predict(np.concatenate(perturbed), ctx.config.batch_size)
         for s, (x_after, pred_after) in enumerate(
             zip(perturbed, np.split(pred, len(levels)), strict=True), start=1
         ):

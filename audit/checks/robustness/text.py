@@ -16,7 +16,7 @@ import numpy as np
 from audit.checks.base import CheckContext
 from audit.records import Metric
 
-from ._common import MAX_EXAMPLES, Sample, outcome_metrics, predict, rate_metric, rng_for
+from ._common import MAX_EXAMPLES, Sample, outcome_metrics, rate_metric, rng_for
 
 INV_TOLERANCE = 0.1
 # Without declared neutral tokens, the most frequent ids stand in for stop words.
@@ -130,7 +130,7 @@ def measure_text(ctx: CheckContext, sample: Sample) -> tuple[list[Metric], dict[
             unpack(*edit(tokens, lengths, rate, rng_for(ctx.seed, family, s)), pad, left)
             for s, rate in enumerate(cfg.severities, start=1)
         ]
-        proba, pred = predict(ctx, np.concatenate(edited))
+        proba, pred = ctx.predict(np.concatenate(edited), ctx.config.batch_size)
         for s, (x_after, p_after, pred_after) in enumerate(
             zip(
                 edited,

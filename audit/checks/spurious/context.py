@@ -82,8 +82,7 @@ class Sample:
         )
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        proba = self.ctx.predict_proba(x, batch_size=self.batch_size * 16)
-        return proba, self.ctx.model.decide(proba)
+        return self.ctx.predict(x, batch_size=self.batch_size * 16)
 
     def boot(self, n: int) -> np.ndarray:
         return detect.boot_indices(n, self.n_boot, self.rng)
