@@ -46,6 +46,14 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+# The verdict as the report's cover prints it; `audit verify` checks the cover says this.
+VERDICT_TEXT = {
+    Verdict.PASS: "PASS",
+    Verdict.FAIL: "FAIL — release blocked",
+    Verdict.ERROR: "ERROR — audit incomplete",
+}
+
+
 # `<metric>_change_since_last_pass`: the change of a metric since the last passing audit
 # (computed from the ledger), so a plain threshold rule can gate on a regression.
 REGRESSION_SUFFIX = "_change_since_last_pass"

@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 import yaml
 
-from audit.records import CHECK_NAMES, AuditResult, Finding, Metric, Severity, Status, Verdict
+from audit.records import (
+    CHECK_NAMES,
+    VERDICT_TEXT,
+    AuditResult,
+    Finding,
+    Metric,
+    Severity,
+    Status,
+    Verdict,
+)
 from audit.report import plots
 
 MAX_TABLE_ROWS = 200
@@ -42,11 +51,6 @@ STATUS_ORDER = (
 )
 STATUS_LABELS = {s: s.value.replace("_", " ") for s in Status}
 PROBLEM_STATUSES = (Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA, Status.WARN)
-VERDICT_TEXT = {
-    Verdict.PASS: "PASS",
-    Verdict.FAIL: "FAIL — release blocked",
-    Verdict.ERROR: "ERROR — audit incomplete",
-}
 GROUP_METRICS = (
     ("selection_rate", "Selection rate"),
     ("true_positive_rate", "TPR"),

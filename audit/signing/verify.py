@@ -2,9 +2,9 @@
 
 `valid` means: the signature is cryptographically intact, nothing but long-term-archival data
 (DSS, document timestamps) was appended after it, the signature container is canonical and
-consistent (see `strict`), and the signed revision embeds a findings.json whose verdict and model
-hash equal the audit keywords written into the document's metadata. Anything else is
-`valid=False` with a reason in `problems`.
+consistent (see `strict`), the signed revision embeds a findings.json whose verdict and model
+hash equal the audit keywords written into the document's metadata, and its cover prints that
+verdict. Anything else is `valid=False` with a reason in `problems`.
 Trust (`--trust`) is reported separately, because a self-signed key proves integrity, not identity.
 """
 
@@ -28,8 +28,10 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pypdf import PdfReader as TextReader
 
 from audit.errors import VerificationError
+from audit.records import VERDICT_TEXT, Verdict
 from audit.signing import strict
 
 FINDINGS_NAME = "findings.json"
@@ -56,6 +58,9 @@ NO_FINDINGS = "the signed document embeds no findings.json."
 BAD_FINDINGS = "the embedded findings.json is not valid JSON ({0})."
 NO_KEYWORDS = "the signed document's metadata carries no audit-verdict keywords."
 MISMATCH = "{0} differs: the document says {1!r}, the embedded findings.json says {2!r}."
+UNKNOWN_VERDICT = "the embedded findings.json has no known verdict ({0!r})."
+COVER_UNREADABLE = "cannot read the verdict printed on the cover ({0})."
+COVER_MISMATCH = "the cover does not print the embedded findings.json's verdict ({0!r})."
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,8 @@ def _verify(
         problems.append(BAD_TIMESTAMP)
     findings, content_problems, verdict, model_hash = _content(signed)
     problems += content_problems
+    if not problems:  # what a reader sees is worth reading only in an otherwise sound document
+        problems += _cover_problems(data[: _signed_end(sig)], verdict)
     valid = not problems
     trusted = status.trusted if trust is not None else None
     if trusted is False:
@@ -234,6 +241,20 @@ def _content(
             if keywords.get(key) != embedded:
                 problems.append(MISMATCH.format(label, keywords.get(key), embedded))
     return findings, problems, verdict, model_hash
+
+
+def _cover_problems(signed: bytes, verdict: str | None) -> list[str]:
+    """The verdict printed on page 1 must be the embedded findings' verdict, line for line."""
+    try:
+        expected = VERDICT_TEXT[Verdict(verdict)]
+    except ValueError:
+        return [UNKNOWN_VERDICT.format(verdict)]
+    try:
+        text = TextReader(BytesIO(signed)).pages[0].extract_text()
+    except Exception as exc:  # any parser failure on this file: the verdict cannot be confirmed
+        return [COVER_UNREADABLE.format(type(exc).__name__)]
+    lines = {" ".join(line.split()) for line in text.splitlines()}
+    return [] if expected in lines else [COVER_MISMATCH.format(expected)]
 
 
 def _keywords(reader: PdfFileReader) -> dict[str, str]:

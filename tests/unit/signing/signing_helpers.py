@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
+from audit.records import VERDICT_TEXT
+
 with warnings.catch_warnings():
     # WeasyPrint warns at import when HarfBuzz-Subset is missing; irrelevant here.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -37,11 +39,16 @@ def keywords(verdict: str = "fail", model_sha: str = MODEL_SHA) -> str:
 
 
 def render_report(
-    findings: dict | None = FINDINGS, keyword_text: str | None = None, pages: int = 1
+    findings: dict | None = FINDINGS,
+    keyword_text: str | None = None,
+    pages: int = 1,
+    cover: str | None = None,
 ) -> bytes:
-    """A small report the way the report engineer makes it: PDF/A-3b, findings.json attached."""
+    """A small report the way the report engineer makes it: PDF/A-3b, findings.json attached,
+    the verdict printed on page 1 (`cover` overrides what is printed)."""
     fetcher = URLFetcher(allowed_protocols={"data", "file"})
     verdict = (findings or {}).get("verdict", "error")
+    printed = cover or VERDICT_TEXT.get(verdict, verdict.upper())
     meta = (
         ""
         if keyword_text == ""
@@ -53,7 +60,7 @@ def render_report(
     )
     html = (
         f"<html><head><title>Audit credit-v3</title>{meta}</head>"
-        f"<body><h1>Verdict: {verdict.upper()}</h1>{body}</body></html>"
+        f"<body><p>Verdict</p><h1>{printed}</h1>{body}</body></html>"
     )
     attachments = []
     if findings is not None:

@@ -165,6 +165,21 @@ def test_document_verdict_that_disagrees_with_findings_is_invalid(
     assert result.problems == [verify_module.MISMATCH.format("verdict", "pass", "fail")]
 
 
+def test_cover_that_prints_another_verdict_is_invalid(tmp_path: Path, signer: LoadedSigner) -> None:
+    """Findings and metadata agree on "fail", but the page a reviewer reads says PASS."""
+    path = _signed(tmp_path, signer, render_report(cover="PASS"))
+    result = verify_pdf(path)
+    assert result.problems == [verify_module.COVER_MISMATCH.format("FAIL — release blocked")]
+    assert not result.valid
+
+
+def test_findings_with_an_unknown_verdict_are_invalid(tmp_path: Path, signer: LoadedSigner) -> None:
+    findings = {**FINDINGS, "verdict": "maybe"}
+    result = verify_pdf(_signed(tmp_path, signer, render_report(findings=findings)))
+    assert result.problems == [verify_module.UNKNOWN_VERDICT.format("maybe")]
+    assert not result.valid
+
+
 def test_model_hash_that_disagrees_with_findings_is_invalid(
     tmp_path: Path, signer: LoadedSigner
 ) -> None:
