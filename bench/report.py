@@ -1,8 +1,9 @@
 """Benchmark: render (and, when `audit.signing` is present, sign) a ~30-page report.
 
 Goal (issue 5): render and sign a 30-page report in under 5 s on 2 cores. The baseline in the
-same run is WeasyPrint rendering the same HTML with no plots at all, so the figure shows what
-the report's own work (view model, SVG plots, PDF/A packaging) costs on top of the engine.
+same run is stock WeasyPrint rendering the same HTML with no plots at all, so the ratio shows
+what the report's own work (view model, SVG plots, PDF/A packaging) costs on top of the engine
+as shipped, and compares across machines of different speed.
 Reports wall time and process CPU time (CPU time is robust to other jobs sharing the cores).
 
     PYTHONPATH=. python bench/report.py [--repeat 3]
