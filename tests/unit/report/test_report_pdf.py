@@ -157,3 +157,14 @@ def test_lean_user_agent_sheet_renders_as_the_stock_sheet_does(tmp_path):
         texts.append(_run("pdftotext", "-layout", str(path), "-"))
     assert texts[0] == texts[1]
     assert "• " in texts[0] and "1. " in texts[0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("::note-callback", "::note-back-link"), ("\n::marker {", "\nli::marker {")],
+)
+def test_lean_user_agent_sheet_falls_back_to_stock_when_weasyprint_changes(monkeypatch, old, new):
+    """A sheet that is not the one the lean rules were written against is used as it is."""
+    assert old in render.UA
+    monkeypatch.setattr(render, "UA", render.UA.replace(old, new))
+    assert render._lean_ua_stylesheet() is render.UA_STYLESHEET
