@@ -155,7 +155,8 @@ def _verify(
     problems = _integrity_problems(sig, status, data)
     # The signed revision is a complete PDF by itself: read it alone, not through pyHanko's
     # historical views, which resolve some objects to later revisions.
-    signed = PdfFileReader(BytesIO(data[: _signed_end(sig)]))
+    signed_bytes = data[: _signed_end(sig)]
+    signed = PdfFileReader(BytesIO(signed_bytes))
     if reader.total_revisions - 1 > sig.signed_revision and _metadata(reader) != _metadata(signed):
         problems.append(MODIFIED_LATER.format("document metadata"))
     ts = status.timestamp_validity
@@ -165,7 +166,7 @@ def _verify(
     findings, content_problems, verdict, model_hash = _content(signed)
     problems += content_problems
     if not problems:  # what a reader sees is worth reading only in an otherwise sound document
-        problems += _cover_problems(data[: _signed_end(sig)], verdict)
+        problems += _cover_problems(signed_bytes, Verdict(verdict))
     valid = not problems
     trusted = status.trusted if trust is not None else None
     if trusted is False:
@@ -230,7 +231,11 @@ def _content(
     verdict = findings.get("verdict")
     provenance = findings.get("provenance")
     model_hash = provenance.get("model_sha256") if isinstance(provenance, dict) else None
-    problems = []
+    problems = (
+        []
+        if isinstance(verdict, str) and verdict in VERDICT_TEXT
+        else [UNKNOWN_VERDICT.format(verdict)]
+    )
     if "audit-verdict" not in keywords:
         problems.append(NO_KEYWORDS)
     else:
@@ -243,12 +248,9 @@ def _content(
     return findings, problems, verdict, model_hash
 
 
-def _cover_problems(signed: bytes, verdict: str | None) -> list[str]:
+def _cover_problems(signed: bytes, verdict: Verdict) -> list[str]:
     """The verdict printed on page 1 must be the embedded findings' verdict, line for line."""
-    try:
-        expected = VERDICT_TEXT[Verdict(verdict)]
-    except ValueError:
-        return [UNKNOWN_VERDICT.format(verdict)]
+    expected = VERDICT_TEXT[verdict]
     try:
         text = TextReader(BytesIO(signed)).pages[0].extract_text()
     except Exception as exc:  # any parser failure on this file: the verdict cannot be confirmed
