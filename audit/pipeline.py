@@ -1,7 +1,9 @@
-"""The audit's stages as plain functions: load, predict, measure, judge, assemble, publish.
+"""The audit's stages as plain functions, the one pipeline of every run.
 
-`flows/audit_flow.py` wraps each stage as a Prefect task; `run_audit` chains them directly,
-so the whole pipeline is callable and testable without Prefect.
+load → read baseline → predict → measure → add regressions → judge → assemble (+ history) →
+publish → record. `run_audit` chains them directly, so the whole pipeline is callable and
+testable without Prefect; `flows/audit_flow.py` maps the same stages to Prefect tasks,
+artifacts and task runners and adds no domain logic.
 """
 
 from __future__ import annotations
@@ -12,24 +14,38 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audit.checks import get_check
-from audit.checks._groups import partition
+from audit import registry
 from audit.checks.base import CheckContext, CheckOutput, Predictions
-from audit.errors import DataError, ModelError, ReportError, SpecError
+from audit.errors import ModelError, ReportError
 from audit.fsio import write_atomic
+from audit.ledger import (
+    Ledger,
+    LedgerEntry,
+    drift,
+    history_evidence,
+    regression_metrics,
+)
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
 from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
-from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
+from audit.records import (
+    REGRESSION_SUFFIX,
+    AuditResult,
+    CheckRun,
+    Finding,
+    Metric,
+    Provenance,
+    Verdict,
+)
 from audit.signing import LoadedSigner, load_signer, sign_pdf
-from audit.spec import AuditSpec, PatchProbe, load_spec, sha256_file
+from audit.spec import AuditSpec, load_spec, sha256_file
 
 _VERSIONED = ("torch", "captum", "fairlearn", "audit", "prefect", "weasyprint", "pyhanko")
 
@@ -74,45 +90,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-_ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness needs two or more."
-_ONE_GROUP_FIX = (
-    "check that the data is not a filtered extract, or drop the column from `data.sensitive`."
-)
-_PROBE_OUTSIDE = "probe region {0} does not fit inside the data's {1}x{2} images."
-_PROBE_OUTSIDE_FIX = (
-    "give [row, col, height, width] with row + height <= {0} and col + width <= {1}."
-)
-
-
 def preflight(spec: AuditSpec, data: Dataset) -> None:
-    """Cross-check the spec against the data before any model work, so a mistake that would
-    only surface as a check error (and an `error` report) stops the run at once instead."""
-    if spec.checks.bias is not False and data.sensitive.shape[1]:
-        groups = partition(
-            data.sensitive,
-            bins={**spec.data.bins, **spec.checks.bias.bins},
-            intersections=False,
-            max_groups=spec.checks.bias.max_groups,
-        )
-        for feature in groups.features:
-            if len(feature.labels) < 2:
-                label = feature.labels[0] if feature.labels else ""
-                raise DataError(
-                    _ONE_GROUP.format(feature.name, label),
-                    where=f"data.sensitive: {feature.name}",
-                    fix=_ONE_GROUP_FIX,
-                )
-    if spec.checks.spurious is not False and data.modality == "image":
-        height, width = data.x.shape[-2:]
-        for i, probe in enumerate(spec.checks.spurious.probes):
-            if isinstance(probe, PatchProbe):
-                r, c, h, w = probe.region
-                if r + h > height or c + w > width:
-                    raise SpecError(
-                        _PROBE_OUTSIDE.format(probe.region, height, width),
-                        where=f"checks.spurious.probes[{i}].region",
-                        fix=_PROBE_OUTSIDE_FIX.format(height, width),
-                    )
+    """Cross-check each enabled check's section against the data before any model work, so a
+    mistake that would only surface as a check error (and an `error` report) stops the run."""
+    for name, config in spec.checks.enabled().items():
+        plugin = registry.plugin(name)
+        plugin.preflight(plugin.configure(config, spec), data)
 
 
 def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
@@ -157,20 +140,12 @@ def predict(loaded: Loaded) -> Predictions:
     return Predictions(proba=proba, label=loaded.runner.decide(proba))
 
 
-def _check_config(spec: AuditSpec, check: str) -> Any:
-    """The check's spec section; bias also gets the data section's binning of sensitive columns."""
-    config = getattr(spec.checks, check)
-    if check == "bias":
-        config = config.model_copy(update={"bins": {**spec.data.bins, **config.bins}})
-    return config
-
-
 def context(loaded: Loaded, predictions: Predictions, check: str) -> CheckContext:
     return CheckContext(
         model=loaded.runner,
         data=loaded.data,
         predictions=predictions,
-        config=_check_config(loaded.spec, check),
+        config=registry.plugin(check).configure(loaded.spec.checks.enabled()[check], loaded.spec),
         seed=loaded.spec.seed,
         min_group_size=loaded.policy.defaults.min_group_size,
         confidence=loaded.policy.defaults.confidence,
@@ -189,7 +164,7 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
 
     def target() -> None:
         try:
-            box["output"] = get_check(check).measure(ctx)
+            box["output"] = registry.plugin(check).measure(ctx)
         except BaseException as exc:  # recorded, judged as error downstream
             box["error"] = exc
 
@@ -285,6 +260,73 @@ def default_out_dir(name: str) -> Path:
     return Path("audit-out") / name / stamp
 
 
+def out_dir_for(name: str, out_dir: str | Path | None, out_root: str | Path | None) -> Path:
+    """`out_dir` as given, else a new `<out_root or audit-out>/<name>/<timestamp>` (scheduled
+    runs must never overwrite a report the ledger points to)."""
+    if out_dir is not None:
+        return Path(out_dir)
+    default = default_out_dir(name)
+    return Path(out_root, *default.parts[1:]) if out_root is not None else default
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The ledger's view of this spec's past: the last audit, and the last passing one."""
+
+    last: LedgerEntry | None = None
+    last_pass: LedgerEntry | None = None
+
+
+NO_BASELINE = "no earlier passing audit of this spec in the ledger to compare with"
+
+
+def read_baseline(name: str, ledger_url: str | None) -> Baseline:
+    """The last audit of this spec and the last passing one (None where there is none)."""
+    with Ledger(ledger_url) as led:
+        return Baseline(led.previous(name), led.previous(name, passing_only=True))
+
+
+def add_regressions(
+    results: Sequence[CheckResult], baseline: Baseline, policy: Policy
+) -> list[CheckResult]:
+    """Add each check's `<metric>_change_since_last_pass` to its own output, so a plain
+    threshold rule can gate on a regression. A first audit has nothing to regress from: its
+    regression rules are declared not applicable, with the reason."""
+    out = []
+    for r in results:
+        if baseline.last_pass is None:
+            names = {
+                rule.metric: NO_BASELINE
+                for rule in policy.rules
+                if rule.check == r.run.check and rule.metric.endswith(REGRESSION_SUFFIX)
+            }
+            run = replace(r.run, not_applicable={**r.run.not_applicable, **names})
+            out.append(replace(r, run=run))
+        else:
+            extra = regression_metrics(r.output.metrics, baseline.last_pass.metrics)
+            output = replace(r.output, metrics=(*r.output.metrics, *extra))
+            out.append(replace(r, output=output))
+    return out
+
+
+def add_history(result: AuditResult, baseline: Baseline) -> AuditResult:
+    """The report's "since the last audit" evidence, when there was a last audit."""
+    last = baseline.last
+    if last is None:
+        return result
+    since = drift(result.metrics, last.metrics, result.findings, last.findings)
+    history = history_evidence(last, since)
+    return replace(result, evidence={**result.evidence, "history": history})
+
+
+def record(
+    result: AuditResult, report: Path, ledger_url: str | None, *, run_id: str | None = None
+) -> LedgerEntry:
+    """Append the finished audit to the ledger (after its signed report is on disk)."""
+    with Ledger(ledger_url) as led:
+        return led.record(result, report, run_id=run_id)
+
+
 def publish(
     result: AuditResult,
     loaded: Loaded,
@@ -348,35 +390,54 @@ def run_audit(
     *,
     policy: str | None = None,
     fail_on: str = "blocker",
+    formats: Sequence[str] = ("pdf",),
+    summary_md: Path | None = None,
+    ledger_url: str | None = None,
+    out_root: Path | None = None,
 ) -> tuple[AuditResult, Published]:
-    """The whole pipeline without Prefect (tests, benchmarks, embedding in other tools)."""
+    """The whole pipeline without Prefect (tests, benchmarks, embedding in other tools).
+
+    The same stages as the Prefect flow (`flows.audit_flow`), in the same order, so the same
+    spec and ledger give the same findings either way: load, read the baseline, predict,
+    measure, add regressions, judge, assemble (with the history), publish, record.
+    """
     started = now_iso()
     loaded = load(spec_path, policy=policy)
+    baseline = read_baseline(loaded.spec.name, ledger_url)
     predictions = predict(loaded)
     timeout = loaded.spec.runner.check_timeout
-    results = [
+    measured = [
         measure(name, context(loaded, predictions, name), timeout=timeout)
         for name in loaded.spec.checks.enabled()
     ]
-    results += skipped_runs(loaded.spec)
+    results = add_regressions(measured, baseline, loaded.policy) + skipped_runs(loaded.spec)
     findings, verdict = judge_results(loaded, results, fail_on=fail_on)
-    result = assemble(loaded, results, findings, verdict, started_at=started)
-    out = out_dir or default_out_dir(loaded.spec.name)
-    return result, publish(result, loaded, out)
+    result = add_history(assemble(loaded, results, findings, verdict, started_at=started), baseline)
+    target = out_dir_for(loaded.spec.name, out_dir, out_root)
+    published = publish(result, loaded, target, formats=formats, summary_md=summary_md)
+    record(result, published.report, ledger_url)
+    return result, published
 
 
 __all__ = [
+    "NO_BASELINE",
+    "Baseline",
     "CheckResult",
     "Loaded",
     "Published",
+    "add_history",
+    "add_regressions",
     "assemble",
     "context",
     "judge_results",
     "load",
     "measure",
+    "out_dir_for",
     "predict",
     "preflight",
     "publish",
+    "read_baseline",
+    "record",
     "run_audit",
     "skipped_runs",
 ]

@@ -12,9 +12,6 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-CheckName = Literal["bias", "spurious", "robustness", "performance"]
-CHECK_NAMES: tuple[str, ...] = ("bias", "spurious", "robustness", "performance")
-
 
 class Status(StrEnum):
     """How one rule fared on one subject."""
@@ -61,17 +58,10 @@ REGRESSION_SUFFIX = "_change_since_last_pass"
 # Statuses that block a release when the finding's severity is at or above the gate.
 BLOCKING_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA})
 
-_METRIC_OPTIONAL = (
-    "feature",
-    "group",
-    "probe",
-    "perturbation",
-    "severity",
-    "method",
-    "ci_low",
-    "ci_high",
-    "n",
-)
+# Every key a metric may use to say what it measured: the one subject vocabulary of metrics,
+# policy rules and waivers.
+SUBJECT_KEYS: tuple[str, ...] = ("feature", "group", "probe", "perturbation", "severity", "method")
+_METRIC_OPTIONAL = (*SUBJECT_KEYS, "ci_low", "ci_high", "n")
 
 
 @dataclass(frozen=True)
@@ -281,10 +271,15 @@ class Provenance:
 
 @dataclass(frozen=True)
 class PolicyInfo:
+    """Which policy judged, and the statistical settings the report must state."""
+
     name: str
     version: str
     sha256: str
     text: str = ""
+    confidence: float = 0.95
+    min_group_size: int = 30
+    multiple_comparisons: str = "holm"
 
 
 @dataclass(frozen=True)
@@ -319,6 +314,9 @@ class AuditResult:
                 "name": self.policy.name,
                 "version": self.policy.version,
                 "sha256": self.policy.sha256,
+                "confidence": self.policy.confidence,
+                "min_group_size": self.policy.min_group_size,
+                "multiple_comparisons": self.policy.multiple_comparisons,
             },
             "provenance": self.provenance.to_json(),
             "checks": [asdict(c) for c in self.check_runs],
@@ -338,7 +336,14 @@ class AuditResult:
             started_at=audit["started_at"],
             finished_at=audit["finished_at"],
             verdict=Verdict(data["verdict"]),
-            policy=PolicyInfo(policy["name"], policy["version"], policy["sha256"]),
+            policy=PolicyInfo(
+                policy["name"],
+                policy["version"],
+                policy["sha256"],
+                confidence=policy.get("confidence", 0.95),
+                min_group_size=policy.get("min_group_size", 30),
+                multiple_comparisons=policy.get("multiple_comparisons", "holm"),
+            ),
             provenance=Provenance(
                 model_sha256=prov["model_sha256"],
                 data_sha256=prov["data_sha256"],

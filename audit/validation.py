@@ -38,13 +38,29 @@ def _known_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]
     return list(getattr(current, "model_fields", {}))
 
 
+def _without_tags(root: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Drop the tags pydantic inserts into the location of a discriminated union's member
+    (`probes.0.patch.region` -> `probes.0.region`): a part that is the `type` of the mapping
+    the path has reached, and not one of that mapping's keys."""
+    out: list[str | int] = []
+    node = root
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue
+        out.append(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return tuple(out)
+
+
 def describe(exc: ValidationError, *, file: Path, root: Any, model: type[BaseModel]) -> list[str]:
     """One message per problem, pointing at file, line and field."""
     lines = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        # pydantic appends the union member's tag to the location; drop those tags.
-        loc = tuple(p for p in loc if p not in {"feature", "patch", "token"} or p == loc[-1])
+        loc = _without_tags(root, loc)
         pos = position(root, loc)
         where = f"{file}:{pos[0]}:{pos[1]}" if pos else str(file)
         kind, msg = err["type"], err["msg"]

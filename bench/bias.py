@@ -46,9 +46,9 @@ def make_data(n: int, seed: int = 0):
 
 def run_check(y, label, proba, sensitive, n_boot: int):
     from audit.checks.base import CheckContext, Predictions
-    from audit.checks.bias import BiasCheck
+    from audit.checks.bias.check import BiasCheck
+    from audit.checks.bias.spec import BiasSpec
     from audit.loaders.data import Dataset
-    from audit.spec import BiasSpec
 
     data = Dataset(
         x=np.zeros((len(y), 0), np.float32), y=y, sensitive=sensitive, modality="tabular"

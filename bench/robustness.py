@@ -28,9 +28,9 @@ from audit.checks.base import CheckContext, Predictions
 from audit.checks.robustness import image, tabular, text
 from audit.checks.robustness._common import Sample
 from audit.checks.robustness.adversarial import measure_adversarial
+from audit.checks.robustness.spec import RobustnessSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
-from audit.spec import RobustnessSpec
 
 
 def _mlp(d: int) -> nn.Module:

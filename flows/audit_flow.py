@@ -5,10 +5,8 @@ concurrency for the checks after one shared prediction task, artifacts for the P
 and a run name that carries the audit name and the model hash (added once `load` has hashed
 the model, so the file is read once).
 
-History: before judging, each metric's change since the last *passing* audit of the same spec
-is added as `<name>_change_since_last_pass` (so a plain threshold rule can gate on a
-regression); the report gets `evidence["history"]` (what changed since the last audit); after
-publishing, the audit is appended to the ledger. Scale-out: `spec.runner.kind: dask` (or the
+The stages, baseline and regressions included, are `audit.pipeline`'s, composed in the same
+order as `run_audit`, so both give the same findings. Scale-out: `spec.runner.kind: dask` (or the
 `runner` parameter) spreads the checks' per-row work over Dask workers (`flows.sharding`);
 `spec.runner.cache` reuses predictions and measurements across runs, keyed on the provenance
 hashes.
@@ -36,6 +34,7 @@ from audit import paths, pipeline
 from audit.checks.base import Predictions
 from audit.errors import AuditError
 from audit.policy.gate import summary_markdown
+from audit.presentation.format import threshold_text
 from audit.records import AuditResult, Finding, Verdict
 from audit.spec import RunnerSpec, load_spec
 from flows import sharding
@@ -157,12 +156,8 @@ def publish_task(
 
 
 @task(name="ledger-read", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def history_task(
-    name: str, ledger_url: str | None
-) -> tuple[audit_ledger.LedgerEntry | None, audit_ledger.LedgerEntry | None]:
-    """The last audit of this spec and the last passing one (None when there is none)."""
-    with audit_ledger.Ledger(ledger_url) as led:
-        return led.previous(name), led.previous(name, passing_only=True)
+def baseline_task(name: str, ledger_url: str | None) -> pipeline.Baseline:
+    return pipeline.read_baseline(name, ledger_url)
 
 
 @task(
@@ -175,43 +170,8 @@ def history_task(
 def record_task(
     result: AuditResult, report: str, ledger_url: str | None
 ) -> audit_ledger.LedgerEntry:
-    with audit_ledger.Ledger(ledger_url) as led:
-        return led.record(result, Path(report), run_id=str(flow_run.id) if flow_run.id else None)
-
-
-NO_BASELINE = "no earlier passing audit of this spec in the ledger to compare with"
-
-
-def _without_baseline(
-    results: Sequence[pipeline.CheckResult], policy: pipeline.Policy
-) -> list[pipeline.CheckResult]:
-    """A first audit has nothing to regress from: its regression rules are not applicable."""
-    out = []
-    for r in results:
-        names = {
-            rule.metric: NO_BASELINE
-            for rule in policy.rules
-            if rule.check == r.run.check and rule.metric.endswith(audit_ledger.REGRESSION_SUFFIX)
-        }
-        run = dataclasses.replace(r.run, not_applicable={**r.run.not_applicable, **names})
-        out.append(dataclasses.replace(r, run=run))
-    return out
-
-
-def _with_regressions(
-    results: Sequence[pipeline.CheckResult],
-    baseline: audit_ledger.LedgerEntry | None,
-    policy: pipeline.Policy,
-) -> list[pipeline.CheckResult]:
-    """Add each check's `<metric>_change_since_last_pass` to its own output."""
-    if baseline is None:
-        return _without_baseline(results, policy)
-    out = []
-    for r in results:
-        extra = audit_ledger.regression_metrics(r.output.metrics, baseline.metrics)
-        output = dataclasses.replace(r.output, metrics=(*r.output.metrics, *extra))
-        out.append(dataclasses.replace(r, output=output))
-    return out
+    run_id = str(flow_run.id) if flow_run.id else None
+    return pipeline.record(result, Path(report), ledger_url, run_id=run_id)
 
 
 def _measure(
@@ -279,7 +239,7 @@ def _artifacts(result: AuditResult, published: pipeline.Published) -> None:
             "rule": f.rule,
             "subject": f.metric.subject if f.metric else "",
             "value": f.metric.value if f.metric else None,
-            "threshold": str(f.threshold),
+            "threshold": threshold_text(f.threshold),
             "severity": f.severity.value,
             "status": f.status.value,
         }
@@ -320,19 +280,17 @@ def audit_flow(
     loaded = load_task(spec_path, policy)
     _name_run(loaded)
     run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
-    last, last_pass = history_task(loaded.spec.name, ledger_url)
+    baseline = baseline_task(loaded.spec.name, ledger_url)
     predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
     predictions = predict(loaded)
-    results = _with_regressions(_measure(loaded, predictions, run_spec), last_pass, loaded.policy)
+    measured = _measure(loaded, predictions, run_spec)
+    results = pipeline.add_regressions(measured, baseline, loaded.policy)
     results += pipeline.skipped_runs(loaded.spec)
     findings, verdict = judge_task(loaded, results, fail_on)
-    result = pipeline.assemble(loaded, results, findings, verdict, started_at=started)
-    if last is not None:  # the report shows "since the last audit" only when there was one
-        since = audit_ledger.drift(result.metrics, last.metrics, result.findings, last.findings)
-        history = audit_ledger.history_evidence(last, since)
-        result = dataclasses.replace(result, evidence={**result.evidence, "history": history})
-    default = pipeline.default_out_dir(loaded.spec.name)  # audit-out/<name>/<timestamp>
-    target = out_dir or str(Path(out_root, *default.parts[1:]) if out_root else default)
+    result = pipeline.add_history(
+        pipeline.assemble(loaded, results, findings, verdict, started_at=started), baseline
+    )
+    target = str(pipeline.out_dir_for(loaded.spec.name, out_dir, out_root))
     published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
     record_task(result, str(published.report), ledger_url)
     _artifacts(result, published)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -87,12 +87,3 @@ class CheckOutput:
     # metric name -> reason, for metrics this input makes meaningless (the policy skips them,
     # saying why); anything a rule needs that is neither measured nor declared here is an error
     not_applicable: Mapping[str, str] = field(default_factory=dict)
-
-
-class Check(Protocol):
-    """The contract every registered check honours (tests/unit/test_check_contract.py)."""
-
-    name: str  # "bias" | "spurious" | "robustness" | "performance"
-    title: str  # display name in the report
-
-    def measure(self, ctx: CheckContext) -> CheckOutput: ...

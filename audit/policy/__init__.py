@@ -13,12 +13,11 @@ from audit.policy.evaluate import FAIL_ON, exit_code, judge, verdict_of
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.policy.lint import lint
 from audit.policy.load import POLICIES_DIR, load_policy, shipped_policies
-from audit.policy.model import KNOWN_METRICS, Policy, PolicyFile, Rule, WaiverSpec, json_schema
+from audit.policy.model import Policy, PolicyFile, Rule, WaiverSpec, json_schema
 
 # The format, loading and linting, judging, CI outputs.
 __all__ = [
     "FAIL_ON",
-    "KNOWN_METRICS",
     "POLICIES_DIR",
     "Policy",
     "PolicyFile",

@@ -17,8 +17,8 @@ from typing import Any
 
 from audit.errors import PolicyError
 from audit.policy.load import NO_RULES, load_policy, parse_file
-from audit.policy.model import KNOWN_METRICS, SUBJECT_KEYS
-from audit.records import REGRESSION_SUFFIX
+from audit.records import REGRESSION_SUFFIX, SUBJECT_KEYS
+from audit.registry import known_metrics
 from audit.yamlio import position, to_plain
 
 UNKNOWN_METRIC = "rule {rule}: unknown metric `{metric}` for check `{check}`. Fix: {hint}"
@@ -55,11 +55,12 @@ def _hint(name: str, choices: list[str], fallback: str) -> str:
 
 def _unknown_metrics(file: Path, root: Any, data: dict[str, Any]) -> list[str]:
     out = []
+    catalogue = known_metrics()
     for i, rule in _dicts(data, "rules"):
         check, metric = rule.get("check"), rule.get("metric")
-        if check not in KNOWN_METRICS or not isinstance(metric, str):
+        if check not in catalogue or not isinstance(metric, str):
             continue
-        known = sorted(KNOWN_METRICS[check])
+        known = sorted(catalogue[check])
         if metric.removesuffix(REGRESSION_SUFFIX) not in known:
             hint = _hint(metric, known, f"use one of: {', '.join(known)}.")
             msg = UNKNOWN_METRIC.format(rule=rule.get("id"), metric=metric, check=check, hint=hint)

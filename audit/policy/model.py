@@ -9,80 +9,12 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from audit.records import Metric, PolicyInfo, Threshold
-
-# Metric names each check emits, as data: lint suggests from these, so a typo is caught before a
-# run instead of surfacing as "matched no metric". Extend the sets when a check learns a metric.
-KNOWN_METRICS: dict[str, frozenset[str]] = {
-    "bias": frozenset(
-        {
-            "selection_rate",
-            "true_positive_rate",
-            "false_positive_rate",
-            "false_negative_rate",
-            "precision",
-            "accuracy",
-            "count",
-            "impact_ratio",
-            "expected_calibration_error",
-            "demographic_parity_difference",
-            "demographic_parity_ratio",
-            "equalized_odds_difference",
-            "equalized_odds_ratio",
-            "equal_opportunity_difference",
-        }
-    ),
-    "robustness": frozenset(
-        {
-            "accuracy",
-            "flip_rate",
-            "accuracy_ratio",
-            "min_flip_epsilon_median",
-            "robust_accuracy",
-            "clean_accuracy",
-            "corruption_error",
-            "relative_corruption_error",
-            "mean_corruption_error",
-            "relative_mean_corruption_error",
-            "invariance_failure_rate",
-        }
-    ),
-    "spurious": frozenset(
-        {
-            "flip_rate",
-            "flip_rate_excess",
-            "spurious_score",
-            "spurious_score_excess",
-            "mean_abs_delta_p",
-            "attribution_mass_ratio",
-            "attribution_enrichment",
-            "relevance_rank_accuracy",
-            "sanity_rank_correlation",
-            "shadow_share_excess",
-            "proxy_auc",
-            "attribution_share",
-            "attribution_enrichment_gain",
-            "probes_declared",
-            "mcnemar_p",
-            "mcnemar_p_holm",
-            "flip_to_target_rate",
-            "area_share",
-            "attribution_wilcoxon_p",
-            "attribution_permutation_p",
-            "attribution_share_p",
-            "convergence_delta",
-        }
-    ),
-    "performance": frozenset(
-        {"accuracy", "expected_calibration_error", "balanced_accuracy", "auc"}
-    ),
-}
-
-SUBJECT_KEYS: tuple[str, ...] = ("feature", "group", "probe", "perturbation", "severity", "method")
+from audit.records import SUBJECT_KEYS, Metric, PolicyInfo, Threshold
+from audit.registry import check_names
 
 _ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 _WARN_SIDE = (
@@ -90,7 +22,11 @@ _WARN_SIDE = (
     "since a warning sits between passing comfortably and failing"
 )
 
-CheckField = Literal["bias", "spurious", "robustness", "performance"]
+# The checks a rule may name: every registered check (built-in or from an entry point).
+if TYPE_CHECKING:
+    CheckField = str
+else:
+    CheckField = Literal[check_names()]
 
 
 class _Strict(BaseModel):
@@ -219,7 +155,15 @@ class Policy:
     source: str = ""
 
     def info(self) -> PolicyInfo:
-        return PolicyInfo(name=self.name, version=self.version, sha256=self.sha256, text=self.text)
+        return PolicyInfo(
+            name=self.name,
+            version=self.version,
+            sha256=self.sha256,
+            text=self.text,
+            confidence=self.defaults.confidence,
+            min_group_size=self.defaults.min_group_size,
+            multiple_comparisons=self.defaults.multiple_comparisons,
+        )
 
 
 def json_schema() -> dict[str, Any]:

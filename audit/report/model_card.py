@@ -9,17 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from audit import registry
+from audit.presentation.format import clip, fmt, fmt_ci, threshold_text
 from audit.records import AuditResult
-from audit.report.context import (
-    AGGREGATES,
-    CHECK_TITLES,
-    audit_id,
-    clip,
-    fmt,
-    fmt_ci,
-    methodology,
-    summary,
-)
+from audit.report.context import audit_id, methodology, summary
 
 OWNER_BLANK = "_Not recorded by the audit; to be completed by the model owner._"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -41,9 +34,8 @@ def _table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
 def model_card(result: AuditResult) -> str:
     """The card as Markdown text (UTF-8, LF line ends, ends with a newline)."""
     model = str(result.model_info.get("name") or result.name)
-    checks = [c for c in CHECK_TITLES if any(r.check == c for r in result.check_runs)] or sorted(
-        {m.check for m in result.metrics}, key=list(CHECK_TITLES).index
-    )
+    ran = {r.check for r in result.check_runs} or {m.check for m in result.metrics}
+    checks = [c for c in registry.check_names() if c in ran]
     lines = [
         f"# Model card: {md(model)}",
         "",
@@ -90,7 +82,7 @@ def model_card(result: AuditResult) -> str:
                     f.metric.subject if f.metric else "—",
                     fmt(f.metric.value) if f.metric else "—",
                     fmt_ci(f.metric.ci_low, f.metric.ci_high) if f.metric else "—",
-                    str(f.threshold),
+                    threshold_text(f.threshold),
                     f.status.value.replace("_", " ")
                     + (
                         f" (waived by {f.waiver.approver} until {f.waiver.expires})"
@@ -103,16 +95,15 @@ def model_card(result: AuditResult) -> str:
         )
     else:
         lines.append("No policy rules applied.")
-    aggregates = [m for m in result.metrics if m.check == "bias" and m.name in AGGREGATES]
-    if aggregates:
-        lines += ["", "## Fairness aggregates", ""]
-        lines += _table(
-            ("Metric", "Feature", "Value", "CI"),
-            [
-                (m.name, m.feature or "overall", fmt(m.value), fmt_ci(m.ci_low, m.ci_high))
-                for m in aggregates
-            ],
-        )
+    for name in checks:
+        plugin = registry.plugins()[name]
+        headline = [m for m in result.metrics if m.check == name and m.name in plugin.headline]
+        if headline:
+            lines += ["", f"## {plugin.title}: headline measurements", ""]
+            lines += _table(
+                ("Metric", "Subject", "Value", "CI"),
+                [(m.name, m.subject, fmt(m.value), fmt_ci(m.ci_low, m.ci_high)) for m in headline],
+            )
     if result.check_runs:
         lines += ["", "## Checks run", ""]
         lines += _table(

@@ -14,6 +14,8 @@ from corpus import pdf_text
 from hostile_builders import RaisesOnLarge, audit_inputs, frame
 
 from audit import pipeline
+from audit import registry as audit_registry
+from audit.checks.bias import BiasPlugin
 from audit.errors import ModelError
 from audit.records import Status, Verdict
 from audit.signing import verify_pdf
@@ -23,15 +25,12 @@ pytestmark = pytest.mark.slow
 CRASH = "bias exploded on purpose"
 
 
-class _Raises:
-    name, title = "bias", "Raises"
-
+class _Raises(BiasPlugin):
     def measure(self, ctx):
         raise ZeroDivisionError(CRASH)
 
 
-class _Hangs:
-    name, title = "bias", "Hangs"
+class _Hangs(BiasPlugin):
     release = threading.Event()
 
     def measure(self, ctx):
@@ -41,11 +40,11 @@ class _Hangs:
 
 @pytest.fixture
 def bias_is(monkeypatch: pytest.MonkeyPatch):
-    real = pipeline.get_check
+    real = audit_registry.plugin
 
     def use(check_cls) -> None:
         monkeypatch.setattr(
-            pipeline, "get_check", lambda name: check_cls() if name == "bias" else real(name)
+            audit_registry, "plugin", lambda name: check_cls() if name == "bias" else real(name)
         )
 
     return use

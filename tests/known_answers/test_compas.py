@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from audit.checks.base import CheckContext, Predictions
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
+from audit.checks.bias.spec import BiasSpec
 from audit.loaders.data import Dataset
-from audit.spec import BiasSpec
 
 DATA = Path(__file__).parents[2] / "audit" / "demo" / "data" / "compas-scores-two-years.csv.gz"
 BLACK, WHITE = "African-American", "Caucasian"

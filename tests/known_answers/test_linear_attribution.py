@@ -17,11 +17,11 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from audit.checks.base import CheckContext, Predictions
-from audit.checks.spurious import SpuriousCheck
 from audit.checks.spurious.attribution import MethodConfig, attribute_rows
+from audit.checks.spurious.check import SpuriousCheck
+from audit.checks.spurious.spec import SpuriousSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
-from audit.spec import SpuriousSpec
 
 MARGIN = 0.10  # SPUR-001 in policies/default.yaml: flip_rate_excess ci_low <= 0.10
 W = torch.tensor([[0.5, -1.0, 2.0, 0.0], [1.5, -2.0, 0.25, 3.0]])

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.checks import CHECKS, get_check
 from audit.checks.base import CheckContext, CheckOutput, Predictions
+from audit.checks.spurious.spec import FeatureProbe, SpuriousSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
-from audit.spec import ChecksSpec, FeatureProbe, SpuriousSpec
+from audit.registry import check_names, plugin
+from audit.spec import ChecksSpec
 
 
 class _Mlp(torch.nn.Module):
@@ -70,14 +71,14 @@ def _context(check: str, seed: int = 0) -> CheckContext:
     )
 
 
-@pytest.fixture(scope="module", params=CHECKS)
+@pytest.fixture(scope="module", params=check_names())
 def measured(request) -> tuple[str, CheckOutput]:
-    return request.param, get_check(request.param).measure(_context(request.param))
+    return request.param, plugin(request.param).measure(_context(request.param))
 
 
 def test_has_docstring_and_display_name(measured):
     name, _ = measured
-    check = get_check(name)
+    check = plugin(name)
     assert check.name == name
     assert isinstance(check.title, str) and check.title
     assert inspect.getdoc(type(check))
@@ -95,16 +96,16 @@ def test_emits_only_finite_metrics_of_its_own_check(measured):
 
 def test_every_metric_name_is_known_to_the_policy_linter(measured):
     """Rules can only be written for names `audit policy lint` accepts."""
-    from audit.policy.model import KNOWN_METRICS
+    from audit.registry import known_metrics
 
     name, output = measured
-    unknown = {m.name for m in output.metrics} - KNOWN_METRICS[name]
+    unknown = {m.name for m in output.metrics} - known_metrics()[name]
     assert not unknown, f"{name} emits metrics the linter rejects: {sorted(unknown)}"
 
 
 def test_deterministic_under_a_seed(measured):
     name, output = measured
-    again = get_check(name).measure(_context(name))
+    again = plugin(name).measure(_context(name))
     assert again.metrics == output.metrics
 
 

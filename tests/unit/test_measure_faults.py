@@ -7,19 +7,18 @@ import threading
 import pytest
 
 from audit import pipeline
+from audit import registry as audit_registry
 from audit.checks.base import CheckOutput
+from audit.checks.bias import BiasPlugin
 from audit.records import Metric
 
 
-class _Raises:
-    name, title = "bias", "Raises"
-
+class _Raises(BiasPlugin):
     def measure(self, ctx):
         raise ZeroDivisionError("group of size zero")
 
 
-class _Hangs:
-    name, title = "bias", "Hangs"
+class _Hangs(BiasPlugin):
     release = threading.Event()
 
     def measure(self, ctx):
@@ -27,9 +26,7 @@ class _Hangs:
         return CheckOutput(metrics=())
 
 
-class _Works:
-    name, title = "bias", "Works"
-
+class _Works(BiasPlugin):
     def measure(self, ctx):
         return CheckOutput(metrics=(Metric("bias", "count", 3.0),))
 
@@ -37,7 +34,7 @@ class _Works:
 @pytest.fixture
 def registry(monkeypatch):
     def use(check_cls):
-        monkeypatch.setattr(pipeline, "get_check", lambda name: check_cls())
+        monkeypatch.setattr(audit_registry, "plugin", lambda name: check_cls())
 
     return use
 

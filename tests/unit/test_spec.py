@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from audit.checks.spurious.spec import FeatureProbe, PatchProbe, probe_name
 from audit.errors import SpecError
-from audit.spec import FeatureProbe, PatchProbe, load_spec, probe_name
+from audit.spec import load_spec
 
 MINIMAL = """\
 name: credit-v3

@@ -1,78 +1,89 @@
-"""Robustness: how the model's decisions hold up under graded, realistic perturbations.
+"""Robustness: how decisions hold up under graded perturbations and gradient attacks.
 
-Per modality, perturbation families at five severities (tabular noise and categorical
-redraws, ImageNet-C style image corruptions, CheckList-style token edits) give accuracy,
-flip rate and accuracy ratio to clean, each with n and a Wilson interval; gradient attacks
-(captum.robust FGSM, PGD) give robust accuracy, an upper bound, and the median minimum ε
-that flips a decision. The check measures only; policies judge.
+The plugin declares the check; the work is in `check.py`, imported only when it runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from audit.checks.base import CheckContext, CheckOutput
-from audit.errors import DataError
-from audit.records import Metric
+from audit.checks.robustness.spec import RobustnessSpec
+from audit.plugin import CheckPlugin, MetricInfo
 
-from . import image, tabular, text
-from ._common import Sample, clean_metric
-from .adversarial import UPPER_BOUND_NOTE, measure_adversarial
+if TYPE_CHECKING:
+    from audit.checks.base import CheckContext, CheckOutput
+    from audit.presentation.view import CheckSection, SectionInput
 
-__all__ = ["RobustnessCheck"]
-
-TEXT_ADVERSARIAL_NOTE = (
-    "Gradient attacks were not run: text inputs are discrete token ids with no gradient. "
-    "The token edits above are the robustness evidence for this model."
-)
-ADVERSARIAL_OFF_NOTE = "adversarial attacks are switched off (checks.robustness.adversarial: false)"
-# What one unit of ε (noise scale, attack radius) means, per modality, for the report's axes.
-EPSILON_UNITS = {
-    "tabular": "standard deviations of each feature",
-    "image": "fractions of the data's value range",
-    "text": "shares of each sequence's tokens edited",
-}
-_UNKNOWN_MODALITY = "robustness has no perturbations for modality {0!r}."
+# A perturbation family (or attack) at a graded severity, and the attack norm as `method`.
+_LEVEL = ("perturbation", "severity", "method")
 
 
-class RobustnessCheck:
+def _m(name: str, unit: str, better: str, meaning: str) -> MetricInfo:
+    return MetricInfo(name, _LEVEL, unit, better, meaning)  # type: ignore[arg-type]
+
+
+class RobustnessPlugin(CheckPlugin):
     """Perturbation families at graded severities, plus FGSM/PGD and the minimum flipping ε."""
 
     name = "robustness"
-    title = "Robustness to perturbations"
+    title = "Robustness"
+    spec_model = RobustnessSpec
+    catalogue = (
+        _m("accuracy", "rate", "higher", "accuracy on the perturbed inputs"),
+        _m("flip_rate", "rate", "lower", "share of decisions the perturbation changes"),
+        _m("accuracy_ratio", "ratio", "higher", "perturbed accuracy over clean accuracy"),
+        _m("clean_accuracy", "rate", "higher", "accuracy on the unperturbed sample"),
+        _m("robust_accuracy", "rate", "higher", "accuracy under the attack (an upper bound)"),
+        _m(
+            "min_flip_epsilon_median",
+            "epsilon",
+            "higher",
+            "median smallest attack radius that flips a decision",
+        ),
+        _m("corruption_error", "rate", "lower", "error under the corruption family"),
+        _m(
+            "relative_corruption_error",
+            "difference",
+            "lower",
+            "corruption error minus clean error",
+        ),
+        _m("mean_corruption_error", "rate", "lower", "corruption error averaged over families"),
+        _m(
+            "relative_mean_corruption_error",
+            "difference",
+            "lower",
+            "mean corruption error minus clean error",
+        ),
+        _m(
+            "invariance_failure_rate",
+            "rate",
+            "lower",
+            "share of rows whose class probability moves more than 0.1 under a neutral edit",
+        ),
+    )
+    headline = ("clean_accuracy", "robust_accuracy", "min_flip_epsilon_median")
+    methodology = (
+        "Inputs are perturbed at graded severities (noise scaled to each feature's spread for "
+        "tables; ImageNet-C style corruptions for images; token drops, swaps and insertions for "
+        "text), and accuracy, flip rate and accuracy relative to clean inputs are measured with "
+        "Wilson intervals. Adversarial attacks (FGSM, PGD) use captum at declared radii; the "
+        "minimum flipping ε is searched per example."
+    )
+    limits = (
+        "Robust accuracy under FGSM/PGD is an upper bound: a stronger attack could do worse. "
+        "Synthetic corruptions approximate, but do not reproduce, the shifts a deployed model "
+        "will meet."
+    )
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
-        cfg = ctx.config
-        sample = Sample.draw(ctx)
-        metrics: list[Metric] = [clean_metric(sample, ctx.confidence)]
-        evidence: dict[str, Any] = {"n": len(sample.y), "notes": []}
-        modality = ctx.data.modality
-        if modality == "tabular":
-            roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
-            found, ev = tabular.measure_tabular(ctx, sample, roles)
-            space = tabular.attack_space(roles)
-        elif modality == "image":
-            found, ev = image.measure_image(ctx, sample)
-            space = image.attack_space(
-                image.value_range(ctx.data.x), ctx.model.as_tensor(sample.x[:1])
-            )
-        elif modality == "text":
-            found, ev = text.measure_text(ctx, sample)
-            space = None
-            evidence["notes"].append(TEXT_ADVERSARIAL_NOTE)
-            evidence["adversarial_skipped"] = TEXT_ADVERSARIAL_NOTE
-        else:
-            raise DataError(_UNKNOWN_MODALITY.format(modality), where="model.modality")
-        metrics += found
-        evidence.update(ev)
-        evidence["epsilon_units"] = EPSILON_UNITS[modality]
-        not_applicable: dict[str, str] = {}
-        if cfg.adversarial and space is not None:
-            found, ev = measure_adversarial(ctx, sample, space)
-            metrics += found
-            evidence.update(ev)
-            evidence["notes"].append(UPPER_BOUND_NOTE)
-        else:
-            reason = TEXT_ADVERSARIAL_NOTE if space is None else ADVERSARIAL_OFF_NOTE
-            not_applicable["min_flip_epsilon_median"] = reason
-        return CheckOutput(metrics=tuple(metrics), evidence=evidence, not_applicable=not_applicable)
+        from audit.checks.robustness.check import RobustnessCheck
+
+        return RobustnessCheck().measure(ctx)
+
+    def section(self, inputs: SectionInput) -> CheckSection:
+        from audit.checks.robustness.section import section
+
+        return section(self, inputs)
+
+
+__all__ = ["RobustnessPlugin", "RobustnessSpec"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from audit.checks.base import CheckContext
 from audit.records import Metric
 from audit.stats import wilson_interval
+from audit.streams import stream
 
 CHECK = "robustness"
 # Flipped inputs kept as evidence for the report, per modality.
@@ -17,9 +17,8 @@ MAX_EXAMPLES = 8
 
 
 def rng_for(seed: int, *parts: str | int) -> np.random.Generator:
-    """An independent, reproducible stream per (seed, family, severity)."""
-    keys = [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
-    return np.random.default_rng([seed, *keys])
+    """An independent, reproducible stream per (seed, family, severity) of this check."""
+    return stream(seed, CHECK, *parts)
 
 
 def sample_rows(n_total: int, k: int, seed: int) -> np.ndarray:

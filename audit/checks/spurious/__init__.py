@@ -1,138 +1,168 @@
-"""Spurious-feature detection: does the model rely on an artifact it should ignore?
+"""Spurious features: does the model rely on an artifact it should ignore?
 
-Counterfactual evidence comes first: each declared probe builds controlled copies of the inputs
-(the artifact inserted, removed, swapped or permuted) and two nulls (the same artifact
-elsewhere, other content in the same place), and the check measures how often predictions
-flip for each, paired on the same rows. Attribution (captum) localizes the evidence and is
-tested against a null and an explainer sanity check; it never flags on its own. Without probes
-the check still reports global importance (tabular) and a few local explanations.
+The plugin declares the check; the work is in `check.py`, imported only when it runs.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from audit.checks.base import CheckContext, CheckOutput
-from audit.checks.spurious.attribution import resolve_method
-from audit.checks.spurious.context import Sample, global_evidence
-from audit.checks.spurious.measure import ProbeResult, measure_probe
-from audit.errors import SpecError
-from audit.records import Metric
-from audit.spec import SpuriousSpec, probe_name
-from audit.stats import holm
+from pydantic import BaseModel
 
-__all__ = ["SpuriousCheck"]
+from audit.checks.spurious.spec import PatchProbe, SpuriousSpec
+from audit.plugin import CheckPlugin, MetricInfo, PathResolver
 
-_PROBE_METRICS = (
-    "flip_rate",
-    "flip_rate_excess",
-    "mean_abs_delta_p",
-    "mcnemar_p",
-    "mcnemar_p_holm",
-)
-_SCORE_METRICS = ("spurious_score", "spurious_score_excess", "flip_to_target_rate")
-_MASK_METRICS = (
-    "attribution_mass_ratio",
-    "area_share",
-    "attribution_enrichment",
-    "attribution_enrichment_gain",
-    "relevance_rank_accuracy",
-    "attribution_wilcoxon_p",
-    "attribution_permutation_p",
-)
-_SHARE_METRICS = ("shadow_share_excess", "attribution_share_p", "proxy_auc")
-NO_PROBES = (
-    "no spurious-feature probes were declared (checks.spurious.probes), so reliance on an "
-    "artifact was not tested"
-)
-TABULAR_ONLY = "measured for tabular feature probes only"
-MASKED_ONLY = (
-    "measured for image and text probes only; a tabular feature probe is judged by its flip "
-    "rate and its attribution share against a shadow feature"
-)
-_WRONG_MODALITY = "a {kind} probe does not apply to a {modality} model."
-_PROBE_MODALITY = {"feature": "tabular", "patch": "image", "token": "text"}
+if TYPE_CHECKING:
+    from audit.checks.base import CheckContext, CheckOutput
+    from audit.loaders.data import Dataset
+    from audit.presentation.view import CheckSection, SectionInput
+
+# A probe's variant (insert, remove, swap, permute, or a null) is its metric's `perturbation`;
+# the attribution method is its `method`; a tabular probe names its `feature`.
+_PROBE = ("probe", "perturbation", "method", "feature")
 
 
-class SpuriousCheck:
-    """Measures reliance on declared artifacts; see the module docstring.
+def _m(name: str, unit: str, better: str, meaning: str) -> MetricInfo:
+    return MetricInfo(name, _PROBE, unit, better, meaning)  # type: ignore[arg-type]
 
-    Attributions and probe predictions go through `ctx.map_rows`, so an orchestrator can
-    spread them over workers with identical results.
-    """
+
+class SpuriousPlugin(CheckPlugin):
+    """Counterfactual probes with two nulls, backed by captum attributions."""
 
     name = "spurious"
     title = "Spurious features"
+    spec_model = SpuriousSpec
+    catalogue = (
+        _m("flip_rate", "rate", "lower", "share of predictions that change under the edit"),
+        _m(
+            "flip_rate_excess",
+            "difference",
+            "lower",
+            "artifact's flip rate minus the larger applicable null's",
+        ),
+        _m("mean_abs_delta_p", "probability", "lower", "mean absolute change in probability"),
+        _m("mcnemar_p", "p-value", "neither", "exact McNemar test, artifact against its null"),
+        _m("mcnemar_p_holm", "p-value", "neither", "McNemar p-value, Holm-adjusted over probes"),
+        _m(
+            "spurious_score",
+            "probability",
+            "lower",
+            "mean probability of the pushed class on rows not already predicted as it",
+        ),
+        _m(
+            "spurious_score_excess",
+            "difference",
+            "lower",
+            "artifact's spurious score minus its null's",
+        ),
+        _m(
+            "flip_to_target_rate",
+            "rate",
+            "lower",
+            "share of rows that flip to the class the artifact pushes towards",
+        ),
+        _m(
+            "attribution_mass_ratio",
+            "rate",
+            "neither",
+            "share of attribution that falls on the artifact",
+        ),
+        _m("area_share", "rate", "neither", "share of the input the artifact covers"),
+        _m(
+            "attribution_enrichment",
+            "ratio",
+            "lower",
+            "attribution share over area share (1 = uninformative)",
+        ),
+        _m(
+            "attribution_enrichment_gain",
+            "ratio",
+            "lower",
+            "enrichment with the artifact over enrichment at the same place without it",
+        ),
+        _m(
+            "relevance_rank_accuracy",
+            "rate",
+            "lower",
+            "share of the top attributions that fall inside the artifact",
+        ),
+        _m(
+            "attribution_wilcoxon_p",
+            "p-value",
+            "neither",
+            "one-sided Wilcoxon test of attribution share above area share",
+        ),
+        _m(
+            "attribution_permutation_p",
+            "p-value",
+            "neither",
+            "permutation test moving the mask to random places",
+        ),
+        _m(
+            "sanity_rank_correlation",
+            "correlation",
+            "lower",
+            "rank correlation of attributions before and after randomizing top layers",
+        ),
+        _m(
+            "shadow_share_excess",
+            "difference",
+            "lower",
+            "feature's attribution share minus a shuffled shadow copy's",
+        ),
+        _m("attribution_share_p", "p-value", "neither", "test of share above the shadow's"),
+        _m("proxy_auc", "auc", "neither", "how well the other features predict the probed one"),
+        _m("attribution_share", "rate", "neither", "the feature's share of mean |attribution|"),
+        _m("probes_declared", "count", "neither", "number of probes the spec declared"),
+        _m("convergence_delta", "score", "lower", "integrated-gradients completeness error"),
+    )
+    headline = ("flip_rate_excess", "spurious_score_excess")
+    methodology = (
+        "Each declared probe inserts, removes or swaps an artifact on controlled copies of the "
+        "inputs. The evidence is counterfactual first: how often predictions flip, compared "
+        "against two nulls (the same artifact elsewhere, other content in the same place), with "
+        "Wilson intervals and exact McNemar tests. Attributions (captum) then show where the "
+        "model looked: the share of attribution on the artifact divided by its area share "
+        "(enrichment), with a bootstrap CI; explainers are sanity-checked by randomizing the "
+        "model's top layers."
+    )
+    limits = (
+        "Attribution maps are evidence of location, not of causation. Only declared artifacts "
+        "are tested: a clean result does not rule out shortcuts nobody probed. Zero attribution "
+        "on a feature does not rule out reliance through a proxy."
+    )
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
-        cfg: SpuriousSpec = ctx.config
-        for probe in cfg.probes:
-            if _PROBE_MODALITY[probe.type] != ctx.data.modality:
-                raise SpecError(
-                    _WRONG_MODALITY.format(kind=probe.type, modality=ctx.data.modality),
-                    where=f"checks.spurious.probes ({probe_name(probe)})",
-                    fix=f"use a `{_kind_for(ctx.data.modality)}` probe for this model.",
-                )
-        method = resolve_method(
-            cfg.method, cfg.fallback_method, ctx.model.module, ctx.data.modality
-        )
-        sample = Sample.draw(ctx, cfg, method)
-        metrics: list[Metric] = [
-            Metric(check=self.name, name="probes_declared", value=float(len(cfg.probes)))
+        from audit.checks.spurious.check import SpuriousCheck
+
+        return SpuriousCheck().measure(ctx)
+
+    def resolve_paths(self, config: BaseModel, resolve: PathResolver) -> BaseModel:
+        """A patch probe's `pattern` file and the text `vocab` file live beside the spec."""
+        assert isinstance(config, SpuriousSpec)
+        probes = [
+            p.model_copy(update={"pattern": resolve(p.pattern, "probes.pattern")})
+            if isinstance(p, PatchProbe) and p.pattern is not None
+            else p
+            for p in config.probes
         ]
-        gmetrics, evidence = global_evidence(sample, cfg)
-        metrics.extend(gmetrics)
-        results: list[ProbeResult] = [measure_probe(sample, cfg, p) for p in cfg.probes]
-        for res in results:
-            metrics.extend(res.metrics)
-            evidence["examples"].extend(res.examples)
-            evidence["sentences"].append(res.sentence)
-            evidence["probes"].append(res.summary)
-        metrics.extend(_holm_adjusted(metrics))
-        if not cfg.probes:
-            evidence["sentences"].append(
-                "No spurious-feature probes were declared, so no reliance was tested; the "
-                "importance chart and local explanations are context only."
-            )
-        return CheckOutput(
-            metrics=tuple(metrics),
-            evidence=evidence,
-            not_applicable=_not_applicable(bool(cfg.probes), ctx.data.modality),
-        )
+        vocab = None if config.vocab is None else resolve(config.vocab, "vocab")
+        return config.model_copy(update={"probes": probes, "vocab": vocab})
+
+    def preflight(self, config: BaseModel, data: Dataset) -> None:
+        """An image probe region must fit the data's images."""
+        assert isinstance(config, SpuriousSpec)
+        if data.modality != "image":
+            return
+        height, width = data.x.shape[-2:]
+        for i, probe in enumerate(config.probes):
+            if isinstance(probe, PatchProbe):
+                probe.check_fits(height, width, f"checks.spurious.probes[{i}].region")
+
+    def section(self, inputs: SectionInput) -> CheckSection:
+        from audit.checks.spurious.section import section
+
+        return section(self, inputs)
 
 
-def _not_applicable(probed: bool, modality: str) -> dict[str, str]:
-    """Why a probe metric is absent, for the policy to skip (not error on) rules that need it.
-
-    The policy consults this only for rules that matched no metric, so a metric that was
-    expected but failed to appear is still an error.
-    """
-    if not probed:
-        names = _PROBE_METRICS + _SCORE_METRICS + _MASK_METRICS + _SHARE_METRICS
-        return dict.fromkeys(names, NO_PROBES)
-    if modality == "tabular":
-        return dict.fromkeys(_SCORE_METRICS + _MASK_METRICS, MASKED_ONLY)
-    return dict.fromkeys(_SHARE_METRICS, TABULAR_ONLY)
-
-
-def _kind_for(modality: str) -> str:
-    return {v: k for k, v in _PROBE_MODALITY.items()}[modality]
-
-
-def _holm_adjusted(metrics: list[Metric]) -> list[Metric]:
-    """Holm-adjusted McNemar p-values across every probe and null of this audit."""
-    raw = [m for m in metrics if m.name == "mcnemar_p"]
-    if not raw:
-        return []
-    adjusted = holm(np.array([m.value for m in raw]))
-    return [
-        Metric(
-            check=m.check,
-            name="mcnemar_p_holm",
-            value=float(a),
-            probe=m.probe,
-            perturbation=m.perturbation,
-            n=m.n,
-        )
-        for m, a in zip(raw, adjusted, strict=True)
-    ]
+__all__ = ["SpuriousPlugin", "SpuriousSpec"]

@@ -7,8 +7,7 @@ feature, and local explanations of a few misclassified inputs (context for the r
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,9 @@ from audit.checks.spurious.attribution import (
     attribute_slice,
     rows_per_batch,
 )
+from audit.checks.spurious.spec import SpuriousSpec
 from audit.records import Metric
-from audit.spec import SpuriousSpec
+from audit.streams import stream
 
 SHADOW = "(shadow)"
 _SANITY_ROWS = 128
@@ -52,15 +52,16 @@ class Sample:
     n_boot: int
     seed: int
     batch_size: int
-    rng: np.random.Generator
+    rng: np.random.Generator  # this sample's own stream (`for_probe` gives each probe one)
     sanity_layers: int = 1
     variant: Variant = "model"
 
     @classmethod
     def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> Sample:
-        rng = np.random.default_rng(ctx.seed)
         n = len(ctx.data)
-        rows = np.sort(rng.choice(n, size=min(cfg.sample, n), replace=False))
+        draw = stream(ctx.seed, "spurious", "sample")
+        rows = np.sort(draw.choice(n, size=min(cfg.sample, n), replace=False))
+        rng = stream(ctx.seed, "spurious", "global")
         x = ctx.data.x[rows]
         return cls(
             ctx=ctx,
@@ -80,6 +81,11 @@ class Sample:
             rng=rng,
             sanity_layers=cfg.sanity_layers,
         )
+
+    def for_probe(self, name: str) -> Sample:
+        """The same sample with the probe's own random stream, so adding, removing or
+        reordering probes changes no other probe's variants, nulls or intervals."""
+        return replace(self, rng=stream(self.seed, "spurious", "probe", name))
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.ctx.predict(x, batch_size=self.batch_size * 16)
@@ -141,8 +147,8 @@ def _with_shadow(sample: Sample, source: int) -> tuple[Sample, np.ndarray]:
     shadow = sample.x[sample.rng.permutation(len(sample.x)), source]
     x = np.column_stack([sample.x, shadow]).astype(np.float32)
     base = np.append(sample.method_cfg.baseline, np.median(shadow)).astype(np.float32)
-    cfg = dataclasses.replace(sample.method_cfg, baseline=base)
-    return dataclasses.replace(sample, variant="drop_last", method_cfg=cfg), x
+    cfg = replace(sample.method_cfg, baseline=base)
+    return replace(sample, variant="drop_last", method_cfg=cfg), x
 
 
 def tabular_attributions(sample: Sample, source: int) -> np.ndarray:

@@ -30,8 +30,14 @@ from sklearn.preprocessing import StandardScaler
 
 from audit.checks.spurious import detect, probes
 from audit.checks.spurious.context import SHADOW, Sample, example, tabular_attributions
+from audit.checks.spurious.spec import (
+    FeatureProbe,
+    PatchProbe,
+    SpuriousSpec,
+    TokenProbe,
+    probe_name,
+)
 from audit.records import Metric
-from audit.spec import FeatureProbe, PatchProbe, SpuriousSpec, TokenProbe, probe_name
 
 _NULL_WORDS = {
     "location_null": ("the same artifact elsewhere", "relies on the region"),
@@ -63,6 +69,7 @@ def _null_label(artifact: str, null: str) -> str:
 def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
     """Every counterfactual and attribution measurement of one probe."""
     name = probe_name(probe)
+    sample = sample.for_probe(name)
     variants = _variants(sample, cfg, probe)
     out = ProbeResult(summary={"probe": name, "flip_rates": [], "excess": {}, "enrichment": None})
     if not variants.artifacts:

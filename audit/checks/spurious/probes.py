@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.checks.spurious.spec import FeatureProbe, PatchProbe, TokenProbe
 from audit.errors import DataError, SpecError
-from audit.spec import FeatureProbe, PatchProbe, TokenProbe
 
-_REGION_OUTSIDE = "region {region} does not fit inside images of size {h}x{w}."
 _PATTERN_SHAPE = "pattern has shape {got}; expected ({h}, {w}) or ({c}, {h}, {w}) for the region."
 _UNKNOWN_FEATURE = "probe feature {name!r} is not one of the model's features."
 _MIN_CARRIERS = 10
@@ -111,11 +110,7 @@ def image_variants(probe: PatchProbe, x: np.ndarray, k: int, rng: np.random.Gene
     """Insert on rows without the artifact, remove on rows with it; nulls for each."""
     _, ch, height, width = x.shape
     r, c, h, w = probe.region
-    if r + h > height or c + w > width:
-        raise SpecError(
-            _REGION_OUTSIDE.format(region=probe.region, h=height, w=width),
-            where="checks.spurious.probes.region",
-        )
+    probe.check_fits(height, width, "checks.spurious.probes.region")
     content = _patch_content(probe, ch)
     lo, hi = float(x.min()), float(x.max())
     carrier = carries_patch(x, probe.region, content)

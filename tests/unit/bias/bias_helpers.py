@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from audit.checks.base import CheckContext, Predictions
+from audit.checks.bias.spec import BiasSpec
 from audit.loaders.data import Dataset
-from audit.spec import BiasSpec
 
 
 def make_context(

@@ -7,10 +7,10 @@ import pytest
 from bias_helpers import find, make_context
 from fairlearn.metrics import MetricFrame, selection_rate
 
-from audit.checks._bootstrap import Target, bootstrap_intervals
-from audit.checks._groups import Scope
-from audit.checks._rates import aggregates, confusion_table, one_vs_rest
-from audit.checks.bias import BiasCheck
+from audit.checks.bias._bootstrap import Target, bootstrap_intervals
+from audit.checks.bias._groups import Scope
+from audit.checks.bias._rates import aggregates, confusion_table, one_vs_rest
+from audit.checks.bias.check import BiasCheck
 
 
 def _two_groups(rng, n, rates):

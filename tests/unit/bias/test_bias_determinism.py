@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from bias_helpers import make_context
 
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
 
 
 def _ctx(seed):

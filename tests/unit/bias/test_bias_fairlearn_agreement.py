@@ -22,7 +22,7 @@ from fairlearn.metrics import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
 
 RATES = {
     "selection_rate": selection_rate,

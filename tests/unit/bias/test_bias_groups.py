@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from bias_helpers import find, make_context
 
-from audit.checks._groups import MISSING, partition
-from audit.checks.bias import BiasCheck
+from audit.binning import Binning
+from audit.checks.bias._groups import MISSING, partition
+from audit.checks.bias.check import BiasCheck
 from audit.errors import DataError, SpecError
-from audit.spec import Binning
 
 
 def _counts(metrics, feature):

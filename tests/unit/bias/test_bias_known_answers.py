@@ -15,7 +15,7 @@ from fairlearn.metrics import (
     equalized_odds_ratio,
 )
 
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
 
 # Group A: tp=3 fn=1 fp=1 tn=5.  Group B: tp=1 fn=1 fp=2 tn=6.
 Y_A, Y_B = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]

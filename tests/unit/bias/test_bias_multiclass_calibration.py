@@ -7,7 +7,7 @@ import pytest
 from bias_helpers import find, make_context
 from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.report import plots
+from audit.presentation import plots
 
 SERIES = [
     plots.Series(

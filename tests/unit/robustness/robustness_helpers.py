@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from audit.checks.base import CheckContext, Predictions
+from audit.checks.robustness.spec import RobustnessSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
-from audit.spec import RobustnessSpec
 
 
 class Linear(nn.Module):

@@ -11,8 +11,8 @@ import torch
 from robustness_helpers import BagOfWords, Linear, TinyCNN, context, runner
 from sharded_rows import WorkerLikeRows
 
-from audit.checks.robustness import TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.checks.robustness.adversarial import UPPER_BOUND_NOTE
+from audit.checks.robustness.check import TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.errors import DataError
 
 FAST = {"sample": 120, "min_flip_sample": 15, "pgd_steps": 3}

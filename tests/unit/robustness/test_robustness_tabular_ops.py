@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from audit.checks.robustness.spec import RobustnessSpec
 from audit.checks.robustness.tabular import (
     _UNKNOWN_FEATURE,
     categorical_redraw,
@@ -13,7 +14,6 @@ from audit.checks.robustness.tabular import (
     resolve_roles,
 )
 from audit.errors import SpecError
-from audit.spec import RobustnessSpec
 
 NAMES = ("age", "income", "sex", "colour", "oh_a", "oh_b", "oh_c")
 

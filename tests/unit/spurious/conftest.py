@@ -13,9 +13,9 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from audit.checks.base import CheckContext, Predictions
+from audit.checks.spurious.spec import SpuriousSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
-from audit.spec import SpuriousSpec
 
 
 def logistic(x: np.ndarray, y: np.ndarray) -> nn.Module:

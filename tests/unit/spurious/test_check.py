@@ -11,7 +11,7 @@ import torch
 from sharded_rows import WorkerLikeRows
 from torch import nn
 
-from audit.checks.spurious import SpuriousCheck
+from audit.checks.spurious.check import SpuriousCheck
 from audit.errors import SpecError
 
 _FEATURE_PROBE = [{"type": "feature", "feature": "tag"}]
@@ -33,8 +33,9 @@ def _run(tiny, shortcut: bool, seed: int = 0, **config):
 
 
 def test_contract_attributes() -> None:
-    check = SpuriousCheck()
-    assert check.name == "spurious" and check.title
+    from audit.registry import plugin
+
+    assert plugin("spurious").title == "Spurious features"
     assert SpuriousCheck.__doc__
 
 
@@ -64,6 +65,22 @@ def test_same_seed_same_metrics(tiny) -> None:
     a = _run(tiny, True, probes=_FEATURE_PROBE)
     b = _run(tiny, True, probes=_FEATURE_PROBE)
     assert [m.to_json() for m in a.metrics] == [m.to_json() for m in b.metrics]
+
+
+def _probe_metrics(output, probe: str) -> list[dict]:
+    # Holm-adjusted p-values are a property of the whole family of probes, not of one probe.
+    return [
+        m.to_json() for m in output.metrics if m.probe == probe and not m.name.endswith("_holm")
+    ]
+
+
+def test_a_second_probe_leaves_the_first_probes_metrics_identical(tiny) -> None:
+    """Each probe draws from its own stream keyed by its name (audit.streams)."""
+    second = {"type": "feature", "feature": "weak"}
+    alone = _run(tiny, True, probes=_FEATURE_PROBE)
+    both = _run(tiny, True, probes=[second, *_FEATURE_PROBE])
+    assert _probe_metrics(alone, "tag"), "the probe measured nothing"
+    assert _probe_metrics(alone, "tag") == _probe_metrics(both, "tag")
 
 
 def test_without_probes_reports_importance_with_a_shadow(tiny) -> None:
@@ -187,7 +204,7 @@ def test_sharded_work_gives_the_same_metrics(tiny, method: str) -> None:
 
 def test_absent_probe_metrics_are_declared_not_applicable(tiny) -> None:
     """Without probes, rules on probe metrics are skipped by the policy, not errors."""
-    from audit.checks.spurious import NO_PROBES
+    from audit.checks.spurious.check import NO_PROBES
 
     unprobed = _run(tiny, True)
     assert unprobed.not_applicable["flip_rate_excess"] == NO_PROBES

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audit.checks.base import CheckContext, Predictions
-from audit.checks.spurious import SpuriousCheck
+from audit.checks.spurious.check import SpuriousCheck
 from audit.demo.image import build_image_demo
 from audit.demo.text import build_text_demo
 from audit.loaders.data import load_dataset

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.checks.spurious import probes
+from audit.checks.spurious.spec import FeatureProbe, PatchProbe, TokenProbe
 from audit.errors import SpecError
-from audit.spec import FeatureProbe, PatchProbe, TokenProbe
 
 
 def _images(n: int = 40, seed: int = 0) -> np.ndarray:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audit.checks._bias_sentences import sentences
-from audit.checks._bootstrap import Intervals, Target, bootstrap_intervals
-from audit.checks._fairlearn_frame import group_rates
-from audit.checks._groups import Partition, Scope, partition
-from audit.checks._rates import (
+from audit.checks.base import CheckContext, CheckOutput
+from audit.checks.bias._bootstrap import Intervals, Target, bootstrap_intervals
+from audit.checks.bias._fairlearn_frame import group_rates
+from audit.checks.bias._groups import Partition, Scope, partition
+from audit.checks.bias._rates import (
     AGGREGATE_NAMES,
     RATE_NAMES,
     calibration_table,
@@ -28,10 +28,10 @@ from audit.checks._rates import (
     rate_parts,
     to_scope,
 )
-from audit.checks.base import CheckContext, CheckOutput
+from audit.checks.bias._sentences import sentences
+from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
 from audit.records import Metric
-from audit.spec import BiasSpec
 from audit.stats import wilson_interval
 
 CHECK = "bias"
@@ -169,9 +169,6 @@ def _point_aggregates(
 
 class BiasCheck:
     """Fairness across groups: fairlearn's rates and aggregates with honest intervals."""
-
-    name = CHECK
-    title = "Fairness across groups"
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         config = ctx.config if isinstance(ctx.config, BiasSpec) else BiasSpec()

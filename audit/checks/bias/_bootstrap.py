@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.checks._groups import Scope
-from audit.checks._rates import AGGREGATE_NAMES, aggregates, one_vs_rest
+from audit.checks.bias._groups import Scope
+from audit.checks.bias._rates import AGGREGATE_NAMES, aggregates, one_vs_rest
 from audit.stats import multinomial_resamples, percentile_interval
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.binning import Binning
 from audit.errors import DataError
-from audit.spec import Binning
 
 MISSING = "(missing)"
 SEPARATOR = "*"

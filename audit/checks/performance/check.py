@@ -30,9 +30,6 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, n_bins: int) ->
 class PerformanceCheck:
     """Accuracy, balanced accuracy, AUC and calibration on the whole audit set."""
 
-    name = "performance"
-    title = "Predictive performance"
-
     def measure(self, ctx: CheckContext) -> CheckOutput:
         y, pred, proba = ctx.data.y, ctx.predictions.label, ctx.predictions.proba
         n = len(y)

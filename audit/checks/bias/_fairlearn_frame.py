@@ -20,7 +20,7 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
-from audit.checks._rates import RATE_NAMES
+from audit.checks.bias._rates import RATE_NAMES
 
 
 def _precision(y_true, y_pred, sample_weight=None) -> float:

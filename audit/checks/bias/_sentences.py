@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from audit.checks._groups import MISSING
+from audit.checks.bias._groups import MISSING
 from audit.records import Metric
 
 _LISTED = 5

@@ -1,0 +1,127 @@
+"""The bias check's report section."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from audit.presentation import plots
+from audit.presentation.format import clip, fmt
+from audit.presentation.view import (
+    Cell,
+    CheckSection,
+    SectionInput,
+    figure,
+    metrics_table,
+    strings,
+    table,
+    threshold_lines,
+    value_ci,
+)
+from audit.records import Metric
+
+if TYPE_CHECKING:
+    from audit.plugin import CheckPlugin
+
+GROUP_METRICS = (
+    ("selection_rate", "Selection rate"),
+    ("true_positive_rate", "TPR"),
+    ("false_positive_rate", "FPR"),
+    ("false_negative_rate", "FNR"),
+    ("precision", "Precision"),
+    ("accuracy", "Accuracy"),
+    ("expected_calibration_error", "ECE"),
+)
+AGGREGATES = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+)
+
+
+def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
+    """Per-group tables (with the NYC LL144 layout where impact ratios exist), a forest plot
+    per aggregate, and the check's plain-language sentences."""
+    section = CheckSection(plugin.name, plugin.title)
+    metrics = list(inputs.metrics)
+    min_group = inputs.settings.min_group_size
+    level = inputs.settings.confidence_pct
+    per_group: dict[tuple[str, str | None], dict[str, dict[str, Metric]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for m in metrics:
+        if m.group is not None:
+            per_group[(m.feature or "", m.method)][m.group][m.name] = m
+    for (feature, method), groups in per_group.items():
+        label = feature + (f" ({method})" if method else "")
+        present = [(k, t) for k, t in GROUP_METRICS if any(k in g for g in groups.values())]
+        rows = []
+        for group, by_name in groups.items():
+            n = next((m.n for m in by_name.values() if m.n is not None), None)
+            if n is None and "count" in by_name:
+                n = int(by_name["count"].value)
+            small = n is not None and n < min_group
+            rows.append(
+                (
+                    Cell(clip(group), "small" if small else ""),
+                    Cell(fmt(n) + (" (too small)" if small else ""), "num"),
+                    *(Cell(value_ci(by_name.get(k)), "num") for k, _ in present),
+                )
+            )
+        section.tables.append(
+            table(
+                f"Per-group metrics for {label}, with {level} confidence intervals",
+                ("Group", "n", *(t for _, t in present)),
+                rows,
+                cls="groups",
+            )
+        )
+        if any("impact_ratio" in g for g in groups.values()):
+            ll144 = [
+                (
+                    Cell(clip(group)),
+                    Cell(fmt(next((m.n for m in g.values() if m.n is not None), None)), "num"),
+                    Cell(value_ci(g.get("selection_rate")), "num"),
+                    Cell(value_ci(g.get("impact_ratio")), "num"),
+                )
+                for group, g in groups.items()
+            ]
+            section.tables.append(
+                table(
+                    f"Impact ratios for {label} (NYC Local Law 144 layout): each group's "
+                    "selection rate divided by the most-selected group's",
+                    ("Category", "Number of applicants", "Selection rate", "Impact ratio"),
+                    ll144,
+                    cls="ll144",
+                )
+            )
+    aggregates = [m for m in metrics if m.group is None and m.name in AGGREGATES]
+    for name in AGGREGATES:
+        items = [m for m in aggregates if m.name == name]
+        if not items:
+            continue
+        intervals = [
+            plots.Interval(
+                (m.feature or "overall") + (f" ({m.method})" if m.method else ""),
+                m.value,
+                m.ci_low,
+                m.ci_high,
+            )
+            for m in items
+        ]
+        lines = threshold_lines(inputs.findings, "bias", name)
+        title = name.replace("_", " ").capitalize()
+        section.figures.append(
+            figure(
+                plots.forest(intervals, lines, xlabel=name, title=title),
+                f"Forest plot of {name} per sensitive feature with confidence intervals",
+                f"{title} per sensitive feature: point estimate and bootstrap CI; dashed lines "
+                "are policy thresholds.",
+            )
+        )
+    if aggregates:
+        section.tables.append(metrics_table(aggregates, "Aggregate fairness metrics"))
+    section.sentences.extend(strings(inputs.evidence.get("sentences")))
+    return section

@@ -1,0 +1,11 @@
+"""The `checks.performance` section of the audit spec."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from audit.strict import Strict
+
+
+class PerformanceSpec(Strict):
+    n_bins: int = Field(10, ge=2, le=100)
