@@ -66,6 +66,8 @@ class CheckPlugin(ABC):
     methodology: ClassVar[str]
     limits: ClassVar[str]  # may use {min_group_size} and {confidence_pct}
     headline: ClassVar[tuple[str, ...]] = ()  # metric names the model card summarises
+    evidence_type: ClassVar[type] = type(None)  # what `measure` hands its section
+    modalities: ClassVar[frozenset[str]] = frozenset({"tabular", "image", "text"})
 
     @abstractmethod
     def measure(self, ctx: CheckContext) -> CheckOutput:
@@ -93,6 +95,11 @@ class CheckPlugin(ABC):
         `SpecError`/`DataError` for a mistake that would otherwise surface only as an `error`
         report after the checks ran (default: nothing to cross-check)."""
         return None
+
+    def contract_config(self, modality: str) -> BaseModel:
+        """A small, fast section for the contract suite's tiny models (`audit.testing`).
+        Checks with probes return at least two, so that probe order is tested too."""
+        return self.spec_model()
 
     def metric_names(self) -> frozenset[str]:
         return frozenset(m.name for m in self.catalogue)

@@ -83,7 +83,7 @@ class CheckOutput:
     """Measurements plus raw evidence (arrays, small tables) the report draws figures from."""
 
     metrics: tuple[Metric, ...]
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: object = None  # the check's declared `evidence_type`; None when it has none
     # metric name -> reason, for metrics this input makes meaningless (the policy skips them,
     # saying why); anything a rule needs that is neither measured nor declared here is an error
     not_applicable: Mapping[str, str] = field(default_factory=dict)

@@ -140,11 +140,6 @@ def metrics_table(metrics: Sequence[Metric], caption: str) -> Table:
     return table(caption, ("Subject", "Metric", "Value", "CI", "n"), rows, cls="metrics")
 
 
-def strings(items: Any) -> list[str]:
-    """Evidence sentences as strings (malformed evidence gives none)."""
-    return [str(s) for s in items] if isinstance(items, list | tuple) else []
-
-
 __all__ = [
     "MAX_EXAMPLES",
     "MAX_TABLE_ROWS",
@@ -156,7 +151,6 @@ __all__ = [
     "Table",
     "figure",
     "metrics_table",
-    "strings",
     "table",
     "threshold_lines",
     "value_ci",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError
 from audit.plugin import CheckPlugin, MetricInfo
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from audit.presentation.view import CheckSection, SectionInput
     from audit.spec import AuditSpec
 
-_GROUP = ("feature", "group")
+# `method` names the class of a multiclass one-vs-rest metric.
+_GROUP = ("feature", "group", "method")
 _ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness needs two or more."
 _ONE_GROUP_FIX = (
     "check that the data is not a filtered extract, or drop the column from `data.sensitive`."
@@ -60,35 +62,35 @@ class BiasPlugin(CheckPlugin):
         ),
         MetricInfo(
             "demographic_parity_difference",
-            ("feature",),
+            ("feature", "method"),
             "difference",
             "lower",
             "largest minus smallest selection rate across the feature's groups",
         ),
         MetricInfo(
             "demographic_parity_ratio",
-            ("feature",),
+            ("feature", "method"),
             "ratio",
             "higher",
             "smallest over largest selection rate across the feature's groups",
         ),
         MetricInfo(
             "equalized_odds_difference",
-            ("feature",),
+            ("feature", "method"),
             "difference",
             "lower",
             "the larger of the TPR and FPR gaps across the feature's groups",
         ),
         MetricInfo(
             "equalized_odds_ratio",
-            ("feature",),
+            ("feature", "method"),
             "ratio",
             "higher",
             "the smaller of the TPR and FPR ratios across the feature's groups",
         ),
         MetricInfo(
             "equal_opportunity_difference",
-            ("feature",),
+            ("feature", "method"),
             "difference",
             "lower",
             "largest minus smallest true-positive rate across the feature's groups",
@@ -115,6 +117,11 @@ class BiasPlugin(CheckPlugin):
         "not prove or rule out discrimination in deployment, and parity on one metric can "
         "coexist with disparity on another."
     )
+
+    evidence_type = BiasEvidence
+
+    def contract_config(self, modality: str) -> BaseModel:
+        return BiasSpec(n_boot=50)
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         from audit.checks.bias.check import BiasCheck

@@ -29,6 +29,7 @@ from audit.checks.bias._rates import (
     to_scope,
 )
 from audit.checks.bias._sentences import sentences
+from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
 from audit.records import Metric
@@ -72,6 +73,11 @@ def _metric(name: str, value: float, **keys) -> Metric | None:
     low, high = keys.pop("ci_low", None), keys.pop("ci_high", None)
     if low is not None and not (np.isfinite(low) and np.isfinite(high)):
         low = high = None
+    if low is not None:
+        # The percentile bootstrap of a max-minus-min gap is biased away from zero: near parity
+        # every resample's gap exceeds the observed one, and the interval would exclude the
+        # estimate. The reported interval always brackets the estimate (widened to it).
+        low, high = min(low, value), max(high, value)
     return Metric(
         check=CHECK,
         name=name,
@@ -275,18 +281,17 @@ def _measure(
     return [m for m in metrics if m is not None]
 
 
-def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> dict:
+def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> BiasEvidence:
     features = part.features if part is not None else ()
-    return {
-        "sentences": sentences(
-            metrics,
-            min_group_size=setting.min_group_size,
-            confidence=setting.confidence,
-            missing={f.name: f.missing for f in features if f.missing},
-            skipped=part.skipped if part is not None else (),
-            max_intersection_groups=setting.config.max_intersection_groups,
-        ),
-        "min_group_size": setting.min_group_size,
-        "confidence": setting.confidence,
-        "n_boot": setting.config.n_boot,
-    }
+    return BiasEvidence(
+        sentences=tuple(
+            sentences(
+                metrics,
+                min_group_size=setting.min_group_size,
+                confidence=setting.confidence,
+                missing={f.name: f.missing for f in features if f.missing},
+                skipped=part.skipped if part is not None else (),
+                max_intersection_groups=setting.config.max_intersection_groups,
+            )
+        )
+    )

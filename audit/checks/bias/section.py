@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from audit.checks.bias.evidence import BiasEvidence
 from audit.presentation import plots
 from audit.presentation.format import clip, fmt
 from audit.presentation.view import (
@@ -13,7 +14,6 @@ from audit.presentation.view import (
     SectionInput,
     figure,
     metrics_table,
-    strings,
     table,
     threshold_lines,
     value_ci,
@@ -123,5 +123,6 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
         )
     if aggregates:
         section.tables.append(metrics_table(aggregates, "Aggregate fairness metrics"))
-    section.sentences.extend(strings(inputs.evidence.get("sentences")))
+    if isinstance(inputs.evidence, BiasEvidence):
+        section.sentences.extend(inputs.evidence.sentences)
     return section

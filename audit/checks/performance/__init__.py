@@ -40,6 +40,8 @@ class PerformancePlugin(CheckPlugin):
         "Performance on a held-out sample says nothing about data the sample does not represent."
     )
 
+    evidence_type = type(None)  # its metrics say everything
+
     def measure(self, ctx: CheckContext) -> CheckOutput:
         from audit.checks.performance.check import PerformanceCheck
 

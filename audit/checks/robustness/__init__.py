@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
+from audit.checks.robustness.evidence import RobustnessEvidence
 from audit.checks.robustness.spec import RobustnessSpec
 from audit.plugin import CheckPlugin, MetricInfo
 
@@ -74,6 +77,11 @@ class RobustnessPlugin(CheckPlugin):
         "Synthetic corruptions approximate, but do not reproduce, the shifts a deployed model "
         "will meet."
     )
+
+    evidence_type = RobustnessEvidence
+
+    def contract_config(self, modality: str) -> BaseModel:
+        return RobustnessSpec(sample=60, min_flip_sample=4, pgd_steps=3)
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         from audit.checks.robustness.check import RobustnessCheck

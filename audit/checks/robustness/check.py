@@ -18,6 +18,7 @@ from audit.records import Metric
 from . import image, tabular, text
 from ._common import Sample, clean_metric
 from .adversarial import UPPER_BOUND_NOTE, measure_adversarial
+from .evidence import RobustnessEvidence
 
 __all__ = ["RobustnessCheck"]
 
@@ -32,6 +33,10 @@ EPSILON_UNITS = {
     "image": "fractions of the data's value range",
     "text": "shares of each sequence's tokens edited",
 }
+NEUTRAL_DEFAULT_NOTE = (
+    "Neutral insertions use the data's most frequent token ids; declare "
+    "`checks.robustness.neutral_tokens` to choose them."
+)
 _UNKNOWN_MODALITY = "robustness has no perturbations for modality {0!r}."
 
 
@@ -42,7 +47,8 @@ class RobustnessCheck:
         cfg = ctx.config
         sample = Sample.draw(ctx)
         metrics: list[Metric] = [clean_metric(sample, ctx.confidence)]
-        evidence: dict[str, Any] = {"n": len(sample.y), "notes": []}
+        parts: dict[str, Any] = {}
+        notes: list[str] = []
         modality = ctx.data.modality
         if modality == "tabular":
             roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
@@ -56,20 +62,29 @@ class RobustnessCheck:
         elif modality == "text":
             found, ev = text.measure_text(ctx, sample)
             space = None
-            evidence["notes"].append(TEXT_ADVERSARIAL_NOTE)
-            evidence["adversarial_skipped"] = TEXT_ADVERSARIAL_NOTE
+            notes.append(TEXT_ADVERSARIAL_NOTE)
+            if not ev.get("neutral_tokens_declared"):
+                notes.append(NEUTRAL_DEFAULT_NOTE)
         else:
             raise DataError(_UNKNOWN_MODALITY.format(modality), where="model.modality")
         metrics += found
-        evidence.update(ev)
-        evidence["epsilon_units"] = EPSILON_UNITS[modality]
+        parts.update(ev)
         not_applicable: dict[str, str] = {}
         if cfg.adversarial and space is not None:
             found, ev = measure_adversarial(ctx, sample, space)
             metrics += found
-            evidence.update(ev)
-            evidence["notes"].append(UPPER_BOUND_NOTE)
+            parts.update(ev)
+            notes.append(UPPER_BOUND_NOTE)
         else:
             reason = TEXT_ADVERSARIAL_NOTE if space is None else ADVERSARIAL_OFF_NOTE
             not_applicable["min_flip_epsilon_median"] = reason
+            if space is not None:
+                notes.append(ADVERSARIAL_OFF_NOTE[0].upper() + ADVERSARIAL_OFF_NOTE[1:] + ".")
+        evidence = RobustnessEvidence.from_parts(
+            modality=modality,
+            n=len(sample.y),
+            epsilon_units=EPSILON_UNITS[modality],
+            notes=notes,
+            parts=parts,
+        )
         return CheckOutput(metrics=tuple(metrics), evidence=evidence, not_applicable=not_applicable)

@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from audit.checks.robustness.evidence import RobustnessEvidence
 from audit.presentation import plots
 from audit.presentation.format import clip, fmt, fmt_cell
 from audit.presentation.view import (
@@ -74,75 +73,9 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
                 "intervals, dashed lines policy thresholds.",
             )
         )
-    ev = inputs.evidence
-    curve = ev.get("epsilon_curve")
-    if curve and len(curve.get("epsilon", ())) > 0:
-        norm = str(curve.get("norm", ""))
-        s = plots.Series(
-            "robust accuracy",
-            tuple(float(e) for e in curve["epsilon"]),
-            tuple(float(a) for a in curve["accuracy"]),
-        )
-        section.figures.append(
-            figure(
-                plots.curves(
-                    [s],
-                    [],
-                    xlabel=f"ε ({norm})",
-                    ylabel="accuracy",
-                    title=f"Adversarial accuracy against ε ({norm})",
-                ),
-                "Accuracy under adversarial attack against perturbation radius",
-                "Accuracy under attack at each radius ε. Attacks can only show weakness, so "
-                "this is an upper bound on the true robust accuracy.",
-            )
-        )
-    images = list(ev.get("flipped_images", ()))[:MAX_EXAMPLES]
-    if images:
-        pairs = [
-            plots.ImagePair(
-                np.asarray(e["before"]),
-                np.asarray(e["after"]),
-                f"pred {e['pred']}",
-                f"{e['perturbation']}@{e['severity']} → {e['pred_after']}",
-            )
-            for e in images
-        ]
-        section.figures.append(
-            figure(
-                plots.image_grid(pairs),
-                "Original and perturbed images whose predicted class changed",
-                "Each pair: the original input and its perturbed copy, with both predictions.",
-                cls="grid",
-            )
-        )
-    flipped = ev.get("flipped_rows")
-    if flipped and flipped.get("rows"):
-        columns = [str(c) for c in flipped["columns"]]
-        rows = []
-        for r in flipped["rows"]:
-            before, after = list(r["before"]), list(r["after"])
-            rows.append(
-                (
-                    Cell(f"{r['perturbation']}@{r['severity']}"),
-                    Cell(f"{r['pred']} → {r['pred_after']}", "num"),
-                    *(
-                        Cell(
-                            fmt_cell(a) if a == b else f"{fmt_cell(b)} → {fmt_cell(a)}",
-                            "num" if a == b else "num changed",
-                        )
-                        for b, a in zip(before, after, strict=True)
-                    ),
-                )
-            )
-        section.tables.append(
-            table(
-                "Tabular rows whose prediction flipped (changed cells are marked)",
-                ("Perturbation", "Prediction", *(clip(c, 40) for c in columns)),
-                rows,
-                cls="flipped",
-            )
-        )
+    ev = inputs.evidence if isinstance(inputs.evidence, RobustnessEvidence) else None
+    if ev is not None:
+        _evidence(section, ev)
     graded = {(m.perturbation, m.severity) for m in metrics if m.severity is not None}
     if graded:
         section.tables.append(_severity_table(metrics, sorted(graded, key=str), level))
@@ -150,6 +83,130 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     if other:
         section.tables.append(metrics_table(other, "Adversarial and other robustness measurements"))
     return section
+
+
+def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
+    """The notes, the levels each severity stands for, the attack and the flipped inputs."""
+    section.sentences.extend(ev.notes)
+    if ev.levels:
+        rows = [
+            (Cell(family), *(Cell(fmt_cell(v), "num") for v in values))
+            for family, values in ev.levels.items()
+        ]
+        width = max(len(v) for v in ev.levels.values())
+        section.tables.append(
+            table(
+                f"What each severity means: the perturbation's scale ({ev.epsilon_units} for "
+                "noise; the probability of a redraw for categorical flips)",
+                ("Family", *(f"Severity {i}" for i in range(1, width + 1))),
+                rows,
+                cls="levels",
+            )
+        )
+    if ev.attack_radius:
+        radii = ", ".join(f"{norm} ε = {fmt_cell(r)}" for norm, r in ev.attack_radius.items())
+        section.sentences.append(
+            f"FGSM and PGD attacked every sampled input at radius {radii}, in {ev.epsilon_units}."
+        )
+    if ev.min_flip is not None:
+        m = ev.min_flip
+        section.sentences.append(
+            f"The minimum flipping ε was searched for {m.n} inputs up to ε = "
+            f"{fmt_cell(m.search_max)} in steps of {fmt_cell(m.search_step)}; "
+            f"{m.not_flipped} did not flip within that range."
+        )
+    if ev.neutral_tokens:
+        ids = ", ".join(map(str, ev.neutral_tokens))
+        section.sentences.append(f"Neutral insertions drew from the token ids {ids}.")
+    if ev.invariance_tolerance is not None:
+        section.sentences.append(
+            "An edit counts as an invariance failure when the class probability moves by more "
+            f"than {fmt_cell(ev.invariance_tolerance)} (CheckList INV)."
+        )
+    curve = ev.epsilon_curve
+    if curve is not None and curve.epsilon:
+        s = plots.Series("robust accuracy", curve.epsilon, curve.accuracy)
+        section.figures.append(
+            figure(
+                plots.curves(
+                    [s],
+                    [],
+                    xlabel=f"ε ({curve.norm}, {ev.epsilon_units})",
+                    ylabel="accuracy",
+                    title=f"Adversarial accuracy against ε ({curve.norm})",
+                ),
+                "Accuracy under adversarial attack against perturbation radius",
+                "Accuracy under attack at each radius ε. Attacks can only show weakness, so "
+                "this is an upper bound on the true robust accuracy.",
+            )
+        )
+    flips = ev.flips[:MAX_EXAMPLES]
+    if ev.modality == "image" and flips:
+        pairs = [
+            plots.ImagePair(
+                f.before,
+                f.after,
+                f"pred {f.pred}",
+                f"{f.perturbation}@{f.severity} → {f.pred_after}",
+            )
+            for f in flips
+        ]
+        section.figures.append(
+            figure(
+                plots.image_grid(pairs),
+                "Original and perturbed images whose predicted class changed",
+                "Each pair: the original input and its perturbed copy, with both predictions"
+                + (
+                    f" (pixel values span {fmt_cell(ev.value_range[0])} to "
+                    f"{fmt_cell(ev.value_range[1])})."
+                    if ev.value_range
+                    else "."
+                ),
+                cls="grid",
+            )
+        )
+    elif ev.modality == "tabular" and flips:
+        rows = []
+        for f in flips:
+            rows.append(
+                (
+                    Cell(f"{f.perturbation}@{f.severity}"),
+                    Cell(f"{f.pred} → {f.pred_after}", "num"),
+                    *(
+                        Cell(
+                            fmt_cell(a) if a == b else f"{fmt_cell(b)} → {fmt_cell(a)}",
+                            "num" if a == b else "num changed",
+                        )
+                        for b, a in zip(f.before.tolist(), f.after.tolist(), strict=True)
+                    ),
+                )
+            )
+        section.tables.append(
+            table(
+                "Tabular rows whose prediction flipped (changed cells are marked)",
+                ("Perturbation", "Prediction", *(clip(c, 40) for c in ev.columns)),
+                rows,
+                cls="flipped",
+            )
+        )
+    elif ev.modality == "text" and flips:
+        rows = [
+            (
+                Cell(f"{f.perturbation}@{f.severity}"),
+                Cell(f"{f.pred} → {f.pred_after}", "num"),
+                Cell(clip(" ".join(map(str, f.before.tolist())), 120)),
+                Cell(clip(" ".join(map(str, f.after.tolist())), 120)),
+            )
+            for f in flips
+        ]
+        section.tables.append(
+            table(
+                "Texts whose prediction flipped under an edit (token ids, padding removed)",
+                ("Edit", "Prediction", "Before", "After"),
+                rows,
+                cls="flipped",
+            )
+        )
 
 
 def _severity_table(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from audit.checks.spurious.evidence import SpuriousEvidence
 from audit.checks.spurious.spec import PatchProbe, SpuriousSpec
 from audit.plugin import CheckPlugin, MetricInfo, PathResolver
 
@@ -131,6 +132,30 @@ class SpuriousPlugin(CheckPlugin):
         "are tested: a clean result does not rule out shortcuts nobody probed. Zero attribution "
         "on a feature does not rule out reliance through a proxy."
     )
+
+    evidence_type = SpuriousEvidence
+
+    def contract_config(self, modality: str) -> BaseModel:
+        """Two probes per modality (so probe order is tested), on small samples."""
+        probes = {
+            "tabular": [{"type": "feature", "feature": "d"}, {"type": "feature", "feature": "c"}],
+            "image": [
+                {"type": "patch", "region": [0, 0, 2, 2], "value": 1.0},
+                {"type": "patch", "region": [6, 6, 2, 2], "value": 1.0},
+            ],
+            "text": [{"type": "token", "tokens": [3]}, {"type": "token", "tokens": [20, 21]}],
+        }[modality]
+        return SpuriousSpec.model_validate(
+            {
+                "probes": probes,
+                "sample": 60,
+                "n_boot": 50,
+                "location_nulls": 2,
+                "n_steps": 4,
+                "examples": 1,
+                "embedding_layer": "embed" if modality == "text" else None,
+            }
+        )
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         from audit.checks.spurious.check import SpuriousCheck

@@ -10,6 +10,8 @@ the check still reports global importance (tabular) and a few local explanations
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from audit.checks.base import CheckContext, CheckOutput
@@ -80,17 +82,20 @@ class SpuriousCheck:
         gmetrics, evidence = global_evidence(sample, cfg)
         metrics.extend(gmetrics)
         results: list[ProbeResult] = [measure_probe(sample, cfg, p) for p in cfg.probes]
+        sentences = [res.sentence for res in results]
         for res in results:
             metrics.extend(res.metrics)
-            evidence["examples"].extend(res.examples)
-            evidence["sentences"].append(res.sentence)
-            evidence["probes"].append(res.summary)
         metrics.extend(_holm_adjusted(metrics))
         if not cfg.probes:
-            evidence["sentences"].append(
+            sentences.append(
                 "No spurious-feature probes were declared, so no reliance was tested; the "
                 "importance chart and local explanations are context only."
             )
+        evidence = replace(
+            evidence,
+            examples=tuple(e for res in results for e in res.examples),
+            sentences=tuple(sentences),
+        )
         return CheckOutput(
             metrics=tuple(metrics),
             evidence=evidence,

@@ -8,7 +8,6 @@ feature, and local explanations of a few misclassified inputs (context for the r
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,13 @@ from audit.checks.spurious.attribution import (
     Variant,
     attribute_slice,
     rows_per_batch,
+)
+from audit.checks.spurious.evidence import (
+    Example,
+    FeatureShare,
+    ImageExample,
+    SpuriousEvidence,
+    TextExample,
 )
 from audit.checks.spurious.spec import SpuriousSpec
 from audit.records import Metric
@@ -157,18 +163,10 @@ def tabular_attributions(sample: Sample, source: int) -> np.ndarray:
     return shadowed.attribute(x, sample.pred).values
 
 
-def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], dict[str, Any]]:
+def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], SpuriousEvidence]:
     """Sanity check, tabular importance and local explanations; no probe needed."""
     method = sample.method_cfg.method
     metrics: list[Metric] = []
-    evidence: dict[str, Any] = {
-        "method": method,
-        "examples": [],
-        "local_examples": [],
-        "importance": [],
-        "sentences": [],
-        "probes": [],
-    }
     k = min(_SANITY_ROWS, len(sample.x))
     first = sample.attribute(sample.x[:k], sample.pred[:k])
     again = sample.attribute(sample.x[:k], sample.pred[:k], random=True)
@@ -177,7 +175,6 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
     metrics.append(
         Metric(check="spurious", name="sanity_rank_correlation", value=rho, method=method, n=k)
     )
-    evidence["sanity_spearman"] = rho
     if first.delta is not None:
         metrics.append(
             Metric(
@@ -188,17 +185,20 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], di
                 n=k,
             )
         )
+    importance: tuple[FeatureShare, ...] = ()
+    local: tuple[Example, ...] = ()
     if sample.modality == "tabular":
         m, importance = _importance(sample, cfg)
         metrics.extend(m)
-        evidence["importance"] = importance
     else:
-        # same format as "examples", but `region` is None: no artifact is outlined
-        evidence["local_examples"] = _local_examples(sample, cfg.examples)
+        local = _local_examples(sample, cfg.examples)
+    evidence = SpuriousEvidence(
+        method=method, sanity_spearman=rho, importance=importance, local_examples=local
+    )
     return metrics, evidence
 
 
-def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], list[dict[str, Any]]]:
+def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], tuple[FeatureShare, ...]]:
     names = list(sample.feature_names)
     probed = [p.feature for p in cfg.probes if p.type == "feature" and p.feature in names]
     source = names.index(probed[0]) if probed else 0
@@ -219,25 +219,25 @@ def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], list[d
                 n=len(attr),
             )
         )
-        rows.append({"feature": name, "share": float(s), "ci_low": float(lo), "ci_high": float(hi)})
-    rows.sort(key=lambda r: -r["share"])
-    return metrics, rows
+        rows.append(FeatureShare(name, float(s), float(lo), float(hi)))
+    rows.sort(key=lambda r: -r.share)
+    return metrics, tuple(rows)
 
 
-def _local_examples(sample: Sample, count: int) -> list[dict[str, Any]]:
+def _local_examples(sample: Sample, count: int) -> tuple[Example, ...]:
     """Attributions of a few misclassified (else least confident) inputs, for the reviewer."""
     if count == 0:
-        return []
+        return ()
     wrong = np.flatnonzero(sample.pred != sample.y)
     order = wrong if wrong.size else np.argsort(sample.proba.max(axis=1))
     pick = order[:count]
     attr = sample.attribute(sample.x[pick], sample.pred[pick]).values
-    return [
+    return tuple(
         example(
             sample, "(local)", sample.x[i], a, None, None, int(sample.pred[i]), int(sample.pred[i])
         )
         for i, a in zip(pick, attr, strict=True)
-    ]
+    )
 
 
 def example(
@@ -250,27 +250,25 @@ def example(
     pred: int,
     pred_after: int,
     vocab: list[str] | None = None,
-) -> dict[str, Any]:
-    """One heatmap or token strip in the HELPERS.md evidence format."""
+) -> Example:
+    """One heatmap or token strip for the report."""
     if sample.modality == "image":
-        return {
-            "probe": probe,
-            "kind": "image",
-            "image": x.astype(np.float32),
-            "attribution": np.abs(attr).sum(axis=0).astype(np.float32),
-            "region": region,
-            "pred": pred,
-            "pred_after": pred_after,
-        }
+        return ImageExample(
+            probe=probe,
+            image=x.astype(np.float32),
+            attribution=np.abs(attr).sum(axis=0).astype(np.float32),
+            region=None if region is None else (region[0], region[1], region[2], region[3]),
+            pred=pred,
+            pred_after=pred_after,
+        )
     keep = x != sample.pad_id
     ids = x[keep].tolist()
     positions = np.flatnonzero(keep)
-    return {
-        "probe": probe,
-        "kind": "text",
-        "tokens": [vocab[t] if vocab and t < len(vocab) else str(t) for t in ids],
-        "attribution": [float(a) for a in attr[keep]],
-        "marked": [int(np.searchsorted(positions, m)) for m in (marked or [])],
-        "pred": pred,
-        "pred_after": pred_after,
-    }
+    return TextExample(
+        probe=probe,
+        tokens=tuple(vocab[t] if vocab and t < len(vocab) else str(t) for t in ids),
+        attribution=tuple(float(a) for a in attr[keep]),
+        marked=tuple(int(np.searchsorted(positions, m)) for m in (marked or [])),
+        pred=pred,
+        pred_after=pred_after,
+    )

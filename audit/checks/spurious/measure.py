@@ -30,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from audit.checks.spurious import detect, probes
 from audit.checks.spurious.context import SHADOW, Sample, example, tabular_attributions
+from audit.checks.spurious.evidence import Example
 from audit.checks.spurious.spec import (
     FeatureProbe,
     PatchProbe,
@@ -49,7 +50,7 @@ _NULL_WORDS = {
 @dataclass
 class ProbeResult:
     metrics: list[Metric] = field(default_factory=list)
-    examples: list[dict[str, Any]] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
     sentence: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
 

@@ -43,9 +43,8 @@ def test_missing_values_form_an_explicit_group():
     out = BiasCheck().measure(ctx)
     assert _counts(out.metrics, "race") == {"a": 2, "b": 2, MISSING: 2}
     assert find(out.metrics, "true_positive_rate", "race", MISSING).value == 1.0
-    assert (
-        "2 rows have no recorded race; they are kept as the group '(missing)'."
-        in (out.evidence["sentences"])
+    assert "2 rows have no recorded race; they are kept as the group '(missing)'." in (
+        out.evidence.sentences
     )
 
 
@@ -105,9 +104,9 @@ def test_no_sensitive_columns_gives_no_metrics_and_says_so():
     ctx = make_context([0, 1], [0, 1], {})
     out = BiasCheck().measure(ctx)
     assert out.metrics == ()
-    assert out.evidence["sentences"] == [
-        "No sensitive features were given, so no groups could be compared."
-    ]
+    assert out.evidence.sentences == (
+        "No sensitive features were given, so no groups could be compared.",
+    )
 
 
 def test_length_mismatch_is_a_data_error():
@@ -142,4 +141,4 @@ def test_too_fine_an_intersection_is_left_out_and_reported():
     assert (
         f"The intersection a*b splits the rows into {groups:,} groups, more than "
         "max_intersection_groups=100, so it was not measured."
-    ) in out.evidence["sentences"]
+    ) in out.evidence.sentences

@@ -99,7 +99,7 @@ def test_every_metric_is_bias_and_finite(metrics):
 def test_plain_language_sentences():
     """Names from the data sit inside bidi isolates (U+2068 … U+2069)."""
     ctx = make_context(Y, PRED, {"g": GROUP}, min_group_size=5, n_boot=200)
-    text = BiasCheck().measure(ctx).evidence["sentences"]
+    text = BiasCheck().measure(ctx).evidence.sentences
     assert re.fullmatch(
         "In \u2068g\u2069, the group \u2068B\u2069 was selected at "
         r"0\.75 times the rate of "

@@ -23,7 +23,7 @@ def test_small_group_is_reported_with_its_n():
     tiny = find(out.metrics, "selection_rate", "g", "tiny")
     assert tiny.value == 1.0 and tiny.n == 6
     assert find(out.metrics, "impact_ratio", "g", "tiny").n == 6
-    sentence = [s for s in out.evidence["sentences"] if "too few to judge" in s]
+    sentence = [s for s in out.evidence.sentences if "too few to judge" in s]
     assert sentence == [
         "In \u2068g\u2069, 1 group has fewer than 30 rows, too few to judge, so rules on "
         "them are reported as insufficient data: \u2068tiny\u2069 (n=6)."

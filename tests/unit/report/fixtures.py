@@ -5,6 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.checks.bias.evidence import BiasEvidence
+from audit.checks.robustness.evidence import (
+    EpsilonCurve,
+    Flip,
+    MinFlipSearch,
+    RobustnessEvidence,
+)
+from audit.checks.spurious.evidence import (
+    FeatureShare,
+    ImageExample,
+    SpuriousEvidence,
+    TextExample,
+)
 from audit.records import (
     AuditResult,
     CheckRun,
@@ -398,6 +411,33 @@ def _findings(metrics: list[Metric]) -> list[Finding]:
     ]
 
 
+# Flipped table rows (the report's tabular robustness evidence), with a long column name.
+TABULAR_ROBUSTNESS = RobustnessEvidence(
+    modality="tabular",
+    n=500,
+    epsilon_units="standard deviations of each feature",
+    columns=("age", "income", "debt", LONG_NAME),
+    flips=(
+        Flip(
+            "gaussian_noise",
+            2,
+            1,
+            0,
+            np.array([42.0, 51000.0, 0.31, 1.0]),
+            np.array([42.0, 50210.5, 0.35, 1.0]),
+        ),
+        Flip(
+            "categorical_flip",
+            1,
+            0,
+            1,
+            np.array([23.0, 18000.0, 0.9, 0.0]),
+            np.array([23.0, 18000.0, 0.9, 1.0]),
+        ),
+    ),
+)
+
+
 def _evidence() -> dict:
     rng = np.random.default_rng(0)
     image = rng.random((1, 16, 16)).astype(np.float32)
@@ -406,102 +446,58 @@ def _evidence() -> dict:
     attribution[0:4, 0:4] += 1.0
     rgb = rng.random((3, 16, 16)).astype(np.float32)
     return {
-        "bias": {
-            "sentences": [
+        "bias": BiasEvidence(
+            sentences=(
                 "Women were selected at 0.62 times the rate of men (95% CI 0.58–0.66); the "
                 "policy requires at least 0.80.",
                 f"The group {HTML_NAME} was selected at 0.85 times the rate of White applicants.",
-            ]
-        },
-        "spurious": {
-            "examples": [
-                {
-                    "probe": "patch[0,0,4,4]",
-                    "kind": "image",
-                    "image": image,
-                    "attribution": attribution,
-                    "region": [0, 0, 4, 4],
-                    "pred": 0,
-                    "pred_after": 1,
-                },
-                {
-                    "probe": "patch[0,0,4,4]",
-                    "kind": "image",
-                    "image": image[0],
-                    "attribution": attribution.T,
-                    "region": [0, 0, 4, 4],
-                    "pred": 1,
-                    "pred_after": 1,
-                },
-                {
-                    "probe": "token[17,942]",
-                    "kind": "text",
-                    "tokens": ["the", "loan", "was", "<b>zz</b>", "approved", RTL_NAME],
-                    "attribution": [0.1, 0.4, 0.05, 0.9, -0.3, 0.2],
-                    "marked": [3],
-                    "pred": 0,
-                    "pred_after": 1,
-                },
-            ],
-            "importance": [
-                {"feature": "income", "share": 0.41, "ci_low": 0.37, "ci_high": 0.45},
-                {"feature": "debt", "share": 0.3, "ci_low": 0.26, "ci_high": 0.33},
-                {"feature": "zip_code", "share": 0.18, "ci_low": 0.15, "ci_high": 0.21},
-                {"feature": "(shadow)", "share": 0.06, "ci_low": 0.04, "ci_high": 0.08},
-                {"feature": "age", "share": 0.05, "ci_low": 0.03, "ci_high": 0.07},
-            ],
-            "sentences": [
+            )
+        ),
+        "spurious": SpuriousEvidence(
+            method="saliency",
+            sanity_spearman=0.12,
+            examples=(
+                ImageExample("patch[0,0,4,4]", image, attribution, (0, 0, 4, 4), 0, 1),
+                ImageExample("patch[0,0,4,4]", image[0], attribution.T, (0, 0, 4, 4), 1, 1),
+                TextExample(
+                    "token[17,942]",
+                    ("the", "loan", "was", "<b>zz</b>", "approved", RTL_NAME),
+                    (0.1, 0.4, 0.05, 0.9, -0.3, 0.2),
+                    (3,),
+                    0,
+                    1,
+                ),
+            ),
+            importance=(
+                FeatureShare("income", 0.41, 0.37, 0.45),
+                FeatureShare("debt", 0.3, 0.26, 0.33),
+                FeatureShare("zip_code", 0.18, 0.15, 0.21),
+                FeatureShare("(shadow)", 0.06, 0.04, 0.08),
+                FeatureShare("age", 0.05, 0.03, 0.07),
+            ),
+            sentences=(
                 "The model relies on the corner region: inserting the patch flips 48% of "
                 "predictions (95% CI 44–52%), the same patch elsewhere 1%.",
                 "No reliance on zip_code was found: swapping it flips 2% of predictions.",
-            ],
-        },
-        "robustness": {
-            "epsilon_curve": {
-                "norm": "Linf",
-                "epsilon": [0.0, 0.01, 0.03, 0.1, 0.3],
-                "accuracy": [0.91, 0.8, 0.41, 0.1, 0.0],
-            },
-            "flipped_images": [
-                {
-                    "before": rgb,
-                    "after": np.clip(rgb + 0.3, 0, 1),
-                    "pred": 3,
-                    "pred_after": 5,
-                    "perturbation": "gaussian_noise",
-                    "severity": 3,
-                },
-                {
-                    "before": image,
-                    "after": image * 0.5,
-                    "pred": 1,
-                    "pred_after": 0,
-                    "perturbation": "brightness",
-                    "severity": 5,
-                },
-            ],
-            "flipped_rows": {
-                "columns": ["age", "income", "debt", LONG_NAME],
-                "rows": [
-                    {
-                        "before": [42.0, 51000.0, 0.31, 1.0],
-                        "after": [42.0, 50210.5, 0.35, 1.0],
-                        "pred": 1,
-                        "pred_after": 0,
-                        "perturbation": "gaussian_noise",
-                        "severity": 2,
-                    },
-                    {
-                        "before": [23.0, 18000.0, 0.9, 0.0],
-                        "after": [23.0, 18000.0, 0.9, 1.0],
-                        "pred": 0,
-                        "pred_after": 1,
-                        "perturbation": "categorical_flip",
-                        "severity": 1,
-                    },
-                ],
-            },
-        },
+            ),
+        ),
+        "robustness": RobustnessEvidence(
+            modality="image",
+            n=500,
+            epsilon_units="fractions of the data's value range",
+            notes=("Robust accuracy under attack is an upper bound.",),
+            levels={"gaussian_noise": (0.01, 0.05, 0.1, 0.25, 0.5)},
+            epsilon_curve=EpsilonCurve(
+                "Linf", (0.0, 0.01, 0.03, 0.1, 0.3), (0.91, 0.8, 0.41, 0.1, 0.0)
+            ),
+            flips=(
+                Flip("gaussian_noise", 3, 3, 5, rgb, np.clip(rgb + 0.3, 0, 1)),
+                Flip("brightness", 5, 1, 0, image, image * 0.5),
+            ),
+            value_range=(0.0, 1.0),
+            min_flip=MinFlipSearch(n=100, not_flipped=4, search_max=1.0, search_step=0.01),
+            attack_radius={"Linf": 0.1, "L2": 0.5},
+        ),
         "history": {
             "changed": [
                 {

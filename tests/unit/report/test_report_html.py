@@ -7,10 +7,13 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.checks.bias.evidence import BiasEvidence
+from audit.checks.robustness.evidence import Flip, RobustnessEvidence
 from audit.records import CheckRun, Metric
 from audit.report import audit_id, render_html
 from tests.unit.report.fixtures import (
@@ -19,6 +22,7 @@ from tests.unit.report.fixtures import (
     LATEX_NAME,
     LONG_NAME,
     RTL_NAME,
+    TABULAR_ROBUSTNESS,
     make_result,
 )
 
@@ -145,12 +149,19 @@ def test_check_errors_and_empty_checks_are_said_plainly(html):
 
 
 def test_malformed_evidence_is_reported_not_fatal():
-    result = make_result(evidence={"robustness": {"flipped_rows": {"rows": [{"before": [1.0]}]}}})
-    html = render_html(result, signer=SIGNER)
-    assert (
-        "Some of this check&#39;s evidence could not be drawn (KeyError: &#39;columns&#39;)" in html
+    bad = Flip("gaussian_noise", 1, 0, 1, np.array([1.0]), np.array([1.0, 2.0]))
+    evidence = RobustnessEvidence(
+        "tabular", 10, "standard deviations", columns=("a",), flips=(bad,)
     )
+    html = render_html(make_result(evidence={"robustness": evidence}), signer=SIGNER)
+    assert "Some of this check&#39;s evidence could not be drawn (ValueError: zip()" in html
     assert '<p class="caption">Robustness measurements</p>' in html
+
+
+def test_flipped_table_rows_show_changed_cells():
+    html = render_html(make_result(evidence={"robustness": TABULAR_ROBUSTNESS}), signer=SIGNER)
+    assert "Tabular rows whose prediction flipped" in html
+    assert "51,000 → 50,210" in html or "51000 → 50210" in html
 
 
 def test_history_section_only_when_present(html):
@@ -173,7 +184,7 @@ def test_any_group_name_renders_as_text(name):
     result = make_result(
         metrics=(Metric("bias", "selection_rate", 0.4, feature=name, group=name, n=50),),
         findings=(),
-        evidence={"bias": {"sentences": [name]}},
+        evidence={"bias": BiasEvidence(sentences=(name,))},
         check_runs=(CheckRun("bias", "ran", name),),
         model_info={"name": name},
     )

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from robustness_helpers import BagOfWords, Linear, TinyCNN, context, runner
-from sharded_rows import WorkerLikeRows
 
 from audit.checks.robustness.adversarial import UPPER_BOUND_NOTE
 from audit.checks.robustness.check import TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.errors import DataError
+from audit.testing.rows import WorkerLikeRows
 
 FAST = {"sample": 120, "min_flip_sample": 15, "pgd_steps": 3}
 
@@ -89,7 +89,7 @@ def test_sharded_work_gives_the_same_metrics(build) -> None:
     assert {"attack_slice", "min_flip_slice"} <= sharded_fns
     assert {"predict_slice", "corrupt_slice"} & sharded_fns
     assert whole.metrics == sharded.metrics
-    assert whole.evidence["epsilon_curve"] == sharded.evidence["epsilon_curve"]
+    assert whole.evidence.epsilon_curve == sharded.evidence.epsilon_curve
 
 
 def test_tabular_families_adversarial_and_curve() -> None:
@@ -104,14 +104,14 @@ def test_tabular_families_adversarial_and_curve() -> None:
         keyed[("accuracy", "pgd", None, "Linf")].value
         <= keyed[("accuracy", "fgsm", None, "Linf")].value
     )
-    curve = out.evidence["epsilon_curve"]
-    assert curve["norm"] == "Linf" and curve["epsilon"][0] == 0.0
-    assert all(b <= a for a, b in zip(curve["accuracy"], curve["accuracy"][1:], strict=False))
-    assert UPPER_BOUND_NOTE in out.evidence["notes"]
-    rows = out.evidence["flipped_rows"]
-    assert rows["columns"] == ["a", "b", "c"]
-    for r in rows["rows"]:
-        assert r["pred"] != r["pred_after"] and len(r["before"]) == 3
+    curve = out.evidence.epsilon_curve
+    assert curve.norm == "Linf" and curve.epsilon[0] == 0.0
+    assert all(b <= a for a, b in zip(curve.accuracy, curve.accuracy[1:], strict=False))
+    assert UPPER_BOUND_NOTE in out.evidence.notes
+    assert out.evidence.columns == ("a", "b", "c")
+    assert out.evidence.flips
+    for r in out.evidence.flips:
+        assert r.pred != r.pred_after and len(r.before) == 3
 
 
 def test_flip_rate_grows_with_noise_severity() -> None:
@@ -138,9 +138,9 @@ def test_image_corruption_aggregates_and_examples() -> None:
     keyed = _keyed(out.metrics)
     assert ("mean_corruption_error", None, None, None) in keyed
     assert ("relative_corruption_error", "jpeg", None, None) in keyed
-    for ex in out.evidence["flipped_images"]:
-        assert ex["before"].shape == ex["after"].shape == (1, 12, 12)
-        assert ex["pred"] != ex["pred_after"]
+    for ex in out.evidence.flips:
+        assert ex.before.shape == ex.after.shape == (1, 12, 12)
+        assert ex.pred != ex.pred_after
     assert ("accuracy", "pgd", None, "Linf") in keyed
 
 
@@ -149,7 +149,7 @@ def test_text_reports_invariance_and_skips_attacks_with_a_note() -> None:
     names = {m.name for m in out.metrics}
     assert "invariance_failure_rate" in names
     assert not {m.perturbation for m in out.metrics} & {"fgsm", "pgd"}
-    assert out.evidence["adversarial_skipped"] == TEXT_ADVERSARIAL_NOTE
+    assert TEXT_ADVERSARIAL_NOTE in out.evidence.notes
     assert {"token_drop", "adjacent_swap", "neutral_insert"} <= {
         m.perturbation for m in out.metrics
     }

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from sharded_rows import WorkerLikeRows
 from torch import nn
 
 from audit.checks.spurious.check import SpuriousCheck
+from audit.checks.spurious.evidence import ImageExample, TextExample
 from audit.errors import SpecError
+from audit.testing.rows import WorkerLikeRows
 
 _FEATURE_PROBE = [{"type": "feature", "feature": "tag"}]
 _FAST = {"sample": 200, "n_boot": 200}
@@ -87,11 +88,11 @@ def test_without_probes_reports_importance_with_a_shadow(tiny) -> None:
     out = _run(tiny, True)
     assert _by(out.metrics, "probes_declared")[0].value == 0
     assert not _by(out.metrics, "flip_rate")
-    features = {row["feature"] for row in out.evidence["importance"]}
+    features = {row.feature for row in out.evidence.importance}
     assert features == {*tiny.names, "(shadow)"}
-    shadow = next(r for r in out.evidence["importance"] if r["feature"] == "(shadow)")
-    assert shadow["share"] == 0.0  # the wrapped model provably ignores it
-    assert len(out.evidence["sentences"]) == 1
+    shadow = next(r for r in out.evidence.importance if r.feature == "(shadow)")
+    assert shadow.share == 0.0  # the wrapped model provably ignores it
+    assert len(out.evidence.sentences) == 1
 
 
 def test_proxy_auc_sees_a_column_predicted_by_the_others(tiny) -> None:
@@ -133,11 +134,11 @@ def test_image_probe_reports_both_nulls_and_the_evidence_format(tiny) -> None:
     assert _by(out.metrics, "flip_rate_excess", perturbation="insert")[0].ci_low > 0.3
     assert _by(out.metrics, "mcnemar_p_holm")
     assert _by(out.metrics, "spurious_score_excess", perturbation="insert")[0].ci_low > 0.3
-    ex = next(e for e in out.evidence["examples"] if e["probe"] == "tag")
-    assert ex["kind"] == "image" and ex["image"].shape == (1, 6, 6)
-    assert ex["attribution"].shape == (6, 6) and ex["region"] == [0, 0, 2, 2]
-    assert "relies on the region" in out.evidence["sentences"][0]
-    assert out.evidence["probes"][0]["excess"]["insert"]["beaten"] == "location_null"
+    ex = next(e for e in out.evidence.examples if e.probe == "tag")
+    assert isinstance(ex, ImageExample) and ex.image.shape == (1, 6, 6)
+    assert ex.attribution.shape == (6, 6) and ex.region == (0, 0, 2, 2)
+    # the artifact beat the location null (the same patch elsewhere): it relies on the region
+    assert "relies on the region" in out.evidence.sentences[0]
 
 
 def test_image_control_is_not_flagged(tiny) -> None:
@@ -179,9 +180,9 @@ def test_text_probe_with_layer_attributions(tiny) -> None:
     assert _by(out.metrics, "spurious_score", perturbation="content_null")[0].ci_high < 0.5
     assert _by(out.metrics, "flip_rate_excess", perturbation="insert")[0].ci_low > 0.1
     assert _by(out.metrics, "attribution_enrichment", perturbation="insert")[0].ci_low > 2
-    ex = next(e for e in out.evidence["examples"] if e["probe"] == "tokens:1")
-    assert ex["kind"] == "text" and ex["tokens"][ex["marked"][0]] == "1"
-    assert len(ex["tokens"]) == len(ex["attribution"])
+    ex = next(e for e in out.evidence.examples if e.probe == "tokens:1")
+    assert isinstance(ex, TextExample) and ex.tokens[ex.marked[0]] == "1"
+    assert len(ex.tokens) == len(ex.attribution)
 
 
 @pytest.mark.slow

@@ -52,28 +52,26 @@ def test_shortcut_model_is_flagged_and_control_is_not(demos: dict[str, Path], ca
     assert _metric(control, "flip_rate_excess").ci_low <= MARGIN
     assert _metric(shortcut, "attribution_enrichment_gain").ci_low > 0
     assert _metric(control, "attribution_enrichment_gain").ci_low <= 0
-    assert len(shortcut.evidence["sentences"]) == 1
+    assert len(shortcut.evidence.sentences) == 1
     assert len(data.sensitive.columns) == 1  # the bias check has a group to judge
 
 
 def test_image_heatmaps_highlight_the_patch(demos: dict[str, Path]) -> None:
     out, _ = _measure(load_spec(demos["image"]))
-    examples = [e for e in out.evidence["examples"] if e["probe"] == "corner-tag"]
+    examples = [e for e in out.evidence.examples if e.probe == "corner-tag"]
     assert len(examples) == 4
     for e in examples:
-        r, c, h, w = e["region"]
-        inside = e["attribution"][r : r + h, c : c + w].mean()
-        assert inside > 3 * e["attribution"].mean()
-        assert e["pred"] != e["pred_after"]
+        r, c, h, w = e.region
+        inside = e.attribution[r : r + h, c : c + w].mean()
+        assert inside > 3 * e.attribution.mean()
+        assert e.pred != e.pred_after
 
 
 def test_text_evidence_is_readable(demos: dict[str, Path]) -> None:
     out, _ = _measure(load_spec(demos["text"]))
-    ex = next(e for e in out.evidence["examples"] if e["probe"] == "fastship")
-    assert [ex["tokens"][i] for i in ex["marked"]] == ["fastship"]
-    assert (
-        max(range(len(ex["attribution"])), key=lambda i: abs(ex["attribution"][i])) in ex["marked"]
-    )
+    ex = next(e for e in out.evidence.examples if e.probe == "fastship")
+    assert [ex.tokens[i] for i in ex.marked] == ["fastship"]
+    assert max(range(len(ex.attribution)), key=lambda i: abs(ex.attribution[i])) in ex.marked
 
 
 def test_demos_are_cached_and_deterministic(demos: dict[str, Path], tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A row mapper that behaves like remote workers, for tests that sharding changes nothing.
+"""A row mapper that behaves like remote workers: sharding must change no measurement.
 
 Each shard runs in a thread pool on its own deep copy of the model (a worker loads its own),
 with the function sent by name and every argument pickled and unpickled, as Dask would.

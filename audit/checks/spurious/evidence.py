@@ -1,0 +1,66 @@
+"""What the spurious-feature check hands its report section beyond the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageExample:
+    """An input beside the magnitude of its attribution, with the probed region outlined
+    (`region` None: a local explanation, no artifact)."""
+
+    probe: str
+    image: np.ndarray  # (C, H, W) or (H, W)
+    attribution: np.ndarray  # (H, W)
+    region: tuple[int, int, int, int] | None
+    pred: int
+    pred_after: int
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """A text's tokens with their attributions; `marked` are the artifact's positions."""
+
+    probe: str
+    tokens: tuple[str, ...]
+    attribution: tuple[float, ...]
+    marked: tuple[int, ...]
+    pred: int
+    pred_after: int
+
+
+Example = ImageExample | TextExample
+
+
+@dataclass(frozen=True)
+class FeatureShare:
+    """A feature's share of mean |attribution|, with its bootstrap interval."""
+
+    feature: str
+    share: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class SpuriousEvidence:
+    """Everything the section shows besides the metrics; every field is shown."""
+
+    method: str  # the attribution method used
+    sanity_spearman: float  # rank correlation after randomizing the top layers
+    examples: tuple[Example, ...] = ()  # per probe: inputs with the artifact inserted
+    local_examples: tuple[Example, ...] = ()  # misclassified or least confident inputs
+    importance: tuple[FeatureShare, ...] = ()  # tabular: global importance with a shadow
+    sentences: tuple[str, ...] = ()
+
+
+__all__ = [
+    "Example",
+    "FeatureShare",
+    "ImageExample",
+    "SpuriousEvidence",
+    "TextExample",
+]
