@@ -78,6 +78,14 @@ class IntervalBasis:
     successes: int | None = None
     trials: int | None = None
 
+    def __post_init__(self) -> None:
+        # numpy scalars must not reach findings.json
+        object.__setattr__(self, "confidence", float(self.confidence))
+        for name in ("successes", "trials"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, int(v))
+
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
@@ -94,6 +102,11 @@ class PowerBasis:
     sizes: tuple[int, int]
     rate: float
     scale: Literal["difference", "ratio"]
+
+    def __post_init__(self) -> None:
+        a, b = self.sizes
+        object.__setattr__(self, "sizes", (int(a), int(b)))
+        object.__setattr__(self, "rate", float(self.rate))
 
     def to_json(self) -> dict[str, Any]:
         return {"sizes": list(self.sizes), "rate": self.rate, "scale": self.scale}
