@@ -77,26 +77,55 @@ def _raw_level(metric: Metric, defaults: Defaults) -> float:
     return metric.interval.confidence if metric.interval is not None else defaults.confidence
 
 
-def _crossing(metric: Metric, side: str, threshold: float, defaults: Defaults) -> float:
-    """The p-value of the rule's threshold test implied by this metric's interval."""
-    counts = _wilson_counts(metric)
-    if counts is not None:
-        return float(stats.wilson_crossing(*counts, threshold, side))
-    level = _raw_level(metric, defaults)
-    return float(stats.crossing_level(metric.ci_low, metric.ci_high, level, threshold, side))
+def _crossings(
+    metrics: Sequence[Metric], side: str, threshold: float, defaults: Defaults
+) -> np.ndarray:
+    """The p-value of the rule's threshold test implied by each metric's interval (vectorized)."""
+    out = np.empty(len(metrics))
+    wilson = [i for i, x in enumerate(metrics) if _wilson_counts(x) is not None]
+    if wilson:
+        k, n = np.array([_wilson_counts(metrics[i]) for i in wilson]).T
+        out[wilson] = stats.wilson_crossing(k, n, threshold, side)
+    for level, idx in _by_raw_level(metrics, wilson, defaults).items():
+        low, high = _ends(metrics, idx)
+        out[idx] = stats.crossing_level(low, high, level, threshold, side)
+    return out
 
 
-def _bound_at(metric: Metric, side: str, level: float, defaults: Defaults) -> tuple[float, str]:
-    counts = _wilson_counts(metric)
-    if counts is not None:
-        low, high = stats.wilson_interval(*counts, level)
-        how = WILSON
-    else:
-        low, high = stats.widened_interval(
-            metric.ci_low, metric.ci_high, _raw_level(metric, defaults), level
-        )
-        how = NORMAL_TAILS if metric.interval is not None else NORMAL_TAILS_ASSUMED
-    return float(low if side == "ci_low" else high), how
+def _by_raw_level(
+    metrics: Sequence[Metric], exclude: list[int], defaults: Defaults
+) -> dict[float, list[int]]:
+    groups: dict[float, list[int]] = {}
+    skip = set(exclude)
+    for i, x in enumerate(metrics):
+        if i not in skip:
+            groups.setdefault(_raw_level(x, defaults), []).append(i)
+    return groups
+
+
+def _ends(metrics: Sequence[Metric], idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    low = np.array([metrics[i].ci_low for i in idx], dtype=np.float64)
+    high = np.array([metrics[i].ci_high for i in idx], dtype=np.float64)
+    return low, high
+
+
+def _bounds_at(
+    metrics: Sequence[Metric], side: str, level: float, defaults: Defaults
+) -> tuple[np.ndarray, list[str]]:
+    """Each metric's `side` bound rebuilt at `level`, and how it was rebuilt (vectorized)."""
+    bounds = np.empty(len(metrics))
+    how = [WILSON] * len(metrics)
+    wilson = [i for i, x in enumerate(metrics) if _wilson_counts(x) is not None]
+    if wilson:
+        k, n = np.array([_wilson_counts(metrics[i]) for i in wilson]).T
+        low, high = stats.wilson_interval(k, n, level)
+        bounds[wilson] = low if side == "ci_low" else high
+    for raw, idx in _by_raw_level(metrics, wilson, defaults).items():
+        low, high = stats.widened_interval(*_ends(metrics, idx), raw, level)
+        bounds[idx] = low if side == "ci_low" else high
+        for i in idx:
+            how[i] = NORMAL_TAILS if metrics[i].interval is not None else NORMAL_TAILS_ASSUMED
+    return bounds, how
 
 
 def _point_alpha(method: str, alpha: float, m: int) -> float:
@@ -138,7 +167,7 @@ def adjust(rule: Rule, metrics: Sequence[Metric], defaults: Defaults) -> list[Ju
         a = _point_alpha(method, alpha, m)
         return [Judged(x.value, Adjustment(method, m, POINT), a) for x in metrics]
     side, threshold = rule.on, rule.threshold.value
-    p = np.array([_crossing(x, side, threshold, defaults) for x in metrics])
+    p = _crossings(metrics, side, threshold, defaults)
     p_adj = _adjusted_p(method, p)
     if method == "none":
         a = alpha
@@ -147,21 +176,24 @@ def adjust(rule: Rule, metrics: Sequence[Metric], defaults: Defaults) -> list[Ju
         a = max(selected, 1) * alpha / m
     else:
         a = alpha / m
-    out = []
-    for x, pv, pa in zip(metrics, p, p_adj, strict=True):
-        bound, how = _bound_at(x, side, 1.0 - a, defaults)
-        adjustment = Adjustment(
-            method,
-            m,
-            how,
-            level=1.0 - a,
-            raw=getattr(x, side),
-            adjusted=bound,
-            p_value=float(pv),
-            p_adjusted=float(pa),
+    bounds, how = _bounds_at(metrics, side, 1.0 - a, defaults)
+    return [
+        Judged(
+            float(b),
+            Adjustment(
+                method,
+                m,
+                h,
+                level=1.0 - a,
+                raw=getattr(x, side),
+                adjusted=float(b),
+                p_value=float(pv),
+                p_adjusted=float(pa),
+            ),
+            a,
         )
-        out.append(Judged(bound, adjustment, a))
-    return out
+        for x, b, h, pv, pa in zip(metrics, bounds, how, p, p_adj, strict=True)
+    ]
 
 
 def _margin(rule: Rule, scale: str) -> float | None:
