@@ -17,7 +17,7 @@ import pytest
 
 from audit.policy import Policy, Rule, judge
 from audit.policy.model import Defaults
-from audit.records import CheckRun, IntervalBasis, Metric, Status, Verdict
+from audit.records import CheckRun, IntervalBasis, Metric, Verdict
 from audit.stats import percentile_interval, wilson_interval
 
 TODAY = datetime.date(2026, 1, 1)
