@@ -233,7 +233,8 @@ def crossing_level(
     high = np.asarray(high, dtype=np.float64)
     se = (high - low) / (2.0 * z)
     gap = (low - threshold) if side == "ci_low" else (threshold - high)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A subnormal standard error overflows to ±inf, which is the right limit.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z_star = np.where(
             se > 0, z + gap / np.where(se > 0, se, 1.0), np.where(gap > 0, np.inf, -np.inf)
         )

@@ -57,6 +57,9 @@ SMALL_GROUP = (
 )
 UNKNOWN_N = "{what}: group size unknown, so the minimum of {min} cannot be confirmed"
 NO_BOUND = "{what}: the rule judges `{on}` but the metric has no confidence interval"
+BAD_INTERVAL = (
+    "{what}: the interval [{low}, {high}] is not an interval (low above high or an end missing)"
+)
 JUDGED = "{what} = {value:.4g} ({on}{how}); {outcome} {threshold}"
 AT_LEVEL = " at {level:.4g}% for a family of {m} ({method}; {raw:.4g} at the reported level)"
 ADJUSTED_P = " adjusted by {method} across a family of {m} (raw {raw:.4g})"
@@ -180,6 +183,11 @@ def _screen(rule: Rule, metric: Metric, policy: Policy) -> Finding | None:
         return _finding(rule, Status.INSUFFICIENT_DATA, msg, metric)
     if getattr(metric, rule.on) is None:
         return _finding(rule, Status.ERROR, NO_BOUND.format(what=what, on=rule.on), metric)
+    low, high = metric.ci_low, metric.ci_high
+    if rule.on != "value" and (high is None or low is None or low > high):
+        # An inverted or one-sided interval cannot be rebuilt at another level.
+        msg = BAD_INTERVAL.format(what=what, low=low, high=high)
+        return _finding(rule, Status.ERROR, msg, metric)
     return None
 
 

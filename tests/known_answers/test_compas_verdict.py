@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from audit.checks.base import CheckContext, Predictions
-from audit.checks.bias import BiasCheck
+from audit.checks.bias.check import BiasCheck
+from audit.checks.bias.spec import BiasSpec
 from audit.loaders.data import Dataset
 from audit.policy import exit_code, judge, load_policy, summary_markdown
 from audit.records import AuditResult, CheckRun, Provenance, Status, Verdict
 from audit.report.context import summary
-from audit.spec import BiasSpec
 from tests.known_answers.test_compas import DATA, _propublica_filter
 
 TODAY = datetime.date(2026, 1, 1)
