@@ -152,6 +152,8 @@ def _family_note(f: Finding) -> str:
         text += f": {fmt(a.adjusted)} at {100 * a.level:.4g}% (raw {fmt(a.raw)})"
     elif a.p_adjusted is not None and a.raw is not None:
         text += f": adjusted p {fmt(a.p_adjusted)} (raw {fmt(a.raw)})"
+    else:
+        text += ": point estimate, no interval to adjust"
     return text
 
 
