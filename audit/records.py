@@ -65,6 +65,59 @@ _METRIC_OPTIONAL = (*SUBJECT_KEYS, "ci_low", "ci_high", "n")
 
 
 @dataclass(frozen=True)
+class IntervalBasis:
+    """How a metric's interval was made, so the judge can rebuild it at another level.
+
+    `wilson`: a Wilson score interval of `successes` out of `trials`, rebuilt exactly.
+    `percentile`: a percentile bootstrap interval, rebuilt by its normal tails
+    (`audit.stats.widened_interval`). `confidence` is the level the interval was made at.
+    """
+
+    method: Literal["wilson", "percentile"]
+    confidence: float
+    successes: int | None = None
+    trials: int | None = None
+
+    def __post_init__(self) -> None:
+        # numpy scalars must not reach findings.json
+        object.__setattr__(self, "confidence", float(self.confidence))
+        for name in ("successes", "trials"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, int(v))
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class PowerBasis:
+    """What the power of a comparison depends on: the two group sizes and the pooled rate.
+
+    `sizes` are the groups whose comparison is hardest to power (the smallest pair for an
+    aggregate, the group and the reference for an impact ratio); `scale` says whether the
+    metric is a difference of rates or a ratio of them.
+    """
+
+    sizes: tuple[int, int]
+    rate: float
+    scale: Literal["difference", "ratio"]
+
+    def __post_init__(self) -> None:
+        a, b = self.sizes
+        object.__setattr__(self, "sizes", (int(a), int(b)))
+        object.__setattr__(self, "rate", float(self.rate))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "rate": self.rate, "scale": self.scale}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PowerBasis:
+        a, b = data["sizes"]
+        return cls(sizes=(int(a), int(b)), rate=float(data["rate"]), scale=data["scale"])
+
+
+@dataclass(frozen=True)
 class Metric:
     """One measurement. Checks produce these and never judge them."""
 
@@ -80,6 +133,10 @@ class Metric:
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
+    # Optional: what the judge needs to rebuild the interval at a family-adjusted level, and
+    # to say how large a gap the measurement could detect. Absent in findings.json v1 files.
+    interval: IntervalBasis | None = None
+    power: PowerBasis | None = None
 
     def __post_init__(self) -> None:
         # Normalize numpy scalars and 0-d arrays to plain numbers: they must serialize to JSON.
@@ -102,12 +159,19 @@ class Metric:
             v = getattr(self, key)
             if v is not None:
                 out[key] = v
+        if self.interval is not None:
+            out["interval"] = self.interval.to_json()
+        if self.power is not None:
+            out["power"] = self.power.to_json()
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Metric:
+        interval, power = data.get("interval"), data.get("power")
         return cls(
-            **{k: data[k] for k in ("check", "name", "value", *_METRIC_OPTIONAL) if k in data}
+            **{k: data[k] for k in ("check", "name", "value", *_METRIC_OPTIONAL) if k in data},
+            interval=IntervalBasis(**interval) if isinstance(interval, Mapping) else None,
+            power=PowerBasis.from_json(power) if isinstance(power, Mapping) else None,
         )
 
     @property
@@ -175,6 +239,55 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """How a rule's family of judgements was corrected for multiple comparisons.
+
+    `family_size` is the number of metrics the rule judged; `level` the confidence of the
+    interval whose bound was judged (None when the rule reads a point estimate or a p-value);
+    `raw` the value as the check reported it (the bound at the check's level, or the p-value)
+    and `adjusted` the value the judge compared with the threshold. `p_value`/`p_adjusted`:
+    the p-value of the rule's threshold test implied by the interval, and the same p-value
+    adjusted by the policy's method across the family.
+    """
+
+    method: str
+    family_size: int
+    construction: str
+    level: float | None = None
+    raw: float | None = None
+    adjusted: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The smallest true gap this measurement would detect at the rule's level with the power.
+
+    `gap` is in the metric's units (for a ratio: the shortfall below 1); `margin` is how far
+    the threshold lies from parity (None for a rule on a single rate); `alpha` the two-sided
+    level the power is computed at (the family-adjusted one).
+    """
+
+    gap: float
+    power: float
+    alpha: float
+    construction: str
+    margin: float | None = None
+
+    @property
+    def underpowered(self) -> bool:
+        """True when a gap as large as the rule's margin could go unseen."""
+        return self.margin is not None and self.gap > self.margin
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Finding:
     """A policy rule applied to one metric (or to the absence of one)."""
 
@@ -189,6 +302,8 @@ class Finding:
     rationale: str = ""
     references: tuple[str, ...] = ()
     waiver: Waiver | None = None
+    adjustment: Adjustment | None = None
+    detectable: Detectable | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "check": self.check, "metric": self.metric_name}
@@ -210,6 +325,10 @@ class Finding:
         out["message"] = self.message
         if self.waiver is not None:
             out["waiver"] = self.waiver.to_json()
+        if self.adjustment is not None:
+            out["adjustment"] = self.adjustment.to_json()
+        if self.detectable is not None:
+            out["detectable"] = self.detectable.to_json()
         return out
 
     @classmethod
@@ -222,7 +341,9 @@ class Finding:
                 extra["severity"] = data["metric_severity"]
             metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
         t = data.get("threshold")
-        waiver = data.get("waiver")
+        waiver, adjustment, detectable = (
+            data.get(k) for k in ("waiver", "adjustment", "detectable")
+        )
         return cls(
             rule=data["rule"],
             check=data["check"],
@@ -235,6 +356,8 @@ class Finding:
             message=data.get("message", ""),
             metric=metric,
             waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
+            adjustment=Adjustment(**adjustment) if isinstance(adjustment, Mapping) else None,
+            detectable=Detectable(**detectable) if isinstance(detectable, Mapping) else None,
         )
 
 

@@ -7,20 +7,32 @@ checks or policies.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
 from scipy import stats as _sp
 
 __all__ = [
+    "DEFAULT_POWER",
     "benjamini_hochberg",
+    "bonferroni",
+    "crossing_level",
     "holm",
     "mcnemar_exact",
+    "minimum_detectable_deviation",
+    "minimum_detectable_difference",
+    "minimum_detectable_shortfall",
     "multinomial_resamples",
     "percentile_interval",
     "safe_divide",
+    "widened_interval",
+    "wilson_crossing",
     "wilson_interval",
 ]
+
+# The power the smallest detectable difference is quoted at (a common design convention).
+DEFAULT_POWER = 0.8
 
 _BAD_CONFIDENCE = "confidence must be strictly between 0 and 1, got {0!r}"
 _BAD_PVALUES = "p-values must lie in [0, 1] and be finite"
@@ -33,6 +45,12 @@ _MAX_DRAW_CELLS = 8_000_000
 def _z(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
         raise ValueError(_BAD_CONFIDENCE.format(confidence))
+    return _z_cached(float(confidence))
+
+
+@functools.lru_cache(maxsize=1024)
+def _z_cached(confidence: float) -> float:
+    # scipy's scalar ppf costs tens of microseconds; a judge asks for the same few levels often
     return float(_sp.norm.ppf(0.5 + confidence / 2.0))
 
 
@@ -160,6 +178,142 @@ def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
     out = np.empty(m)
     out[order] = adjusted
     return out.reshape(np.shape(pvalues))
+
+
+def bonferroni(pvalues: np.ndarray) -> np.ndarray:
+    """Bonferroni adjusted p-values, min(1, m·p), in the input order."""
+    p = _check_p(pvalues)
+    return np.minimum(p * p.size, 1.0)
+
+
+def widened_interval(
+    low: np.ndarray | float,
+    high: np.ndarray | float,
+    confidence: float,
+    new_confidence: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """An interval made at `confidence`, rebuilt at `new_confidence` by its normal tails.
+
+    The standard error is read off the interval's width, se = (high - low) / (2 z), and each
+    end moves by (z' - z)·se. When the estimate's sampling distribution is normal with that
+    standard error this is exact, and for a percentile bootstrap interval it keeps the
+    interval's location (bias included) while extending its tails as a normal would. It is an
+    approximation for any other interval, and the only one available for a bootstrap whose
+    draws cannot resolve a tail as far out as α/(2m).
+    """
+    z, z_new = _z(confidence), _z(new_confidence)
+    low = np.asarray(low, dtype=np.float64)
+    high = np.asarray(high, dtype=np.float64)
+    shift = (z_new - z) * (high - low) / (2.0 * z)
+    return low - shift, high + shift
+
+
+def _two_sided(z_star: np.ndarray) -> np.ndarray:
+    """The two-sided miss rate α' whose interval has an end exactly z_star standard errors out."""
+    return np.clip(2.0 * _sp.norm.sf(z_star), 0.0, 1.0)
+
+
+def crossing_level(
+    low: np.ndarray | float,
+    high: np.ndarray | float,
+    confidence: float,
+    threshold: float,
+    side: str,
+) -> np.ndarray:
+    """The smallest α' at which the `side` end of the widened interval lies beyond `threshold`.
+
+    "Beyond" is above the threshold for the lower end (`ci_low`) and below it for the upper
+    end (`ci_high`): the event a rule on that bound turns on. The interval at level 1 - α'
+    (see `widened_interval`) has that end beyond the threshold exactly when α' > this value,
+    so it is the p-value of the one-bound test the rule makes, on the two-sided scale that
+    interval levels use. 1 when no level puts the bound beyond the threshold.
+    """
+    z = _z(confidence)
+    low = np.asarray(low, dtype=np.float64)
+    high = np.asarray(high, dtype=np.float64)
+    se = (high - low) / (2.0 * z)
+    gap = (low - threshold) if side == "ci_low" else (threshold - high)
+    # A subnormal standard error overflows to ±inf, which is the right limit.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z_star = np.where(
+            se > 0, z + gap / np.where(se > 0, se, 1.0), np.where(gap > 0, np.inf, -np.inf)
+        )
+    return _two_sided(z_star)
+
+
+def wilson_crossing(
+    successes: np.ndarray | int, n: np.ndarray | int, threshold: float, side: str
+) -> np.ndarray:
+    """The smallest α' at which the `side` end of the Wilson interval lies beyond `threshold`.
+
+    The Wilson interval at level 1 - α' is every t with |p̂ - t| <= z·sqrt(t(1 - t)/n), so
+    its lower end passes t exactly where z = (p̂ - t) / sqrt(t(1 - t)/n): the score test of
+    p = t. Exact, in closed form; 1 when no level puts the bound beyond the threshold.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(m <= 0) or np.any(k > m):
+        raise ValueError(_BAD_COUNTS)
+    p = k / m
+    t = float(threshold)
+    if t <= 0.0 or t >= 1.0:
+        # Every Wilson interval lies in [0, 1] and reaches 0 and 1 only in the limit z → ∞.
+        beyond = (t < 0.0) if side == "ci_low" else (t > 1.0)
+        return np.full(np.broadcast_shapes(k.shape, m.shape), 0.0 if beyond else 1.0)
+    z_star = ((p - t) if side == "ci_low" else (t - p)) / np.sqrt(t * (1.0 - t) / m)
+    return _two_sided(z_star)
+
+
+def _power_factor(alpha: float, power: float) -> float:
+    """z_{1-α/2} + z_{power}: the separation, in standard errors, that a test at α detects."""
+    if not 0.0 < power < 1.0:
+        raise ValueError(_BAD_CONFIDENCE.format(power))
+    return _z(1.0 - alpha) + _z(2.0 * power - 1.0)
+
+
+def minimum_detectable_difference(
+    rate: np.ndarray | float,
+    n1: np.ndarray | int,
+    n2: np.ndarray | int,
+    alpha: float,
+    power: float = DEFAULT_POWER,
+) -> np.ndarray:
+    """Smallest true gap between two proportions a two-sided test at `alpha` finds with `power`.
+
+    The normal approximation (z_{1-α/2} + z_{1-β})·sqrt(p(1 - p)(1/n1 + 1/n2)), with p the
+    pooled rate: the variance is taken at the null, so it is the textbook sample-size formula
+    solved for the gap. NaN where a group is empty.
+    """
+    p = np.asarray(rate, dtype=np.float64)
+    inv = safe_divide(1.0, n1) + safe_divide(1.0, n2)
+    return _power_factor(alpha, power) * np.sqrt(p * (1.0 - p) * inv)
+
+
+def minimum_detectable_deviation(
+    rate: np.ndarray | float, n: np.ndarray | int, alpha: float, power: float = DEFAULT_POWER
+) -> np.ndarray:
+    """One proportion against a fixed bound: (z_{1-α/2} + z_{1-β})·sqrt(p(1 - p)/n)."""
+    p = np.asarray(rate, dtype=np.float64)
+    return _power_factor(alpha, power) * np.sqrt(p * (1.0 - p) * safe_divide(1.0, n))
+
+
+def minimum_detectable_shortfall(
+    rate: np.ndarray | float,
+    n1: np.ndarray | int,
+    n2: np.ndarray | int,
+    alpha: float,
+    power: float = DEFAULT_POWER,
+) -> np.ndarray:
+    """Smallest true shortfall 1 - p1/p2 of a ratio of proportions found at `alpha` with `power`.
+
+    Delta method on the log ratio: var(log p̂1/p̂2) ≈ (1 - p1)/(n1 p1) + (1 - p2)/(n2 p2),
+    taken at the null p1 = p2 = p, so a log-ratio of (z_{1-α/2} + z_{1-β})·
+    sqrt((1 - p)/p·(1/n1 + 1/n2)) is detected; the shortfall is 1 - exp(-that). NaN at p = 0.
+    """
+    p = np.asarray(rate, dtype=np.float64)
+    inv = safe_divide(1.0, n1) + safe_divide(1.0, n2)
+    log_gap = _power_factor(alpha, power) * np.sqrt(safe_divide(1.0 - p, p) * inv)
+    return -np.expm1(-log_gap)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

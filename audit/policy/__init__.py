@@ -9,7 +9,7 @@ result for CI (JUnit XML, a Markdown summary) and `lint` explains a broken file 
 
 from __future__ import annotations
 
-from audit.policy.evaluate import FAIL_ON, exit_code, judge, verdict_of
+from audit.policy.evaluate import FAIL_ON, exit_code, judge, unjudged_blockers, verdict_of
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.policy.lint import lint
 from audit.policy.load import POLICIES_DIR, load_policy, shipped_policies
@@ -31,5 +31,6 @@ __all__ = [
     "load_policy",
     "shipped_policies",
     "summary_markdown",
+    "unjudged_blockers",
     "verdict_of",
 ]

@@ -6,9 +6,15 @@ nothing to judge, an undersized group, a missing interval) is `error` or `insuff
 and those block the release exactly like a failure does. Waivers only ever turn a `fail` into
 `waived`; they never hide an error or missing data.
 
-Multiple comparisons: `defaults.confidence` and `defaults.multiple_comparisons` tell the checks
-which interval to report; the judge reads the bounds as given and does not adjust them again
-(metrics carry no p-values).
+Multiple comparisons: checks report intervals at `defaults.confidence`; the judge treats the
+metrics one rule judges as a family and reads each bound rebuilt at the level
+`defaults.multiple_comparisons` asks for (`audit.policy.family`). Each finding records the
+family size, the adjusted level, the raw and the adjusted bound, and the smallest gap the
+measurement could detect.
+
+Verdict precedence: any blocking `fail` makes the verdict `fail` (the audit completed and
+found a violation), with the blocking `error`/`insufficient_data` findings listed beside it;
+`error` only when nothing blocking failed but something blocking could not be judged.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import operator
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from audit.policy.family import Judged, adjust, detectable
 from audit.policy.model import Policy, Rule, Subject, WaiverSpec
 from audit.records import (
     BLOCKING_STATUSES,
+    Adjustment,
     CheckRun,
+    Detectable,
     Finding,
     Metric,
     Severity,
@@ -48,7 +57,16 @@ SMALL_GROUP = (
 )
 UNKNOWN_N = "{what}: group size unknown, so the minimum of {min} cannot be confirmed"
 NO_BOUND = "{what}: the rule judges `{on}` but the metric has no confidence interval"
-JUDGED = "{what} = {value:.4g} ({on}); {outcome} {threshold}"
+BAD_INTERVAL = (
+    "{what}: the interval [{low}, {high}] is not an interval (low above high or an end missing)"
+)
+JUDGED = "{what} = {value:.4g} ({on}{how}); {outcome} {threshold}"
+AT_LEVEL = " at {level:.4g}% for a family of {m} ({method}; {raw:.4g} at the reported level)"
+ADJUSTED_P = " adjusted by {method} across a family of {m} (raw {raw:.4g})"
+UNDERPOWERED = (
+    "; not enough data to show compliance: the smallest gap this audit detects with "
+    "{power:.0%} power at α = {alpha:.2g} is {gap:.3g}, more than the rule's margin of {margin:.3g}"
+)
 WAIVED = "; waived by {approver} until {expires}: {justification}"
 EXPIRED = "; a waiver by {approver} expired on {expires} and was ignored"
 
@@ -70,13 +88,28 @@ def _blocks(finding: Finding, fail_on: str) -> bool:
 
 
 def verdict_of(findings: Sequence[Finding], fail_on: str = "blocker") -> Verdict:
-    """`error` if a blocking finding could not be judged, `fail` if one failed, else `pass`."""
+    """`fail` if a blocking finding failed; else `error` if one could not be judged; else `pass`.
+
+    A failure found is a result even when other rules could not be judged: the audit ran and
+    the release is blocked for a known reason (exit 1). `error` (exit 2) is kept for an audit
+    that found nothing wrong but could not judge everything, which is no pass either.
+    """
     if fail_on not in FAIL_ON:
         raise ValueError(BAD_FAIL_ON.format(choices=", ".join(FAIL_ON), got=fail_on))
     blocking = [f for f in findings if _blocks(f, fail_on)]
-    if any(f.status in (Status.ERROR, Status.INSUFFICIENT_DATA) for f in blocking):
-        return Verdict.ERROR
-    return Verdict.FAIL if blocking else Verdict.PASS
+    # A `warn` blocks only under --fail-on warn, and then it counts as a failure found.
+    if any(f.status in (Status.FAIL, Status.WARN) for f in blocking):
+        return Verdict.FAIL
+    return Verdict.ERROR if blocking else Verdict.PASS
+
+
+def unjudged_blockers(findings: Sequence[Finding], fail_on: str = "blocker") -> list[Finding]:
+    """The blocking findings that could not be judged (listed beside a `fail` verdict)."""
+    return [
+        f
+        for f in findings
+        if _blocks(f, fail_on) and f.status in (Status.ERROR, Status.INSUFFICIENT_DATA)
+    ]
 
 
 def exit_code(verdict: Verdict) -> int:
@@ -99,6 +132,8 @@ def _finding(
     message: str,
     metric: Metric | None = None,
     waiver: Waiver | None = None,
+    adjustment: Adjustment | None = None,
+    detectable: Detectable | None = None,
 ) -> Finding:
     return Finding(
         rule=rule.id,
@@ -112,6 +147,8 @@ def _finding(
         rationale=rule.rationale.strip(),
         references=tuple(rule.references),
         waiver=waiver,
+        adjustment=adjustment,
+        detectable=detectable,
     )
 
 
@@ -135,7 +172,8 @@ def _outcome(rule: Rule, observed: float) -> Status:
     return Status.PASS
 
 
-def _judge_metric(rule: Rule, metric: Metric, policy: Policy, today: datetime.date) -> Finding:
+def _screen(rule: Rule, metric: Metric, policy: Policy) -> Finding | None:
+    """The finding for a metric the rule cannot judge (too small, size or bound unknown)."""
     what, least = _what(rule, metric), policy.defaults.min_group_size
     if metric.n is not None and metric.n < least:
         msg = SMALL_GROUP.format(what=what, n=metric.n, min=least)
@@ -143,20 +181,48 @@ def _judge_metric(rule: Rule, metric: Metric, policy: Policy, today: datetime.da
     if metric.n is None and (metric.feature is not None or metric.group is not None):
         msg = UNKNOWN_N.format(what=what, min=least)
         return _finding(rule, Status.INSUFFICIENT_DATA, msg, metric)
-    observed = getattr(metric, rule.on)
-    if observed is None:
+    if getattr(metric, rule.on) is None:
         return _finding(rule, Status.ERROR, NO_BOUND.format(what=what, on=rule.on), metric)
+    low, high = metric.ci_low, metric.ci_high
+    if rule.on != "value" and (high is None or low is None or low > high):
+        # An inverted or one-sided interval cannot be rebuilt at another level.
+        msg = BAD_INTERVAL.format(what=what, low=low, high=high)
+        return _finding(rule, Status.ERROR, msg, metric)
+    return None
+
+
+def _how(adj: Adjustment) -> str:
+    if adj.level is not None and adj.raw is not None:
+        return AT_LEVEL.format(
+            level=100 * adj.level, m=adj.family_size, method=adj.method, raw=adj.raw
+        )
+    if adj.p_adjusted is not None and adj.method != "none" and adj.raw is not None:
+        return ADJUSTED_P.format(method=adj.method, m=adj.family_size, raw=adj.raw)
+    return ""
+
+
+def _judge_metric(
+    rule: Rule, metric: Metric, judged: Judged, policy: Policy, today: datetime.date
+) -> Finding:
+    what, observed, adj = _what(rule, metric), judged.observed, judged.adjustment
     status = _outcome(rule, observed)
+    power = detectable(rule, metric, judged.alpha)
     outcome = {Status.PASS: "meets", Status.WARN: "meets but near", Status.FAIL: "violates"}
     message = JUDGED.format(
         what=what,
         value=observed,
         on=rule.on,
+        how=_how(adj),
         outcome=outcome[status],
         threshold=rule.record_threshold(),
     )
+    extra = {"adjustment": adj, "detectable": power}
     if status != Status.FAIL:
-        return _finding(rule, status, message, metric)
+        if power is not None and power.underpowered:
+            message += UNDERPOWERED.format(
+                power=power.power, alpha=power.alpha, gap=power.gap, margin=power.margin
+            )
+        return _finding(rule, status, message, metric, **extra)
     waivers = [w for w in policy.waivers if w.rule == rule.id and w.subject.matches(metric)]
     live = [w for w in waivers if not w.expired(today)]
     if live:
@@ -164,12 +230,12 @@ def _judge_metric(rule: Rule, metric: Metric, policy: Policy, today: datetime.da
         message += WAIVED.format(
             approver=w.approver, expires=w.expires.isoformat(), justification=w.justification
         )
-        return _finding(rule, Status.WAIVED, message, metric, _waiver_record(w, today))
+        return _finding(rule, Status.WAIVED, message, metric, _waiver_record(w, today), **extra)
     if waivers:
         w = max(waivers, key=lambda w: w.expires)
         message += EXPIRED.format(approver=w.approver, expires=w.expires.isoformat())
-        return _finding(rule, Status.FAIL, message, metric, _waiver_record(w, today))
-    return _finding(rule, Status.FAIL, message, metric)
+        return _finding(rule, Status.FAIL, message, metric, _waiver_record(w, today), **extra)
+    return _finding(rule, Status.FAIL, message, metric, **extra)
 
 
 def _judge_rule(
@@ -201,7 +267,13 @@ def _judge_rule(
         subject = _subject_phrase(rule.subject)
         message = NO_METRIC.format(**names, metric=rule.metric, subject=subject)
         return [_finding(rule, Status.ERROR, message)]
-    return [_judge_metric(rule, m, policy, today) for m in matched]
+    screened = [_screen(rule, m, policy) for m in matched]
+    family = [m for m, f in zip(matched, screened, strict=True) if f is None]
+    judged = iter(adjust(rule, family, policy.defaults))
+    return [
+        f if f is not None else _judge_metric(rule, m, next(judged), policy, today)
+        for m, f in zip(matched, screened, strict=True)
+    ]
 
 
 def _run_finding(check: str, message: str) -> Finding:

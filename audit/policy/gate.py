@@ -10,9 +10,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-from audit.records import AuditResult, Finding, Status
+from audit.policy.evaluate import unjudged_blockers
+from audit.records import AuditResult, Finding, Status, Verdict
 
 MAX_ROWS = 50
+BESIDE_FAIL = (
+    "Failed, and beside the failures {n} blocking finding(s) could not be judged "
+    "(insufficient data or error); they are listed below."
+)
 _ORDER = (
     Status.ERROR,
     Status.INSUFFICIENT_DATA,
@@ -97,6 +102,9 @@ def summary_markdown(result: AuditResult) -> str:
         + ", ".join(f"{counts[s]} {s.value}" for s in _ORDER if counts[s]),
         "",
     ]
+    unjudged = unjudged_blockers(result.findings)
+    if result.verdict == Verdict.FAIL and unjudged:
+        lines += [BESIDE_FAIL.format(n=len(unjudged)), ""]
     shown = sorted(
         (f for f in result.findings if f.status != Status.PASS),
         key=lambda f: (_ORDER.index(f.status), -f.severity.rank, f.rule),

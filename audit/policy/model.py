@@ -40,9 +40,13 @@ class Defaults(_Strict):
     confidence: float = Field(
         0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals rules judge."
     )
-    multiple_comparisons: Literal["holm", "bh", "none"] = Field(
+    multiple_comparisons: Literal["holm", "bonferroni", "bh", "none"] = Field(
         "holm",
-        description="Correction the checks apply across groups and probes (Holm or BH).",
+        description=(
+            "Correction the judge applies across the metrics one rule judges: holm or "
+            "bonferroni (family-wise, simultaneous intervals), bh (false coverage rate, "
+            "Benjamini-Yekutieli intervals) or none. See docs/methods.md."
+        ),
     )
 
 

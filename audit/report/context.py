@@ -109,6 +109,14 @@ def _sections(result: AuditResult) -> list[CheckSection]:
     return [_section(result, check, runs.get(check)) for check in order]
 
 
+# Verdict precedence: a fail is reported with the blocking findings that could not be judged.
+UNJUDGED_BESIDE_FAIL = (
+    " Beside the failures, {n} blocking finding(s) could not be judged (insufficient data or "
+    "error): {which}."
+)
+UNJUDGED_SHOWN = 12
+
+
 def _finding_row(f: Finding) -> dict[str, Any]:
     waiver = ""
     if f.waiver is not None:
@@ -130,7 +138,23 @@ def _finding_row(f: Finding) -> dict[str, Any]:
         "status_cls": f"status-{f.status.value}",
         "message": clip(f.message, 600),
         "waiver": clip(waiver, 600),
+        "family": _family_note(f),
     }
+
+
+def _family_note(f: Finding) -> str:
+    """One line under the threshold: family size, method, and the bound at its adjusted level."""
+    a = f.adjustment
+    if a is None:
+        return ""
+    text = f"family m = {a.family_size}, {a.method}"
+    if a.level is not None and a.adjusted is not None and a.raw is not None:
+        text += f": {fmt(a.adjusted)} at {100 * a.level:.4g}% (raw {fmt(a.raw)})"
+    elif a.p_adjusted is not None and a.raw is not None:
+        text += f": adjusted p {fmt(a.p_adjusted)} (raw {fmt(a.raw)})"
+    else:
+        text += ": point estimate, no interval to adjust"
+    return text
 
 
 def _findings_by_severity(findings: Sequence[Finding]) -> list[dict[str, Any]]:
@@ -196,6 +220,25 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
             f"failed: {blocking} blocking finding(s) under the {policy} were not met, so the "
             "release is blocked."
         )
+        unjudged = [
+            f
+            for f in result.findings
+            if f.severity == Severity.BLOCKER
+            and f.status in (Status.ERROR, Status.INSUFFICIENT_DATA)
+        ]
+        if unjudged:
+            outcome += UNJUDGED_BESIDE_FAIL.format(
+                n=len(unjudged),
+                which="; ".join(
+                    clip(
+                        f"{f.rule} {f.metric.subject if f.metric else f.metric_name}"
+                        + (f" (n = {f.metric.n})" if f.metric and f.metric.n is not None else ""),
+                        80,
+                    )
+                    for f in unjudged[:UNJUDGED_SHOWN]
+                )
+                + ("; …" if len(unjudged) > UNJUDGED_SHOWN else ""),
+            )
     else:
         outcome = (
             f"could not be completed under the {policy}: a check crashed or evidence was "

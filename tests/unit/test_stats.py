@@ -110,3 +110,55 @@ def test_mcnemar_exact_matches_binomial_test(b, c):
 def test_safe_divide_marks_undefined():
     out = stats.safe_divide(np.array([1.0, 0.0]), np.array([2.0, 0.0]))
     assert out[0] == 0.5 and np.isnan(out[1])
+
+
+@pytest.mark.parametrize(("k", "n", "t"), [(70, 200, 0.3), (90, 200, 0.3), (5, 40, 0.05)])
+@pytest.mark.parametrize("side", ["ci_low", "ci_high"])
+def test_wilson_crossing_is_where_the_bound_meets_the_threshold(k, n, t, side):
+    a = float(stats.wilson_crossing(k, n, t, side))
+    if a in (0.0, 1.0):
+        return
+    low, high = stats.wilson_interval(k, n, 1 - a)
+    assert (low if side == "ci_low" else high) == pytest.approx(t, abs=1e-9)
+
+
+def test_wilson_crossing_is_the_score_test():
+    """Two-sided score test of p = 0.3 with 75 of 200 (scipy's binomtest has no score test)."""
+    z = (75 / 200 - 0.3) / np.sqrt(0.3 * 0.7 / 200)
+    assert stats.wilson_crossing(75, 200, 0.3, "ci_low") == pytest.approx(2 * sp.norm.sf(z))
+    assert stats.wilson_crossing(75, 200, 0.3, "ci_high") == 1.0  # p̂ above t: never below
+
+
+def test_widened_interval_is_exact_for_a_normal_interval():
+    z95, z99 = sp.norm.ppf(0.975), sp.norm.ppf(0.995)
+    low, high = stats.widened_interval(1 - 2 * z95, 1 + 2 * z95, 0.95, 0.99)
+    assert (low, high) == pytest.approx((1 - 2 * z99, 1 + 2 * z99))
+    same = stats.widened_interval(0.2, 0.5, 0.95, 0.95)
+    assert same == (0.2, 0.5)
+
+
+def test_crossing_level_matches_the_widened_bound():
+    a = float(stats.crossing_level(0.12, 0.30, 0.95, 0.1, "ci_low"))
+    low, _ = stats.widened_interval(0.12, 0.30, 0.95, 1 - a)
+    assert low == pytest.approx(0.1)
+
+
+def test_bonferroni():
+    assert stats.bonferroni(np.array([0.01, 0.2, 0.5])).tolist() == pytest.approx([0.03, 0.6, 1])
+
+
+def test_minimum_detectable_difference_matches_the_sample_size_formula():
+    """With n per group from the textbook formula at gap 0.1, the gap detected is 0.1."""
+    p, gap = 0.3, 0.1
+    n = (sp.norm.ppf(0.975) + sp.norm.ppf(0.8)) ** 2 * 2 * p * (1 - p) / gap**2
+    assert stats.minimum_detectable_difference(p, n, n, 0.05) == pytest.approx(gap)
+    assert stats.minimum_detectable_deviation(p, n / 2, 0.05) == pytest.approx(gap)
+
+
+def test_minimum_detectable_shortfall_by_the_delta_method():
+    p, n = 0.4, 500
+    log_gap = (sp.norm.ppf(0.975) + sp.norm.ppf(0.8)) * np.sqrt((1 - p) / p * 2 / n)
+    got = stats.minimum_detectable_shortfall(p, n, n, 0.05)
+    assert got == pytest.approx(1 - np.exp(-log_gap))
+    # for small gaps it is the difference over the rate, as the delta method on p1/p2 says
+    assert got == pytest.approx(stats.minimum_detectable_difference(p, n, n, 0.05) / p, rel=0.15)

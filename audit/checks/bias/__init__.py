@@ -95,6 +95,13 @@ class BiasPlugin(CheckPlugin):
             "lower",
             "largest minus smallest true-positive rate across the feature's groups",
         ),
+        MetricInfo(
+            "minimum_detectable_difference",
+            ("feature",),
+            "difference",
+            "lower",
+            "smallest selection-rate gap between the two smallest groups found with power 0.8",
+        ),
     )
     headline = (
         "demographic_parity_difference",

@@ -18,6 +18,13 @@ from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.bias._bootstrap import Intervals, Target, bootstrap_intervals
 from audit.checks.bias._fairlearn_frame import group_rates
 from audit.checks.bias._groups import Partition, Scope, partition
+from audit.checks.bias._power import (
+    aggregate_power,
+    detectable_metric,
+    impact_power,
+    percentile_basis,
+    wilson_bases,
+)
 from audit.checks.bias._rates import (
     AGGREGATE_NAMES,
     RATE_NAMES,
@@ -107,6 +114,7 @@ def _group_metrics(
     impact: np.ndarray,
     intervals: Intervals | None,
     confidence: float,
+    included: np.ndarray | None,
 ) -> list[Metric | None]:
     tp, fp, fn, tn = counts
     parts = rate_parts(tp, fp, fn, tn)
@@ -116,6 +124,7 @@ def _group_metrics(
         num, den = parts[name]
         low, high = wilson_interval(num, den, confidence)
         values = np.where(den > 0, rates[name].to_numpy(), np.nan)
+        bases = wilson_bases(num, den, confidence)
         for g, label in enumerate(scope.labels):
             out.append(
                 _metric(
@@ -127,18 +136,22 @@ def _group_metrics(
                     n=int(n[g]),
                     ci_low=low[g],
                     ci_high=high[g],
+                    interval=bases[g],
                 )
             )
+    impact_bases = impact_power(parts, included) if included is not None else None
     for g, label in enumerate(scope.labels):
         keys = {"feature": scope.name, "group": label, "method": method, "n": int(n[g])}
         out.append(_metric("expected_calibration_error", ece[g], **keys))
-        if intervals is not None:
+        if intervals is not None and impact_bases is not None:
             out.append(
                 _metric(
                     "impact_ratio",
                     impact[g],
                     ci_low=intervals.impact_low[g],
                     ci_high=intervals.impact_high[g],
+                    interval=percentile_basis(confidence),
+                    power=impact_bases[g],
                     **keys,
                 )
             )
@@ -262,10 +275,13 @@ def _measure(
         aggregates, impact = (
             _point_aggregates(rates, included) if included is not None else ({}, None)
         )
-        metrics += _group_metrics(scope, method, counts, rates, ece, impact, ci, setting.confidence)
+        metrics += _group_metrics(
+            scope, method, counts, rates, ece, impact, ci, setting.confidence, included
+        )
         if ci is None:
             continue
         smallest = int(n[included].min())
+        powers = aggregate_power(rate_parts(*counts), included)
         metrics += [
             _metric(
                 name,
@@ -275,9 +291,16 @@ def _measure(
                 n=smallest,
                 ci_low=ci.aggregate_low[name],
                 ci_high=ci.aggregate_high[name],
+                interval=percentile_basis(setting.confidence),
+                power=powers[name],
             )
             for name in AGGREGATE_NAMES
         ]
+        metrics.append(
+            detectable_metric(
+                rate_parts(*counts), included, setting.confidence, feature=scope.name, method=method
+            )
+        )
     return [m for m in metrics if m is not None]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.checks.base import CheckContext
-from audit.records import Metric
+from audit.records import IntervalBasis, Metric
 from audit.stats import wilson_interval
 from audit.streams import stream
 
@@ -66,6 +66,7 @@ def rate_metric(
         ci_low=float(lo),
         ci_high=float(hi),
         n=n,
+        interval=IntervalBasis("wilson", confidence, successes=hits, trials=n),
         **subject,
     )
 

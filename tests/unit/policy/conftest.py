@@ -14,7 +14,7 @@ HEADER = """\
 name: {name}
 version: "1.0.0"
 extends: {extends}
-defaults: {{min_group_size: 30}}
+defaults: {{min_group_size: 30, multiple_comparisons: {mc}}}
 required_checks: {required}
 """
 
@@ -29,8 +29,9 @@ def write_policy(tmp_path: Path) -> Callable[..., Path]:
         required: str = "[]",
         waivers: str = "[]",
         file: str | None = None,
+        multiple_comparisons: str = "holm",
     ) -> Path:
-        text = HEADER.format(name=name, extends=extends, required=required)
+        text = HEADER.format(name=name, extends=extends, required=required, mc=multiple_comparisons)
         text += "rules:\n" + rules if rules else "rules: []\n"
         text += "waivers: " + (
             waivers if waivers.startswith("[") else "\n" + textwrap.indent(waivers, "  ")

@@ -183,7 +183,7 @@ def test_rule_applies_to_every_matching_metric(make_policy):
     ]
     findings, verdict = judge(policy, metrics, RAN, today=TODAY)
     assert [f.status for f in findings] == [Status.PASS, Status.INSUFFICIENT_DATA, Status.FAIL]
-    assert verdict == Verdict.ERROR
+    assert verdict == Verdict.FAIL  # a failure found beats a group too small to judge
 
 
 def test_subject_filters_on_severity_and_perturbation(make_policy):
@@ -313,7 +313,17 @@ def _f(status: Status, severity: Severity) -> Finding:
         (
             [_f(Status.FAIL, Severity.BLOCKER), _f(Status.ERROR, Severity.BLOCKER)],
             "blocker",
+            Verdict.FAIL,
+        ),
+        (
+            [_f(Status.FAIL, Severity.MAJOR), _f(Status.INSUFFICIENT_DATA, Severity.BLOCKER)],
+            "blocker",
             Verdict.ERROR,
+        ),
+        (
+            [_f(Status.WARN, Severity.MINOR), _f(Status.ERROR, Severity.BLOCKER)],
+            "warn",
+            Verdict.FAIL,
         ),
         (
             [_f(Status.WAIVED, Severity.BLOCKER), _f(Status.SKIPPED, Severity.BLOCKER)],
@@ -355,6 +365,11 @@ def test_findings_serialise_as_contract_section_5(make_policy):
             "approver": "J. Doe",
             "expires": "2026-12-31",
             "expired": False,
+        },
+        "adjustment": {
+            "method": "holm",
+            "family_size": 1,
+            "construction": "point estimate (no interval to adjust)",
         },
     }
     assert "threshold" not in run and run["status"] == "error"

@@ -21,7 +21,8 @@ from audit.records import (
 )
 
 _STRICTNESS = {"blocker": 0, "major": 1, "minor": 2, "warn": 3}
-_BAD = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.ERROR: 2}
+# A failure found outranks an audit that could not judge everything (fail beats error).
+_BAD = {Verdict.PASS: 0, Verdict.ERROR: 1, Verdict.FAIL: 2}
 
 findings_st = st.lists(
     st.builds(
@@ -39,8 +40,10 @@ def test_a_blocker_that_failed_or_errored_never_passes(findings, fail_on):
     if any(f.severity == Severity.BLOCKER and f.status in BLOCKING_STATUSES for f in findings):
         assert verdict != Verdict.PASS and exit_code(verdict) != 0
     unjudged = (Status.ERROR, Status.INSUFFICIENT_DATA)
-    if any(f.severity == Severity.BLOCKER and f.status in unjudged for f in findings):
-        assert verdict == Verdict.ERROR and exit_code(verdict) == 2
+    if any(f.severity == Severity.BLOCKER and f.status == Status.FAIL for f in findings):
+        assert verdict == Verdict.FAIL and exit_code(verdict) == 1
+    elif any(f.severity == Severity.BLOCKER and f.status in unjudged for f in findings):
+        assert verdict in (Verdict.ERROR, Verdict.FAIL) and exit_code(verdict) != 0
 
 
 @given(findings_st, st.sampled_from(FAIL_ON), st.sampled_from(FAIL_ON))
