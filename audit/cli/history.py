@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from audit.cli import _console
-from audit.ledger import Ledger, LedgerEntry, drift
+
+if TYPE_CHECKING:  # imported when a command runs: every command would pay for SQLAlchemy
+    from audit.ledger import Ledger, LedgerEntry
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red"}
 CHAIN_OK = "Ledger chain intact: {records} records, head {head}."
@@ -21,6 +24,8 @@ def _changes(entry: LedgerEntry, before: LedgerEntry | None) -> list[str]:
     """Short labels of what moved since the audit before this one (same spec name)."""
     if before is None:
         return []
+    from audit.ledger import drift
+
     d = drift(entry.metrics, before.metrics, entry.findings, before.findings)
     labels = [
         f"{c['metric']} [{c['subject']}] {c['previous']:.3g}→{c['current']:.3g}" for c in d.changed
@@ -75,6 +80,8 @@ def history(
     ),
 ) -> int:
     """List past audits and what changed between them; --verify exits 1 if tampered."""
+    from audit.ledger import Ledger
+
     with Ledger(url) as ledger:
         if verify:
             check = ledger.verify_chain()

@@ -20,7 +20,7 @@ import audit
 from audit.errors import PolicyError
 from audit.policy.model import Defaults, Policy, PolicyFile, Rule, WaiverSpec
 from audit.validation import describe
-from audit.yamlio import YamlSyntaxError, load_yaml_text, to_plain
+from audit.yamlio import YamlSyntaxError, decode, load_yaml_text, read_bounded, to_plain
 
 POLICIES_DIR = Path(audit.__file__).resolve().parent.parent / "policies"
 MAX_DEPTH = 8
@@ -92,9 +92,9 @@ class Parsed:
 def parse_file(file: Path) -> Parsed:
     """Parse and validate one file, collecting `file:line:col: message` problems."""
     try:
-        text = file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Parsed(file, "", None, None, (f"{file}:1:1: not UTF-8 text ({exc.reason}).",))
+        text = decode(read_bounded(file))
+    except YamlSyntaxError as exc:
+        return Parsed(file, "", None, None, (f"{file}:1:1: {exc}.",))
     try:
         root = load_yaml_text(text)
     except YamlSyntaxError as exc:
