@@ -150,17 +150,23 @@ def _merge(chain: list[tuple[str, Parsed]]) -> tuple[PolicyFile, list[Rule], lis
     waivers: list[WaiverSpec] = []
     defaults: dict[str, Any] = {}
     required: list[str] = []
+    released: list[str] = []
     for model in reversed(models):  # root parent first, child last
         for rule in model.rules:
             rules[rule.id] = rule
         waivers.extend(model.waivers)
         defaults.update({k: getattr(model.defaults, k) for k in model.defaults.model_fields_set})
         required.extend(c for c in model.required_checks if c not in required)
+        # a child may release what a parent requires, but only by naming it (`optional_checks`)
+        released = [c for c in released if c not in model.required_checks]
+        released.extend(c for c in model.optional_checks if c in required and c not in released)
+        required = [c for c in required if c not in model.optional_checks]
     child = models[0]
     merged = child.model_copy(
         update={
             "defaults": Defaults.model_validate(defaults),
             "required_checks": required,
+            "optional_checks": released,
         }
     )
     return merged, list(rules.values()), waivers
@@ -182,6 +188,7 @@ def load_policy(ref: str | Path, *, base_dir: Path | None = None) -> Policy:
         description=merged.description.strip(),
         defaults=merged.defaults,
         required_checks=tuple(merged.required_checks),
+        optional_checks=tuple(merged.optional_checks),
         rules=tuple(rules),
         waivers=tuple(waivers),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
