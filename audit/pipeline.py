@@ -21,15 +21,16 @@ import numpy as np
 from audit.checks import get_check
 from audit.checks._groups import partition
 from audit.checks.base import CheckContext, CheckOutput, Predictions
-from audit.errors import DataError, ModelError, ReportError, SpecError
+from audit.errors import DataError, ModelError, ReportError
 from audit.fsio import write_atomic
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
 from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
+from audit.preflight import check_probe_regions
 from audit.records import AuditResult, CheckRun, Finding, Metric, Provenance, Verdict
 from audit.signing import LoadedSigner, load_signer, sign_pdf
-from audit.spec import AuditSpec, PatchProbe, load_spec, sha256_file
+from audit.spec import AuditSpec, load_spec, sha256_file
 
 _VERSIONED = ("torch", "captum", "fairlearn", "audit", "prefect", "weasyprint", "pyhanko")
 
@@ -78,10 +79,6 @@ _ONE_GROUP = "sensitive column {0!r} holds a single group ({1!r}); fairness need
 _ONE_GROUP_FIX = (
     "check that the data is not a filtered extract, or drop the column from `data.sensitive`."
 )
-_PROBE_OUTSIDE = "probe region {0} does not fit inside the data's {1}x{2} images."
-_PROBE_OUTSIDE_FIX = (
-    "give [row, col, height, width] with row + height <= {0} and col + width <= {1}."
-)
 
 
 def preflight(spec: AuditSpec, data: Dataset) -> None:
@@ -102,17 +99,8 @@ def preflight(spec: AuditSpec, data: Dataset) -> None:
                     where=f"data.sensitive: {feature.name}",
                     fix=_ONE_GROUP_FIX,
                 )
-    if spec.checks.spurious is not False and data.modality == "image":
-        height, width = data.x.shape[-2:]
-        for i, probe in enumerate(spec.checks.spurious.probes):
-            if isinstance(probe, PatchProbe):
-                r, c, h, w = probe.region
-                if r + h > height or c + w > width:
-                    raise SpecError(
-                        _PROBE_OUTSIDE.format(probe.region, height, width),
-                        where=f"checks.spurious.probes[{i}].region",
-                        fix=_PROBE_OUTSIDE_FIX.format(height, width),
-                    )
+    if data.modality == "image":
+        check_probe_regions(spec, *data.x.shape[-2:])
 
 
 def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:

@@ -120,7 +120,10 @@ def schedule(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone of the schedule."),
 ) -> int:
     """Serve the audit flow on a cron schedule (needs PREFECT_API_URL); runs until stopped."""
+    from audit.preflight import preflight
     from flows.schedule import serve_audit
+
+    preflight(spec, policy=policy, out=out, cron=cron)  # a mistake fails now, not at 3 a.m.
 
     serve_audit(spec, cron, name=name, out_dir=out, policy=policy, timezone=timezone)
     return 0
