@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.errors import DataError, PolicyError, ReportError, SpecError
-from audit.loaders.data import require_arrays, require_columns
+from audit.loaders.data import require_arrays, require_columns, require_unique_columns
 from audit.policy import Policy, lint, load_policy
 from audit.policy.load import resolve_ref
 from audit.spec import AuditSpec, FeatureProbe, PatchProbe, SpuriousSpec, load_spec
@@ -194,10 +194,13 @@ def _header(path: Path) -> list[str] | None:
         if _suffix(path) == ".parquet":
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+            frame = pd.DataFrame(columns=pq.read_schema(path).names)
+        else:
+            frame = pd.read_csv(path, nrows=0)
     except Exception:  # the loader reads it again and names the problem precisely
         return None
+    require_unique_columns(frame, path)
+    return [str(c) for c in frame.columns]
 
 
 def _npz_members(path: Path) -> tuple[list[str], tuple[int, ...] | None] | None:

@@ -51,6 +51,12 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise
     except Exception as exc:
         raise DataError(f"could not read the file: {exc}", where=str(path)) from None
+    require_unique_columns(frame, path)
+    return frame
+
+
+def require_unique_columns(frame: pd.DataFrame, path: Path) -> None:
+    """No header name twice (pandas renames a repeat `a` to `a.1`; also run on the header)."""
     dup = frame.columns[frame.columns.duplicated()].tolist()
     mangled = [
         c
@@ -66,7 +72,6 @@ def _read_frame(path: Path) -> pd.DataFrame:
             where=str(path),
             fix="give every column a unique header.",
         )
-    return frame
 
 
 def require_columns(columns: Sequence[Any], names: list[str], role: str, path: Path) -> None:
