@@ -41,6 +41,14 @@ PathResolver = Callable[[Path, str], Path]
 
 
 @dataclass(frozen=True)
+class DataHeader:
+    """What preflight learnt of the data without reading its rows (None: not known)."""
+
+    columns: tuple[str, ...] | None = None  # tabular: the file's column names
+    x_shape: tuple[int, ...] | None = None  # .npz: the shape of `x` from its header
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     """One entry of a check's metric catalogue: what a metric is, as data."""
 
@@ -90,6 +98,11 @@ class CheckPlugin(ABC):
         """The section as `measure` receives it, given the whole spec (default: unchanged)."""
         return config
 
+    def preflight_spec(self, config: BaseModel, spec: AuditSpec, header: DataHeader) -> None:
+        """Cross-check this section against the spec and the data's header before anything
+        is loaded or any server starts (`audit.preflight`; default: nothing to check)."""
+        return None
+
     def preflight(self, config: BaseModel, data: Dataset) -> None:
         """Cross-check this section against the loaded data before any model work, raising a
         `SpecError`/`DataError` for a mistake that would otherwise surface only as an `error`
@@ -105,4 +118,4 @@ class CheckPlugin(ABC):
         return frozenset(m.name for m in self.catalogue)
 
 
-__all__ = ["Better", "CheckPlugin", "MetricInfo", "PathResolver"]
+__all__ = ["Better", "CheckPlugin", "DataHeader", "MetricInfo", "PathResolver"]

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import SpecError
+from audit.preflight import CRON_FIX, check_cron
 from audit.spec import load_spec
 
 BAD_CRON = "{cron!r} is not a cron expression: {error}"
-BAD_CRON_FIX = 'give five fields: minute hour day month weekday, e.g. "0 6 * * 1" (Mondays 06:00).'
+BAD_CRON_FIX = CRON_FIX
 NO_SERVER = (
     "`audit schedule` needs a Prefect server, whose scheduler creates the runs; "
     "PREFECT_API_URL is not set."
@@ -51,6 +52,7 @@ SERVER_DID_NOT_START = "the Prefect server did not answer within {seconds:g} s; 
 def _cron_schedule(cron: str, timezone: str | None) -> Any:
     from prefect.client.schemas.schedules import CronSchedule
 
+    check_cron(cron)  # names the wrong field and its range; Prefect's message does not
     try:
         return CronSchedule(cron=cron, timezone=timezone)
     except ValueError as exc:

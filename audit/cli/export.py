@@ -13,8 +13,6 @@ from typing import Annotated
 import typer
 
 from audit.fsio import write_atomic
-from audit.report.model_card import model_card
-from audit.report.readback import load_result
 
 UNVERIFIED_NOTE = (
     "note: the PDF's signature was not checked; run `audit verify` on it before relying on it."
@@ -41,6 +39,10 @@ def export_model_card(
     ] = None,
 ) -> None:
     """Write a Markdown model card built from the audit's findings."""
+    # imported here, not at the top: every command would otherwise pay for WeasyPrint
+    from audit.report.model_card import model_card
+    from audit.report.readback import load_result
+
     result = load_result(source, spec=spec)
     text = model_card(result)
     if source.suffix.lower() == ".pdf":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from audit.cli import _console
-from audit.ledger import Ledger, LedgerEntry, drift
+
+if TYPE_CHECKING:  # imported when a command runs: every command would pay for SQLAlchemy
+    from audit.ledger import Ledger, LedgerEntry
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red"}
 CHAIN_OK = "Ledger chain intact: {records} records, head {head}."
@@ -21,6 +24,8 @@ def _changes(entry: LedgerEntry, before: LedgerEntry | None) -> list[str]:
     """Short labels of what moved since the audit before this one (same spec name)."""
     if before is None:
         return []
+    from audit.ledger import drift
+
     d = drift(entry.metrics, before.metrics, entry.findings, before.findings)
     labels = [
         f"{c['metric']} [{c['subject']}] {c['previous']:.3g}→{c['current']:.3g}" for c in d.changed
@@ -75,6 +80,8 @@ def history(
     ),
 ) -> int:
     """List past audits and what changed between them; --verify exits 1 if tampered."""
+    from audit.ledger import Ledger
+
     with Ledger(url) as ledger:
         if verify:
             check = ledger.verify_chain()
@@ -113,7 +120,10 @@ def schedule(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone of the schedule."),
 ) -> int:
     """Serve the audit flow on a cron schedule (needs PREFECT_API_URL); runs until stopped."""
+    from audit.preflight import preflight
     from flows.schedule import serve_audit
+
+    preflight(spec, policy=policy, out=out, cron=cron)  # a mistake fails now, not at 3 a.m.
 
     serve_audit(spec, cron, name=name, out_dir=out, policy=policy, timezone=timezone)
     return 0

@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from rich.console import Console
 from rich.markup import escape
 
 from audit.errors import AuditError
-from audit.signing.keys import KEY_FILE, default_key_dir, init_keys, key_file_warning
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +31,12 @@ def init_command(
     days: Annotated[int, typer.Option(min=1, help="Certificate validity in days.")] = 825,
 ) -> None:
     """Create a signing key (mode 0600) and a self-signed certificate for it."""
+    # imported here, not at the top: every command would otherwise pay for pyHanko
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from audit.signing.keys import KEY_FILE, default_key_dir, init_keys, key_file_warning
+
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     folder = folder if folder is not None else default_key_dir()
     existing = folder / KEY_FILE

@@ -27,6 +27,7 @@ from audit.policy import (
     summary_markdown,
 )
 from audit.records import AuditResult
+from audit.yamlio import YamlSyntaxError, load_json
 
 BAD_FINDINGS = "not a findings.json document: {problem}"
 BAD_FINDINGS_FIX = "pass the findings.json an `audit run` wrote."
@@ -47,13 +48,14 @@ def _fail(exc: AuditError) -> typer.Exit:
 
 def _read_findings(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = load_json(path)
     except OSError as exc:
         msg = f"cannot read: {exc.strerror}."
         raise PolicyError(msg, where=str(path), fix="check the path.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except YamlSyntaxError as exc:
+        where = f"{path}:{exc.line}:{exc.col}" if exc.line else str(path)
         problem = BAD_FINDINGS.format(problem=exc)
-        raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
+        raise PolicyError(problem, where=where, fix=BAD_FINDINGS_FIX) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), list):
         problem = BAD_FINDINGS.format(problem="no `metrics` list")
         raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX)

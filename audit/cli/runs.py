@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import typer
 
 from audit.cli import _console
 from audit.cli.policy import FailOn
-from audit.errors import ReportError
 from audit.policy import exit_code
-from audit.spec import load_spec
+from audit.preflight import preflight
+from audit.records import Status, Verdict
 
 
 def _quiet_prefect() -> None:
@@ -53,24 +52,17 @@ def _execute(
     )
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder we cannot write before the audit spends any time."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ReportError(
-            f"cannot write to the output folder: {exc.strerror}.",
-            where=str(out),
-            fix="choose a writable folder with --out.",
-        ) from None
-
-
 def _print_outcome(result, published) -> None:
     for note in published.notes:
         _console.err.print(note, markup=False)
     _console.out.print(_console.verdict_table(result))
+    if result.verdict == Verdict.ERROR:
+        # the table shows only `error`; the reason is in each finding's message
+        reasons = dict.fromkeys(
+            f"{f.rule}: {f.message}" for f in result.findings if f.status == Status.ERROR
+        )
+        for reason in reasons:
+            _console.err.print(f"error: {reason}", markup=False, soft_wrap=True)
     for label, path in [
         ("report", published.report),
         ("findings", published.findings),
@@ -95,11 +87,9 @@ def run(
     ),
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
-    load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
-    if out is not None:
-        _check_writable(out)
     if runner not in (None, "thread", "dask"):
         raise typer.BadParameter("choose thread or dask", param_hint="--runner")
+    preflight(spec, policy=policy, out=out)  # everything knowable, before Prefect starts
     result, published = _execute(
         spec, out, policy, fail_on.value, fmt, summary_md, runner=runner, dask_address=dask_address
     )

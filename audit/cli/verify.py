@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from audit.errors import VerificationError
-from audit.signing.verify import VerificationReport, verify_pdf
+
+if TYPE_CHECKING:  # imported when the command runs: every command would pay for pyHanko
+    from audit.signing.verify import VerificationReport
 
 EXIT_VALID, EXIT_INVALID = 0, 1
 
@@ -33,6 +35,8 @@ def verify_command(
     """Check a report's signature, that it is unmodified, and that its findings.json matches."""
     # pyHanko logs expected validation failures (e.g. self-signed, untrusted) with tracebacks.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    from audit.signing.verify import verify_pdf
+
     try:
         result = verify_pdf(report, trust=trust)
     except VerificationError as exc:

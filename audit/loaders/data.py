@@ -6,8 +6,10 @@ Tabular data is CSV or Parquet (pandas/pyarrow); image and text data is `.npz`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,12 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise
     except Exception as exc:
         raise DataError(f"could not read the file: {exc}", where=str(path)) from None
+    require_unique_columns(frame, path)
+    return frame
+
+
+def require_unique_columns(frame: pd.DataFrame, path: Path) -> None:
+    """No header name twice (pandas renames a repeat `a` to `a.1`; also run on the header)."""
     dup = frame.columns[frame.columns.duplicated()].tolist()
     mangled = [
         c
@@ -64,20 +72,35 @@ def _read_frame(path: Path) -> pd.DataFrame:
             where=str(path),
             fix="give every column a unique header.",
         )
-    return frame
 
 
-def _require(frame: pd.DataFrame, names: list[str], role: str, path: Path) -> None:
-    missing = [n for n in names if n not in frame.columns]
+def require_columns(columns: Sequence[Any], names: list[str], role: str, path: Path) -> None:
+    """Every name given for `role` is a column (also run on the header alone, audit/preflight)."""
+    missing = [n for n in names if n not in columns]
     if missing:
         shown = ", ".join(repr(m) for m in missing)
         raise DataError(
             f"column {shown} ({role}) is not in the data.",
             where=str(path),
             fix=f"check `data.{role}` against the header: "
-            + ", ".join(map(str, frame.columns[:12]))
-            + (" ..." if len(frame.columns) > 12 else ""),
+            + ", ".join(map(str, columns[:12]))
+            + (" ..." if len(columns) > 12 else ""),
         )
+
+
+def require_arrays(arrays: Sequence[str], spec: DataSpec, path: Path) -> None:
+    """The `.npz` holds `x`, the label and the sensitive arrays (also run on its member list)."""
+    for name, role in [
+        ("x", "inputs"),
+        (spec.label, "label"),
+        *[(s, "sensitive") for s in spec.sensitive],
+    ]:
+        if name not in arrays:
+            raise DataError(
+                f"array {name!r} ({role}) is not in the file (has: {', '.join(arrays)}).",
+                where=str(path),
+                fix=f"add it or fix `data.{'label' if role == 'label' else role}`.",
+            )
 
 
 def _labels(raw: np.ndarray, task: str, where: str) -> np.ndarray:
@@ -147,9 +170,10 @@ def _load_tabular(spec: DataSpec, model: ModelSpec) -> Dataset:
             "tabular data needs `data.features`, the model's input columns in order.",
             where="data.features",
         )
-    _require(frame, spec.features, "features", path)
-    _require(frame, [spec.label], "label", path)
-    _require(frame, spec.sensitive, "sensitive", path)
+    columns = list(frame.columns)
+    require_columns(columns, spec.features, "features", path)
+    require_columns(columns, [spec.label], "label", path)
+    require_columns(columns, spec.sensitive, "sensitive", path)
     if len(frame) == 0:
         raise DataError("the dataset has no rows.", where=str(path))
     x = _features(frame, spec.features, path)
@@ -184,17 +208,7 @@ def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:
         ) from None
     except Exception as exc:
         raise DataError(f"could not read the .npz: {exc}", where=str(path)) from None
-    for name, role in [
-        ("x", "inputs"),
-        (spec.label, "label"),
-        *[(s, "sensitive") for s in spec.sensitive],
-    ]:
-        if name not in content:
-            raise DataError(
-                f"array {name!r} ({role}) is not in the file (has: {', '.join(content)}).",
-                where=str(path),
-                fix=f"add it or fix `data.{'label' if role == 'label' else role}`.",
-            )
+    require_arrays(list(content), spec, path)
     x = content["x"]
     n = len(x)
     if n == 0:

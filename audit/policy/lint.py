@@ -156,7 +156,7 @@ def _parent_rule_ids(file: Path, root: Any, data: dict[str, Any]) -> tuple[set[s
 
 
 def _waivers(
-    file: Path, root: Any, data: dict[str, Any], rule_ids: set[str], today: datetime.date
+    file: Path, root: Any, data: dict[str, Any], rule_ids: set[str], today: datetime.date | None
 ) -> list[str]:
     out = []
     for i, waiver in _dicts(data, "waivers"):
@@ -166,14 +166,17 @@ def _waivers(
             msg = WAIVER_NO_RULE.format(rule=rid, hint=hint)
             out.append(_at(file, root, ("waivers", i, "rule"), msg))
         expires = _as_date(waiver.get("expires"))
-        if expires is not None and expires < today:
+        if expires is not None and today is not None and expires < today:
             msg = EXPIRED_WAIVER.format(rule=rid, expires=expires.isoformat())
             out.append(_at(file, root, ("waivers", i, "expires"), msg))
     return out
 
 
-def lint(path: str | Path, *, today: datetime.date) -> list[str]:
-    """All problems in one policy file, sorted by position; empty when the file is valid."""
+def lint(path: str | Path, *, today: datetime.date, expired_waivers: bool = True) -> list[str]:
+    """All problems in one policy file, sorted by position; empty when the file is valid.
+
+    `expired_waivers=False` leaves out expired waivers, which the judge ignores and reports.
+    """
     file = Path(path)
     if not file.is_file():
         return [f"{file}:1:1: {NOT_FOUND}"]
@@ -189,7 +192,7 @@ def lint(path: str | Path, *, today: datetime.date) -> list[str]:
     problems += _unknown_metrics(file, root, data)
     problems += _duplicates(file, root, data)
     problems += _contradictions(file, root, data)
-    problems += _waivers(file, root, data, own | inherited, today)
+    problems += _waivers(file, root, data, own | inherited, today if expired_waivers else None)
     if parsed.model is not None and not own and not inherited and not extends_problems:
         problems.append(_at(file, root, ("rules",), f"{NO_RULES} Fix: add at least one rule."))
     return sorted(dict.fromkeys(problems), key=lambda line: _sort_key(line, file))

@@ -20,7 +20,7 @@ import audit
 from audit.errors import PolicyError
 from audit.policy.model import Defaults, Policy, PolicyFile, Rule, WaiverSpec
 from audit.validation import describe
-from audit.yamlio import YamlSyntaxError, load_yaml_text, to_plain
+from audit.yamlio import YamlSyntaxError, decode, load_yaml_text, read_bounded, to_plain
 
 POLICIES_DIR = Path(audit.__file__).resolve().parent.parent / "policies"
 MAX_DEPTH = 8
@@ -92,9 +92,9 @@ class Parsed:
 def parse_file(file: Path) -> Parsed:
     """Parse and validate one file, collecting `file:line:col: message` problems."""
     try:
-        text = file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Parsed(file, "", None, None, (f"{file}:1:1: not UTF-8 text ({exc.reason}).",))
+        text = decode(read_bounded(file))
+    except YamlSyntaxError as exc:
+        return Parsed(file, "", None, None, (f"{file}:1:1: {exc}.",))
     try:
         root = load_yaml_text(text)
     except YamlSyntaxError as exc:
@@ -150,17 +150,23 @@ def _merge(chain: list[tuple[str, Parsed]]) -> tuple[PolicyFile, list[Rule], lis
     waivers: list[WaiverSpec] = []
     defaults: dict[str, Any] = {}
     required: list[str] = []
+    released: list[str] = []
     for model in reversed(models):  # root parent first, child last
         for rule in model.rules:
             rules[rule.id] = rule
         waivers.extend(model.waivers)
         defaults.update({k: getattr(model.defaults, k) for k in model.defaults.model_fields_set})
         required.extend(c for c in model.required_checks if c not in required)
+        # a child may release what a parent requires, but only by naming it (`optional_checks`)
+        released = [c for c in released if c not in model.required_checks]
+        released.extend(c for c in model.optional_checks if c in required and c not in released)
+        required = [c for c in required if c not in model.optional_checks]
     child = models[0]
     merged = child.model_copy(
         update={
             "defaults": Defaults.model_validate(defaults),
             "required_checks": required,
+            "optional_checks": released,
         }
     )
     return merged, list(rules.values()), waivers
@@ -182,6 +188,7 @@ def load_policy(ref: str | Path, *, base_dir: Path | None = None) -> Policy:
         description=merged.description.strip(),
         defaults=merged.defaults,
         required_checks=tuple(merged.required_checks),
+        optional_checks=tuple(merged.optional_checks),
         rules=tuple(rules),
         waivers=tuple(waivers),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),

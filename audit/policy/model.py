@@ -11,7 +11,14 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from audit.records import SUBJECT_KEYS, Metric, PolicyInfo, Threshold
 from audit.registry import check_names
@@ -139,8 +146,20 @@ class PolicyFile(_Strict):
     required_checks: list[CheckField] = Field(
         [], description="Checks that may not be switched off; their rules error instead."
     )
+    optional_checks: list[CheckField] = Field(
+        [],
+        description="Checks a parent requires that this policy lets a spec switch off; "
+        "the report names each one switched off.",
+    )
     rules: list[Rule] = []
     waivers: list[WaiverSpec] = []
+
+    @model_validator(mode="after")
+    def _required_or_optional(self) -> PolicyFile:
+        both = sorted(set(self.required_checks) & set(self.optional_checks))
+        if both:
+            raise ValueError(f"a check is either required or optional, not both: {both}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -157,6 +176,7 @@ class Policy:
     sha256: str
     text: str
     source: str = ""
+    optional_checks: tuple[str, ...] = ()  # required by a parent, released by `optional_checks`
 
     def info(self) -> PolicyInfo:
         return PolicyInfo(

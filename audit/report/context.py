@@ -189,6 +189,26 @@ def methodology(result: AuditResult, checks: Iterable[str]) -> list[dict[str, st
     ]
 
 
+def _switched_off(result: AuditResult, policy: str) -> str:
+    """One sentence naming the checks the spec switched off, and whether the policy allowed it
+    (the judge errors on a required check that did not run, and skips an optional one)."""
+    off = [r.check for r in result.check_runs if r.state == "skipped"]
+    required = {f.check for f in result.findings if f.check in off and f.status == Status.ERROR}
+    allowed = [c for c in off if c not in required]
+    parts = []
+    if allowed:
+        parts.append(
+            f"Switched off in the spec, as the {policy} allows: {', '.join(allowed)}; "
+            "their rules were not judged."
+        )
+    if required:
+        parts.append(
+            f"Switched off in the spec although the {policy} requires them: "
+            f"{', '.join(c for c in off if c in required)}; the audit is incomplete."
+        )
+    return " ".join(parts)
+
+
 def summary(result: AuditResult, model: str) -> dict[str, Any]:
     counts = Counter(f.status for f in result.findings)
     count_rows = [
@@ -252,6 +272,7 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
     )
     return {
         "paragraph": paragraph,
+        "switched_off": _switched_off(result, policy),
         "counts": count_rows,
         "top": [
             {

@@ -6,7 +6,6 @@ Reading does not verify: run `audit verify` on a PDF before trusting what it say
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from audit.errors import ReportError
 from audit.records import (
     AuditResult,
 )
+from audit.yamlio import YamlSyntaxError, decode, load_json_text
 
 NOT_FINDINGS = "this is not a findings.json document (missing key {key!r})."
 NO_ATTACHMENT = "the PDF has no embedded {name}."
@@ -80,8 +80,8 @@ def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:
         if not spec_text and "spec.yaml" in files:
             spec_text = files["spec.yaml"].decode("utf-8", errors="replace")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = load_json_text(decode(raw))
+    except YamlSyntaxError as exc:
         raise ReportError(
             f"not valid JSON: {exc}",
             where=str(path),

@@ -10,7 +10,6 @@ Trust (`--trust`) is reported separately, because a self-signed key proves integ
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from pypdf import PdfReader as TextReader
 from audit.errors import VerificationError
 from audit.records import VERDICT_TEXT, Verdict
 from audit.signing import strict
+from audit.yamlio import YamlSyntaxError, decode, load_json_text
 
 FINDINGS_NAME = "findings.json"
 _HEADER_WINDOW = 1024  # PDF readers accept the %PDF- header within the first kilobyte
@@ -223,8 +223,8 @@ def _content(
     if raw is None:
         return None, [NO_FINDINGS], keywords.get("audit-verdict"), keywords.get("model-sha256")
     try:
-        findings = json.loads(raw)
-    except ValueError as exc:
+        findings = load_json_text(decode(raw))
+    except YamlSyntaxError as exc:
         return None, [BAD_FINDINGS.format(exc)], keywords.get("audit-verdict"), None
     if not isinstance(findings, dict):
         return None, [BAD_FINDINGS.format("not an object")], keywords.get("audit-verdict"), None

@@ -331,6 +331,27 @@ def pdf_text(path: Path) -> str:
 
 SPEC_SYNTAX = "name: x\nmodel: {path: m.pt\n"
 SPEC_DUPLICATE = "name: a\nname: b\n"
+# "Billion laughs": each line holds nine references to the line before; 9**5 strings, ~300 B.
+ALIAS_BOMB = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abc", "bcd", strict=True))
+    + f"e: [{','.join(['*d'] * 9)}]\n"
+)
+DEEP = 10_000
+
+
+def _oversized_spec(ctx: Ctx) -> list[str]:
+    argv = ctx.inputs(spec_text="name: big\n")
+    with open(ctx.folder / "in" / "spec.yaml", "a", encoding="utf-8") as fh:
+        fh.write("# padding\n" * 200_000)  # 2 MB, over the 256 KiB cap
+    return argv
+
+
+def _deep_findings(ctx: Ctx) -> list[str]:
+    path = ctx.folder / "findings.json"
+    path.write_text('{"metrics": ' + "[" * DEEP + "]" * DEEP + "}", encoding="utf-8")
+    return ["judge", str(path), "--policy", "default"]
+
 
 CASES: tuple[Case, ...] = (
     # spec: malformed YAML, wrong types, unknown keys
@@ -414,6 +435,48 @@ CASES: tuple[Case, ...] = (
         (2,),
         "unknown key `fairness`",
         "exit 2",
+    ),
+    # spec: unbounded parsing (docs/security.md, Parsing limits)
+    Case(
+        "spec-alias-bomb",
+        "unbounded parsing (spec)",
+        lambda c: c.inputs(spec_text=ALIAS_BOMB),
+        (2,),
+        "spec.yaml:1:4: YAML anchor `&a` refused",
+        "exit 2 at once, file:line:col; anchors and aliases are refused",
+        subprocess=True,
+    ),
+    Case(
+        "spec-too-large",
+        "unbounded parsing (spec)",
+        _oversized_spec,
+        (2,),
+        "over the 256 KiB limit for YAML input",
+        "exit 2 at once; only the first 256 KiB + 1 bytes are read",
+    ),
+    Case(
+        "spec-too-deep",
+        "unbounded parsing (spec)",
+        lambda c: c.inputs(spec_text="name: x\nmodel: " + "[" * DEEP + "]" * DEEP + "\n"),
+        (2,),
+        "spec.yaml:2:71: nested deeper than 64 levels",
+        "exit 2 at once, file:line:col of the 65th level",
+    ),
+    Case(
+        "policy-alias-bomb",
+        "unbounded parsing (policy)",
+        lambda c: _policy_file(c, ALIAS_BOMB),
+        (2,),
+        "policy.yaml:1:4: YAML anchor `&a` refused",
+        "exit 2 at once, file:line:col of the policy",
+    ),
+    Case(
+        "findings-too-deep",
+        "unbounded parsing (findings.json)",
+        _deep_findings,
+        (2,),
+        "nested deeper than 64 levels",
+        "`audit judge` exits 2 at once, file:line:col",
     ),
     # policy: malformed YAML, wrong types, unknown keys
     Case(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from audit.errors import AuditError
 from audit.policy import Policy, load_policy
 from audit.spec import AuditSpec, load_spec, parse_spec
+from audit.yamlio import YamlSyntaxError, load_json_text
 
 # Prefect's background threads, left running by earlier in-process audits, draw from the global
 # `random`. Hypothesis sees that state change while it generates an example and blames the
@@ -202,3 +205,75 @@ def test_the_valid_documents_are_valid() -> None:
     """The mutation seeds must themselves load, or the mutations prove little."""
     assert isinstance(parse_spec(VALID_SPEC, file=_FOLDER / "spec.yaml"), AuditSpec)
     assert isinstance(load_policy(_yaml_file(VALID_POLICY, "valid.yaml")), Policy)
+
+
+# --- bounded parsing: hostile shapes are refused with our error, never expanded ------------------
+
+LIMITS = ("anchors and aliases", "nested deeper than", "limit for YAML input")
+
+
+@st.composite
+def alias_bombs(draw: st.DrawFn) -> str:
+    """Billion-laughs shapes of random width and depth, anchors named at random."""
+    width, levels = draw(st.integers(1, 12)), draw(st.integers(1, 8))
+    names = draw(
+        st.lists(
+            st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True),
+            min_size=levels,
+            max_size=levels,
+            unique=True,
+        )
+    )
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['lol'] * width)}]"]
+    for before, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{before}'] * width)}]")
+    if draw(st.booleans()):  # a merge key instead of a list of references
+        lines.append(f"m:\n  <<: *{names[-1]}")
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def deep_nestings(draw: st.DrawFn) -> str:
+    depth = draw(st.integers(65, 20_000))
+    style = draw(st.sampled_from(["flow-list", "flow-map", "block-list", "unclosed"]))
+    inner = {
+        "flow-list": "[" * depth + "]" * depth,
+        "flow-map": "{a: " * depth + "1" + "}" * depth,
+        "block-list": "\n" + "- " * depth + "x",
+        "unclosed": "[" * depth,
+    }[style]
+    return f"name: x\nmodel: {inner}\n"
+
+
+def _refused_by_a_limit(path: Path, load: Any) -> None:
+    with pytest.raises(AuditError) as info:
+        load(path)
+    assert any(limit in str(info.value) for limit in LIMITS), str(info.value)
+
+
+@_SETTINGS
+@given(st.one_of(alias_bombs(), deep_nestings()))
+def test_hostile_yaml_is_refused_by_a_limit(text: str) -> None:
+    for name, load in (("spec.yaml", load_spec), ("policy.yaml", load_policy)):
+        path = _FOLDER / name
+        path.write_text(text, encoding="utf-8")
+        _refused_by_a_limit(path, load)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@_SETTINGS
+@given(st.one_of(st.text(max_size=200), json_values.map(json.dumps), st.integers(0, 50_000)))
+def test_json_loader_returns_a_value_or_our_error(doc: str | int) -> None:
+    text = "[" * doc + "]" * doc if isinstance(doc, int) else doc
+    try:
+        load_json_text(text)
+    except YamlSyntaxError as exc:
+        assert exc.line is not None or "limit" in str(exc)

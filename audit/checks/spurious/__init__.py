@@ -10,16 +10,21 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from audit.checks.spurious.evidence import SpuriousEvidence
-from audit.checks.spurious.spec import PatchProbe, SpuriousSpec
-from audit.plugin import CheckPlugin, MetricInfo, PathResolver
+from audit.checks.spurious.spec import FeatureProbe, PatchProbe, SpuriousSpec
+from audit.errors import SpecError
+from audit.plugin import CheckPlugin, DataHeader, MetricInfo, PathResolver
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
     from audit.loaders.data import Dataset
     from audit.presentation.view import CheckSection, SectionInput
+    from audit.spec import AuditSpec
 
 # A probe's variant (insert, remove, swap, permute, or a null) is its metric's `perturbation`;
 # the attribution method is its `method`; a tabular probe names its `feature`.
+_PROBE_FEATURE = "feature probe {name!r} names {what}."
+_PROBE_FEATURE_FIX = "probe one of `data.features`: {features}"
+_EXPORT_KIND = "torch.export GraphModule"
 _PROBE = ("probe", "perturbation", "method", "feature")
 
 
@@ -173,6 +178,39 @@ class SpuriousPlugin(CheckPlugin):
         ]
         vocab = None if config.vocab is None else resolve(config.vocab, "vocab")
         return config.model_copy(update={"probes": probes, "vocab": vocab})
+
+    def preflight_spec(self, config: BaseModel, spec: AuditSpec, header: DataHeader) -> None:
+        """Probe features name model inputs, patch regions fit the images, and the attribution
+        method fits the model format (hook-based methods need a live `factory` module; a text
+        factory model's token embedding is found by building it once)."""
+        assert isinstance(config, SpuriousSpec)
+        features = spec.data.features or []
+        for i, probe in enumerate(config.probes):
+            if isinstance(probe, FeatureProbe) and probe.feature not in features:
+                in_data = header.columns is not None and probe.feature in header.columns
+                what = "a column the model does not take" if in_data else "no column of the data"
+                raise SpecError(
+                    _PROBE_FEATURE.format(name=probe.feature, what=what),
+                    where=f"checks.spurious.probes[{i}].feature",
+                    fix=_PROBE_FEATURE_FIX.format(features=", ".join(features[:12])),
+                )
+        shape = header.x_shape
+        if spec.model.modality == "image" and shape is not None and len(shape) == 4:
+            for i, probe in enumerate(config.probes):
+                if isinstance(probe, PatchProbe):
+                    probe.check_fits(shape[2], shape[3], f"checks.spurious.probes[{i}].region")
+        from audit.checks.spurious.attribution import resolve_method_for
+
+        model = spec.model
+        kind = None  # a factory builds a live module
+        if model.path is not None:
+            kind = _EXPORT_KIND if model.path.suffix.lower() == ".pt2" else "TorchScript"
+        method = resolve_method_for(config.method, config.fallback_method, kind, model.modality)
+        if method == "layer_integrated_gradients" and kind is None:
+            from audit.checks.spurious.attribution import token_embedding
+            from audit.loaders.model import load_module
+
+            token_embedding(load_module(spec.model), config.embedding_layer)
 
     def preflight(self, config: BaseModel, data: Dataset) -> None:
         """An image probe region must fit the data's images."""

@@ -128,15 +128,22 @@ def resolve_method(
 ) -> str:
     """The method that will actually run: the spec's (or the modality default), checked
     against the model format and the modality."""
+    return resolve_method_for(method, fallback, serialized_kind(module), modality)
+
+
+def resolve_method_for(
+    method: str | None, fallback: str | None, kind: str | None, modality: str
+) -> str:
+    """`resolve_method` from the model's format alone (`kind` as `serialized_kind` names it),
+    so a spec can be checked before the model is loaded (audit/preflight.py)."""
     if method is None:
-        plain = serialized_kind(module) is None
+        plain = kind is None
         if modality == "text":
             method = "layer_integrated_gradients" if plain else "feature_ablation"
         else:
             # on images, IG maps are dominated by x - baseline and fail the sanity check
             # (docs/benchmarks-spurious.md); plain gradients pass it
             method = "saliency" if modality == "image" else "integrated_gradients"
-    kind = serialized_kind(module)
     if method in HOOK_METHODS and kind is not None:
         if fallback is None:
             raise ModelError(
@@ -164,6 +171,18 @@ def resolve_method(
             fix="use integrated_gradients for tabular and image models.",
         )
     return method
+
+
+def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Embedding]:
+    """The per-token embedding layer_integrated_gradients attributes to (named, or the only one)."""
+    name, layer = _embedding(module, name)
+    if isinstance(layer, nn.EmbeddingBag):
+        raise ModelError(
+            _BAG_EMBEDDING.format(name=name),
+            where="checks.spurious.embedding_layer",
+            fix="use `method: feature_ablation` (ablates each token to the pad id).",
+        )
+    return name, layer
 
 
 def _embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
@@ -326,13 +345,7 @@ def _attribute_batch(
             None,
         )
     if method == "layer_integrated_gradients":
-        name, layer = _embedding(runner.module, cfg.embedding_layer)
-        if isinstance(layer, nn.EmbeddingBag):
-            raise ModelError(
-                _BAG_EMBEDDING.format(name=name),
-                where="checks.spurious.embedding_layer",
-                fix="use `method: feature_ablation` (ablates each token to the pad id).",
-            )
+        _, layer = token_embedding(runner.module, cfg.embedding_layer)
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
             x,
             baselines=base,

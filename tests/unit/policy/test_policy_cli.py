@@ -13,6 +13,8 @@ from audit.cli.policy import register
 from audit.policy import POLICIES_DIR, json_schema
 
 BROKEN = POLICIES_DIR.parent / "tests" / "policies_broken" / "08-unknown-metric.yaml"
+# `default` with spurious and robustness released: the findings below switched them off
+QUICK = POLICIES_DIR.parent / "tests" / "policies" / "quick-checks.yaml"
 
 
 @pytest.fixture
@@ -71,36 +73,37 @@ def _findings_json(tmp_path, dpr: float, n: int = 100, checks=None) -> str:
     [(0.95, 100, 0, "pass"), (0.5, 100, 1, "fail"), (0.95, 5, 2, "error")],
 )
 def test_judge_exit_code_follows_the_verdict(run, tmp_path, dpr, n, code, verdict):
-    result = run("judge", _findings_json(tmp_path, dpr, n), "--policy", "default")
+    result = run("judge", _findings_json(tmp_path, dpr, n), "--policy", QUICK)
     assert result.exit_code == code, result.output
-    assert f"verdict: {verdict} (policy default 1.0.0, fail-on blocker)" in result.stdout
+    assert f"verdict: {verdict} (policy quick-checks 1.0.0, fail-on blocker)" in result.stdout
 
 
 def test_judge_writes_junit_summary_and_findings(run, tmp_path):
     junit, md, out = tmp_path / "junit.xml", tmp_path / "summary.md", tmp_path / "re.json"
     result = run(
-        "judge", _findings_json(tmp_path, 0.5), "--policy", "default",
+        "judge", _findings_json(tmp_path, 0.5), "--policy", QUICK,
         "--junit", junit, "--summary-md", md, "--out", out,
     )  # fmt: skip
     assert result.exit_code == 1
     assert ET.parse(junit).getroot().find("testsuite").get("failures") == "1"
     assert "**FAIL**" in md.read_text(encoding="utf-8")
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["verdict"] == "fail" and doc["policy"]["name"] == "default"
+    assert doc["verdict"] == "fail" and doc["policy"]["name"] == "quick-checks"
     assert doc["provenance"]["seed"] == 3 and len(doc["metrics"]) == 3
 
 
 def test_judge_under_a_stricter_policy_without_rerunning(run, tmp_path):
     findings = _findings_json(tmp_path, 0.95)
-    assert run("judge", findings, "--policy", "default").exit_code == 0
-    # strict requires every check; spurious and robustness never ran, so this cannot pass
+    assert run("judge", findings, "--policy", QUICK).exit_code == 0
+    # default and strict require every check; spurious and robustness never ran
+    assert run("judge", findings, "--policy", "default").exit_code == 2
     assert run("judge", findings, "--policy", "release-gate-strict").exit_code == 2
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("blocker", 0), ("warn", 1)])
 def test_judge_fail_on(run, tmp_path, fail_on, code):
     findings = _findings_json(tmp_path, 0.85)  # a warn on a blocker rule
-    assert run("judge", findings, "--policy", "default", "--fail-on", fail_on).exit_code == code
+    assert run("judge", findings, "--policy", QUICK, "--fail-on", fail_on).exit_code == code
 
 
 def test_judge_with_a_policy_path(run, tmp_path):
