@@ -251,7 +251,7 @@ def assemble(
             "sensitive": list(spec.data.sensitive),
             "positive_rate": float(np.mean(loaded.data.y == 1)),
         },
-        evidence={r.run.check: dict(r.output.evidence) for r in ordered if r.output.evidence},
+        evidence={r.run.check: r.output.evidence for r in ordered if r.output.evidence is not None},
     )
 
 

@@ -83,7 +83,7 @@ def _section(result: AuditResult, check: str, run: CheckRun | None) -> CheckSect
         inputs = SectionInput(
             metrics=metrics,
             findings=tuple(f for f in result.findings if f.check == check),
-            evidence=result.evidence.get(check, {}),
+            evidence=result.evidence.get(check),
             settings=settings(result),
         )
         section = plugin.section(inputs)
