@@ -9,14 +9,14 @@ find a flip does not prove none exists, so robust accuracy is an upper bound.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from captum.robust import FGSM, PGD, MinParamPerturbation
+from captum.robust import FGSM, PGD
 from scipy import stats as _sp
 
 from audit.checks.base import CheckContext
@@ -57,18 +57,14 @@ class AttackSpace:
     def clamp(self, u: torch.Tensor) -> torch.Tensor:
         return torch.maximum(torch.minimum(u, self.upper), self.lower)
 
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One-row passes gain nothing from intra-op threads, and on a loaded machine the thread
-    hand-offs cost many times the arithmetic (measured: 2.2 ms against 0.08 ms for a small
-    conv). The previous setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    def per_example(self, eps: torch.Tensor) -> AttackSpace:
+        """This space in coordinates v = u / ε, one ε > 0 per example: there every example's
+        radius is 1, so one captum attack of radius 1 on the batch is, mapped back, each
+        example attacked at its own ε (captum's radius is one number per call). The sign of
+        the gradient, the L∞ clamp and the L2 renorm are all unchanged by the positive
+        per-example scale; only the bounds scale with it."""
+        e = eps.reshape(-1, *([1] * (self.scale.ndim - 1))).to(self.scale.dtype)
+        return AttackSpace(self.shift, self.scale * e, self.lower / e, self.upper / e, self.mask)
 
 
 def _forward(runner: ModelRunner, space: AttackSpace) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -120,6 +116,32 @@ def _batched(
     )
 
 
+def _flipped_at(
+    runner: ModelRunner,
+    space: AttackSpace,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    eps: np.ndarray,
+    norm: str,
+    pgd_steps: int,
+) -> np.ndarray:
+    """Per example, whether the attack at its own ε (> 0) changes its decision.
+
+    L∞ takes one FGSM step, L2 runs PGD (as the search always has); both through captum,
+    in the per-example space where every radius is 1.
+    """
+    e = torch.as_tensor(eps, dtype=u.dtype)
+    scaled = space.per_example(e)
+    v = u / e.reshape(-1, *([1] * (u.ndim - 1)))
+    if norm == "Linf":
+        adv = fgsm(runner, scaled, v, target, 1.0)
+    else:
+        adv = pgd(runner, scaled, v, target, 1.0, "L2", pgd_steps)
+    with torch.no_grad():
+        out = runner.scores(scaled.to_input(adv))
+    return runner.decide(out.detach().cpu().double().numpy()) != target.cpu().numpy()
+
+
 def min_flip_epsilons(
     runner: ModelRunner,
     space: AttackSpace,
@@ -130,41 +152,34 @@ def min_flip_epsilons(
     eps_max: float,
     step: float,
     pgd_steps: int = 10,
+    batch_size: int = 4096,
 ) -> np.ndarray:
     """Per example, the smallest ε on the search grid that flips its decision (NaN if none).
 
-    Run one example at a time: captum's default correctness judges a whole batch at once.
-    L∞ searches the FGSM step; L2 searches the PGD radius.
+    A bisection per example, run for a whole batch at once: every round attacks each
+    unfinished example at its own midpoint in one batched captum call. The grid and the
+    midpoints are those of captum's `MinParamPerturbation(mode="binary")` (ε = k·step,
+    k = 1 … ⌊eps_max/step⌋, mid = lo + ⌊(hi − lo)/2⌋), kept as integers, so each example gets
+    the ε the one-example-at-a-time captum search gives, to within float rounding of the
+    grid (tests/unit/robustness/test_min_flip_batched.py checks both on a linear model and a
+    small CNN). That search judged correctness for a whole batch at once, so it ran one
+    example per call: ~20 one-row passes per example; this is ~⌈log2(eps_max/step)⌉ rounds
+    of batched passes (docs/benchmarks.md, minimum-flip search). Batches of `batch_size`
+    rows are searched one after another, so a shard cut on batch boundaries computes exactly
+    the same batches.
     """
-
-    def still_right(model_out: torch.Tensor, target: torch.Tensor) -> bool:
-        decided = runner.decide(model_out.detach().cpu().double().numpy())
-        return bool((decided == target.cpu().numpy()).all())
-
-    def attack(inputs: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
-        if epsilon == 0:
-            return inputs
-        if norm == "Linf":
-            return fgsm(runner, space, inputs, target, epsilon)
-        return pgd(runner, space, inputs, target, epsilon, "L2", pgd_steps)
-
-    search = MinParamPerturbation(
-        forward_func=_forward(runner, space),
-        attack=attack,
-        arg_name="epsilon",
-        arg_min=0.0,
-        arg_max=eps_max + step,
-        arg_step=step,
-        mode="binary",
-        correct_fn=still_right,
-    )
+    top = math.floor(eps_max / step + 1e-9)  # the grid's last index: ε = top·step <= eps_max
     out = np.full(len(u), np.nan)
-    with _one_thread():
-        for i in range(len(u)):
-            t = target[i : i + 1]
-            _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
-            if eps is not None:
-                out[i] = eps
+    for start in range(0, len(u), batch_size):
+        ub, tb = u[start : start + batch_size], target[start : start + batch_size]
+        lo = np.zeros(len(ub), np.int64)  # ε = lo·step is known not to flip (0 never does)
+        hi = np.full(len(ub), top + 1)  # ε = hi·step flips, or is past the grid
+        while (todo := np.flatnonzero(hi - lo > 1)).size:
+            mid = (lo[todo] + hi[todo]) // 2
+            flips = _flipped_at(runner, space, ub[todo], tb[todo], mid * step, norm, pgd_steps)
+            hi[todo[flips]] = mid[flips]
+            lo[todo[~flips]] = mid[~flips]
+        out[start : start + len(ub)] = np.where(hi <= top, hi * step, np.nan)
     return out
 
 
@@ -227,10 +242,11 @@ def min_flip_slice(
     eps_max: float,
     step: float,
     pgd_steps: int,
+    batch_size: int,
     x: np.ndarray,
     target: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: `min_flip_epsilons` of some examples (each is searched on its own)."""
+    """Shard function: `min_flip_epsilons` of some examples, in batches of `batch_size`."""
     u = space.from_input(model.as_tensor(x))
     return min_flip_epsilons(
         model,
@@ -241,6 +257,7 @@ def min_flip_slice(
         eps_max=eps_max,
         step=step,
         pgd_steps=pgd_steps,
+        batch_size=batch_size,
     )
 
 
@@ -276,12 +293,14 @@ def measure_adversarial(
     parts = ctx.map_rows(
         min_flip_slice,
         k,
+        align=cfg.batch_size,
         kwargs={
             "space": space,
             "norm": cfg.norm,
             "eps_max": cfg.min_flip_max,
             "step": cfg.min_flip_step,
             "pgd_steps": cfg.pgd_steps,
+            "batch_size": cfg.batch_size,
         },
         arrays={"x": sample.x[rows], "target": sample.pred[rows]},
     )
