@@ -9,7 +9,6 @@ find a flip does not prove none exists, so robust accuracy is an upper bound.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,15 +55,6 @@ class AttackSpace:
 
     def clamp(self, u: torch.Tensor) -> torch.Tensor:
         return torch.maximum(torch.minimum(u, self.upper), self.lower)
-
-    def per_example(self, eps: torch.Tensor) -> AttackSpace:
-        """This space in coordinates v = u / ε, one ε > 0 per example: there every example's
-        radius is 1, so one captum attack of radius 1 on the batch is, mapped back, each
-        example attacked at its own ε (captum's radius is one number per call). The sign of
-        the gradient, the L∞ clamp and the L2 renorm are all unchanged by the positive
-        per-example scale; only the bounds scale with it."""
-        e = eps.reshape(-1, *([1] * (self.scale.ndim - 1))).to(self.scale.dtype)
-        return AttackSpace(self.shift, self.scale * e, self.lower / e, self.upper / e, self.mask)
 
 
 def _forward(runner: ModelRunner, space: AttackSpace) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -116,30 +106,24 @@ def _batched(
     )
 
 
-def _flipped_at(
-    runner: ModelRunner,
-    space: AttackSpace,
-    u: torch.Tensor,
-    target: torch.Tensor,
-    eps: np.ndarray,
-    norm: str,
-    pgd_steps: int,
-) -> np.ndarray:
-    """Per example, whether the attack at its own ε (> 0) changes its decision.
+def fgsm_direction(
+    runner: ModelRunner, space: AttackSpace, u: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Per example, the masked signed gradient d that FGSM steps along at u: FGSM of any
+    radius ε is bound(u + ε·d), so one gradient serves a whole search over ε.
 
-    L∞ takes one FGSM step, L2 runs PGD (as the search always has); both through captum,
-    in the per-example space where every radius is 1.
+    Taken from captum's FGSM as its unit step from δ = 0 on δ ↦ f(u + δ): the gradient there
+    is the gradient at u, and 0 + 1·sign(g)·mask is d exactly (u + 1·sign(g) − u would round).
     """
-    e = torch.as_tensor(eps, dtype=u.dtype)
-    scaled = space.per_example(e)
-    v = u / e.reshape(-1, *([1] * (u.ndim - 1)))
-    if norm == "Linf":
-        adv = fgsm(runner, scaled, v, target, 1.0)
-    else:
-        adv = pgd(runner, scaled, v, target, 1.0, "L2", pgd_steps)
+    attack = FGSM(lambda delta: runner.scores(space.to_input(u + delta)))
+    attack.zero_thresh = 0.0
+    return attack.perturb(torch.zeros_like(u), 1.0, target, mask=space.mask).detach()
+
+
+def _decisions(runner: ModelRunner, x: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        out = runner.scores(scaled.to_input(adv))
-    return runner.decide(out.detach().cpu().double().numpy()) != target.cpu().numpy()
+        out = runner.scores(x)
+    return runner.decide(out.detach().cpu().double().numpy())
 
 
 def min_flip_epsilons(
@@ -156,31 +140,57 @@ def min_flip_epsilons(
 ) -> np.ndarray:
     """Per example, the smallest ε on the search grid that flips its decision (NaN if none).
 
-    A bisection per example, run for a whole batch at once: every round attacks each
-    unfinished example at its own midpoint in one batched captum call. The grid and the
-    midpoints are those of captum's `MinParamPerturbation(mode="binary")` (ε = k·step,
-    k = 1 … ⌊eps_max/step⌋, mid = lo + ⌊(hi − lo)/2⌋), kept as integers, so each example gets
-    the ε the one-example-at-a-time captum search gives, to within float rounding of the
-    grid (tests/unit/robustness/test_min_flip_batched.py checks both on a linear model and a
-    small CNN). That search judged correctness for a whole batch at once, so it ran one
-    example per call: ~20 one-row passes per example; this is ~⌈log2(eps_max/step)⌉ rounds
-    of batched passes (docs/benchmarks.md, minimum-flip search). Batches of `batch_size`
-    rows are searched one after another, so a shard cut on batch boundaries computes exactly
-    the same batches.
+    A bisection per example, run for a whole batch at once: each round attacks every
+    unfinished example at its own midpoint. L∞ steps along the FGSM direction
+    (`fgsm_direction`: one gradient per example for the whole search, so a round is one
+    batched forward pass). L2 runs captum's PGD, whose radius is one number per call, once
+    per distinct midpoint of the round (a few calls: the midpoints of a bisection coincide).
+    Bounds, grid and midpoints are those of captum's `MinParamPerturbation(mode="binary")`,
+    computed the same way, so each example gets the ε of the one-example-at-a-time captum
+    search this replaced (tests/unit/robustness/test_min_flip_batched.py, on a linear model
+    and a small CNN). A flip need not be monotone in ε, so a bisection on other midpoints
+    (integer grid indices were tried) lands elsewhere on some examples, by more than a step.
+    That search judged correctness for a whole batch at once, so it ran one example per call
+    (docs/benchmarks.md, minimum-flip search). Batches of `batch_size` rows are searched one
+    after another, so a shard cut on batch boundaries computes the same batches.
     """
-    top = math.floor(eps_max / step + 1e-9)  # the grid's last index: ε = top·step <= eps_max
     out = np.full(len(u), np.nan)
     for start in range(0, len(u), batch_size):
         ub, tb = u[start : start + batch_size], target[start : start + batch_size]
-        lo = np.zeros(len(ub), np.int64)  # ε = lo·step is known not to flip (0 never does)
-        hi = np.full(len(ub), top + 1)  # ε = hi·step flips, or is past the grid
-        while (todo := np.flatnonzero(hi - lo > 1)).size:
-            mid = (lo[todo] + hi[todo]) // 2
-            flips = _flipped_at(runner, space, ub[todo], tb[todo], mid * step, norm, pgd_steps)
-            hi[todo[flips]] = mid[flips]
+        direction = fgsm_direction(runner, space, ub, tb) if norm == "Linf" else None
+        lo = np.zeros(len(ub))  # captum's min_range: known not to flip (0 never does)
+        hi = np.full(len(ub), eps_max + step)  # captum's max_range: flips, or past the grid
+        best = np.full(len(ub), np.nan)
+        todo = np.arange(len(ub))
+        while todo.size:
+            mid = _midpoints(lo[todo], hi[todo], step)
+            done = np.abs(mid - lo[todo]) <= 1e-9 * np.maximum(np.abs(mid), np.abs(lo[todo]))
+            todo, mid = todo[~done], mid[~done]  # captum stops there (mid repeats lo)
+            if not todo.size:
+                break
+            if direction is not None:
+                eps = torch.as_tensor(mid, dtype=u.dtype).reshape(-1, *[1] * (u.ndim - 1))
+                adv = space.clamp(ub[todo] + eps * direction[todo])
+            else:
+                adv = torch.empty_like(ub[todo])
+                for value in np.unique(mid):  # captum's PGD takes one radius per call
+                    at = torch.as_tensor(np.flatnonzero(mid == value))
+                    rows = torch.as_tensor(todo)[at]
+                    adv[at] = pgd(runner, space, ub[rows], tb[rows], float(value), "L2", pgd_steps)
+            flips = _decisions(runner, space.to_input(adv)) != tb[todo].cpu().numpy()
+            hi[todo[flips]] = best[todo[flips]] = mid[flips]
             lo[todo[~flips]] = mid[~flips]
-        out[start : start + len(ub)] = np.where(hi <= top, hi * step, np.nan)
+            todo = todo[hi[todo] > lo[todo]]
+        out[start : start + len(ub)] = best
     return out
+
+
+def _midpoints(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
+    """captum's `MinParamPerturbation` binary-search midpoint, in the same float arithmetic
+    (numpy's float floor division is Python's), so both searches visit the same ε."""
+    half = ((hi - lo) // step) // 2
+    half = np.where((half == 0) & (lo + step < hi), 1.0, half)
+    return lo + half * step
 
 
 def epsilon_curve(
