@@ -395,10 +395,11 @@ def private_runner(runner: ModelRunner) -> Iterator[ModelRunner]:
     has to be taken on every forward pass, including those captum makes from inside the
     hooked call. A copy costs the module's size in memory and one deep copy per concurrent
     user (docs/benchmarks.md, "Concurrent checks: private copies against a lock"): for the demo
-    models kilobytes and well under a millisecond, for a ResNet-18 about 45 MB and tens of
-    milliseconds, against seconds of lost concurrency. Copies are pooled: an idle copy is
-    reused by the next caller, so an audit holds as many as were ever in use at once
-    (normally one). A block that raises discards its copy (hooks might remain on it).
+    models kilobytes and under a millisecond, for a ResNet-18-sized model 46 MB and ~0.4 s.
+    On two shared cores the lock's lost concurrency was within run-to-run noise; on more
+    cores it serializes the attribution stage against every other check. Copies are pooled:
+    an idle copy is reused by the next caller, so an audit holds as many as were ever in use
+    at once (normally one). A block that raises discards its copy (hooks might remain on it).
     """
     with _IDLE_LOCK:
         idle = _IDLE.setdefault(runner.module, [])

@@ -148,7 +148,9 @@ def min_flip_epsilons(
     Bounds, grid and midpoints are those of captum's `MinParamPerturbation(mode="binary")`,
     computed the same way, so each example gets the ε of the one-example-at-a-time captum
     search this replaced (tests/unit/robustness/test_min_flip_batched.py, on a linear model
-    and a small CNN). A flip need not be monotone in ε, so a bisection on other midpoints
+    and a small CNN; a batched convolution can round differently from a one-image one, and
+    on a larger CNN that moved a few L2 answers, docs/benchmarks.md). A flip need not be
+    monotone in ε, so a bisection on other midpoints
     (integer grid indices were tried) lands elsewhere on some examples, by more than a step.
     That search judged correctness for a whole batch at once, so it ran one example per call
     (docs/benchmarks.md, minimum-flip search). Batches of `batch_size` rows are searched one
