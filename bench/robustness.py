@@ -7,7 +7,12 @@ perturbation pipeline keeps (goal >= 0.8). Best of `--repeat` runs, interleaved 
 load hits both sides alike. Times are process CPU seconds with one intra-op thread: on a
 shared machine wall-clock ratios swing by ±40% between runs, CPU time far less.
 
-    PYTHONPATH=. python bench/robustness.py [--write docs/benchmarks-robustness.md]
+`--min-flip` instead times the minimum-flip search on a small CNN: the batched search the
+check runs (`min_flip_epsilons`) against the per-example search it replaced (captum's
+`MinParamPerturbation`, one example per call), on the same examples, and checks that both
+give the same ε to within the search step (goal: >= 10x the examples per CPU second).
+
+    PYTHONPATH=. python bench/robustness.py [--min-flip] [--write docs/benchmarks-robustness.md]
 """
 
 from __future__ import annotations
@@ -22,12 +27,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from captum.robust import MinParamPerturbation
 from torch import nn
 
 from audit.checks.base import CheckContext, Predictions
 from audit.checks.robustness import image, tabular, text
 from audit.checks.robustness._common import Sample
-from audit.checks.robustness.adversarial import measure_adversarial
+from audit.checks.robustness.adversarial import (
+    AttackSpace,
+    fgsm,
+    measure_adversarial,
+    min_flip_epsilons,
+    pgd,
+)
 from audit.checks.robustness.spec import RobustnessSpec
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
@@ -156,15 +168,122 @@ def measure(case: Case, repeat: int) -> tuple[float, float]:
     return best_pert, best_raw
 
 
+def per_example_min_flip(
+    runner: ModelRunner,
+    space: AttackSpace,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    norm: str,
+    eps_max: float,
+    step: float,
+    pgd_steps: int,
+) -> np.ndarray:
+    """The search before the batched one: captum's binary `MinParamPerturbation`, one
+    example per call (its correctness function judges a whole batch at once)."""
+
+    def still_right(model_out: torch.Tensor, target: torch.Tensor) -> bool:
+        decided = runner.decide(model_out.detach().cpu().double().numpy())
+        return bool((decided == target.cpu().numpy()).all())
+
+    def attack(inputs: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
+        if epsilon == 0:
+            return inputs
+        if norm == "Linf":
+            return fgsm(runner, space, inputs, target, epsilon)
+        return pgd(runner, space, inputs, target, epsilon, "L2", pgd_steps)
+
+    search = MinParamPerturbation(
+        forward_func=lambda v: runner.scores(space.to_input(v)),
+        attack=attack,
+        arg_name="epsilon",
+        arg_min=0.0,
+        arg_max=eps_max + step,
+        arg_step=step,
+        mode="binary",
+        correct_fn=still_right,
+    )
+    out = np.full(len(u), np.nan)
+    for i in range(len(u)):
+        t = target[i : i + 1]
+        _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
+        if eps is not None:
+            out[i] = eps
+    return out
+
+
+def min_flip_rows(n: int, repeat: int) -> list[str]:
+    """Examples per CPU second of both searches, per model and norm: the image demo's CNN
+    (8×8 digits, untrained here: the cost does not depend on the weights) and the bench's
+    1×28×28 CNN, where each pass costs far more than the per-call overhead."""
+    from audit.demo.image import DigitCNN
+
+    rows = []
+    torch.manual_seed(1)
+    for name, module, side, k in (
+        ("demo CNN 1x8x8", DigitCNN(), 8, 2),
+        ("CNN 1x28x28", _cnn(), 28, 10),
+    ):
+        rows += _min_flip_model(name, module, side, k, n, repeat)
+    return rows
+
+
+def _min_flip_model(
+    name: str, module: nn.Module, side: int, k: int, n: int, repeat: int
+) -> list[str]:
+    x = torch.as_tensor(np.random.default_rng(1).random((n, 1, side, side)), dtype=torch.float32)
+    ctx = _ctx(module, x.numpy(), "image", "binary" if k == 2 else "multiclass", k)
+    runner, target = ctx.model, torch.as_tensor(ctx.predictions.label)
+    space = image.attack_space((0.0, 1.0), x[:1])
+    u = space.from_input(x)
+    rows = []
+    for norm, step, eps_max, steps in (("Linf", 0.01, 1.0, 10), ("L2", 0.05, 3.0, 10)):
+        kw = {"norm": norm, "eps_max": eps_max, "step": step, "pgd_steps": steps}
+        best_old = best_new = np.inf
+        for _ in range(repeat):
+            t = time.process_time()
+            old = per_example_min_flip(runner, space, u, target, **kw)
+            best_old = min(best_old, time.process_time() - t)
+            t = time.process_time()
+            new = min_flip_epsilons(runner, space, u, target, **kw)
+            best_new = min(best_new, time.process_time() - t)
+        same_nan = bool((np.isnan(old) == np.isnan(new)).all())
+        gap = float(np.nanmax(np.abs(old - new))) if (~np.isnan(old)).any() else 0.0
+        rows.append(
+            f"| {name}: {norm}, step {step}, max {eps_max}"
+            + (f", PGD({steps})" if norm == "L2" else ", FGSM")
+            + f" | {n} | {n / best_old:,.1f} | {n / best_new:,.1f} | {best_old / best_new:.1f}× "
+            f"| {int((~np.isnan(new)).sum())} | {gap:.3g}{'' if same_nan else ', NaN differ'} |"
+        )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the input counts")
     ap.add_argument("--write", type=Path, help="write the markdown section to this file")
+    ap.add_argument("--min-flip", action="store_true", help="time the minimum-flip search")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     s = args.scale
+    if args.min_flip:
+        print(
+            "\n".join(
+                [
+                    f"`PYTHONPATH=. python bench/robustness.py --min-flip` on "
+                    f"{platform.machine()}, torch {torch.__version__}, "
+                    f"{torch.get_num_threads()} threads, best of {args.repeat}, CPU seconds.",
+                    "",
+                    "| search | examples | per-example (captum) examples/CPU s "
+                    "| batched examples/CPU s | ratio (goal >= 10×) | flipped | max abs(Δε) |",
+                    "|---|---:|---:|---:|---:|---:|---:|",
+                    *min_flip_rows(int(200 * s), args.repeat),
+                ]
+            )
+        )
+        return
     rows = []
     for case in cases(int(20_000 * s), int(2_000 * s), int(4_000 * s)):
         pert, raw = measure(case, args.repeat)

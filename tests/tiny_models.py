@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from audit.demo.text import VOCAB
+
 
 class Linear(nn.Module):
     """z = w·x + b, one logit: exact attributions and an exact minimum flip."""
@@ -43,3 +45,30 @@ def three_outputs() -> nn.Module:
 
 def nan_outputs() -> nn.Module:
     return ConstantOutput(1, float("nan"))
+
+
+class TokenMean(nn.Module):
+    """Token embeddings averaged over the non-pad positions, then a linear head: the text
+    demo's `BagClassifier` with an `nn.Embedding` in place of its `EmbeddingBag`.
+
+    The state dict keys are the same (`embed.weight`, `head.*`), so the demo's weights load
+    into it and give the same logits; unlike the bag, the embedding has a per-token output, so
+    the spurious check's default for a factory text model, LayerIntegratedGradients, hooks it.
+    The pad mask is computed from the input ids, beside the embedding's output, the way a
+    Hugging Face model adds position embeddings: an embedding output of another batch size
+    does not fit it.
+    """
+
+    def __init__(self, vocab: int = len(VOCAB), dim: int = 16):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = (x != 0).unsqueeze(-1).to(self.head.weight.dtype)
+        pooled = (self.embed(x) * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
+        return self.head(pooled)
+
+
+def token_mean() -> nn.Module:
+    return TokenMean()

@@ -8,11 +8,16 @@ arbitrary objects: a file that would need it is refused with a clear error.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 import importlib
 import logging
 import pickle
 import re
+import threading
+import warnings
+import weakref
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -356,3 +361,51 @@ def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> Mode
         fixed_batch=fixed,
         input_dtype=dtype,
     )
+
+
+def copy_module(module: nn.Module) -> nn.Module:
+    """A deep copy of the module, with its own parameters and buffers."""
+    with warnings.catch_warnings():
+        # deep-copying a torch.export GraphModule trips a torch-internal pytree deprecation
+        warnings.simplefilter("ignore", FutureWarning)
+        return copy.deepcopy(module)
+
+
+# Idle private copies per module, handed out by `private_runner`. The copies do not refer to
+# their original, so the original (the key) is freed with its copies when the audit drops it.
+_IDLE: weakref.WeakKeyDictionary[nn.Module, list[nn.Module]] = weakref.WeakKeyDictionary()
+_IDLE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def private_runner(runner: ModelRunner) -> Iterator[ModelRunner]:
+    """The runner on a copy of its module that no other thread uses until the block ends.
+
+    Why: the checks run concurrently on one loaded model (the flow's thread pool, and threaded
+    Dask workers), and some work changes the module while it runs. captum's hook methods
+    (LayerIntegratedGradients, DeepLift, LRP) attach forward and backward hooks; a forward pass
+    another check makes through the module meanwhile runs those hooks too, and gets the
+    attribution's tensors (issue #16: `The size of tensor a (2048) must match ... (904)`, or
+    silently different numbers). Such work takes a private copy here; plain forward and
+    backward passes need none (an eval-mode module with frozen parameters keeps no state
+    between calls).
+
+    Why a copy and not a lock: a lock that keeps every other check's forward passes out while
+    a hook method runs serializes the audit's model work for the whole attribution stage, and
+    has to be taken on every forward pass, including those captum makes from inside the
+    hooked call. A copy costs the module's size in memory and one deep copy per concurrent
+    user (docs/benchmarks.md, "Concurrent checks: private copies against a lock"): for the demo
+    models kilobytes and under a millisecond, for a ResNet-18-sized model 46 MB and ~0.4 s.
+    On two shared cores the lock's lost concurrency was within run-to-run noise; on more
+    cores it serializes the attribution stage against every other check. Copies are pooled:
+    an idle copy is reused by the next caller, so an audit holds as many as were ever in use
+    at once (normally one). A block that raises discards its copy (hooks might remain on it).
+    """
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(runner.module, [])
+        module = idle.pop() if idle else None
+    if module is None:
+        module = copy_module(runner.module)
+    yield dataclasses.replace(runner, module=module)
+    with _IDLE_LOCK:
+        _IDLE.setdefault(runner.module, []).append(module)

@@ -9,14 +9,13 @@ find a flip does not prove none exists, so robust accuracy is an upper bound.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from captum.robust import FGSM, PGD, MinParamPerturbation
+from captum.robust import FGSM, PGD
 from scipy import stats as _sp
 
 from audit.checks.base import CheckContext
@@ -56,19 +55,6 @@ class AttackSpace:
 
     def clamp(self, u: torch.Tensor) -> torch.Tensor:
         return torch.maximum(torch.minimum(u, self.upper), self.lower)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One-row passes gain nothing from intra-op threads, and on a loaded machine the thread
-    hand-offs cost many times the arithmetic (measured: 2.2 ms against 0.08 ms for a small
-    conv). The previous setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _forward(runner: ModelRunner, space: AttackSpace) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -120,6 +106,26 @@ def _batched(
     )
 
 
+def fgsm_direction(
+    runner: ModelRunner, space: AttackSpace, u: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Per example, the masked signed gradient d that FGSM steps along at u: FGSM of any
+    radius ε is bound(u + ε·d), so one gradient serves a whole search over ε.
+
+    Taken from captum's FGSM as its unit step from δ = 0 on δ ↦ f(u + δ): the gradient there
+    is the gradient at u, and 0 + 1·sign(g)·mask is d exactly (u + 1·sign(g) − u would round).
+    """
+    attack = FGSM(lambda delta: runner.scores(space.to_input(u + delta)))
+    attack.zero_thresh = 0.0
+    return attack.perturb(torch.zeros_like(u), 1.0, target, mask=space.mask).detach()
+
+
+def _decisions(runner: ModelRunner, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        out = runner.scores(x)
+    return runner.decide(out.detach().cpu().double().numpy())
+
+
 def min_flip_epsilons(
     runner: ModelRunner,
     space: AttackSpace,
@@ -130,42 +136,63 @@ def min_flip_epsilons(
     eps_max: float,
     step: float,
     pgd_steps: int = 10,
+    batch_size: int = 4096,
 ) -> np.ndarray:
     """Per example, the smallest ε on the search grid that flips its decision (NaN if none).
 
-    Run one example at a time: captum's default correctness judges a whole batch at once.
-    L∞ searches the FGSM step; L2 searches the PGD radius.
+    A bisection per example, run for a whole batch at once: each round attacks every
+    unfinished example at its own midpoint. L∞ steps along the FGSM direction
+    (`fgsm_direction`: one gradient per example for the whole search, so a round is one
+    batched forward pass). L2 runs captum's PGD, whose radius is one number per call, once
+    per distinct midpoint of the round (a few calls: the midpoints of a bisection coincide).
+    Bounds, grid and midpoints are those of captum's `MinParamPerturbation(mode="binary")`,
+    computed the same way, so each example gets the ε of the one-example-at-a-time captum
+    search this replaced (tests/unit/robustness/test_min_flip_batched.py, on a linear model
+    and a small CNN; a batched convolution can round differently from a one-image one, and
+    on a larger CNN that moved a few L2 answers, docs/benchmarks.md). A flip need not be
+    monotone in ε, so a bisection on other midpoints
+    (integer grid indices were tried) lands elsewhere on some examples, by more than a step.
+    That search judged correctness for a whole batch at once, so it ran one example per call
+    (docs/benchmarks.md, minimum-flip search). Batches of `batch_size` rows are searched one
+    after another, so a shard cut on batch boundaries computes the same batches.
     """
-
-    def still_right(model_out: torch.Tensor, target: torch.Tensor) -> bool:
-        decided = runner.decide(model_out.detach().cpu().double().numpy())
-        return bool((decided == target.cpu().numpy()).all())
-
-    def attack(inputs: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
-        if epsilon == 0:
-            return inputs
-        if norm == "Linf":
-            return fgsm(runner, space, inputs, target, epsilon)
-        return pgd(runner, space, inputs, target, epsilon, "L2", pgd_steps)
-
-    search = MinParamPerturbation(
-        forward_func=_forward(runner, space),
-        attack=attack,
-        arg_name="epsilon",
-        arg_min=0.0,
-        arg_max=eps_max + step,
-        arg_step=step,
-        mode="binary",
-        correct_fn=still_right,
-    )
     out = np.full(len(u), np.nan)
-    with _one_thread():
-        for i in range(len(u)):
-            t = target[i : i + 1]
-            _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
-            if eps is not None:
-                out[i] = eps
+    for start in range(0, len(u), batch_size):
+        ub, tb = u[start : start + batch_size], target[start : start + batch_size]
+        direction = fgsm_direction(runner, space, ub, tb) if norm == "Linf" else None
+        lo = np.zeros(len(ub))  # captum's min_range: known not to flip (0 never does)
+        hi = np.full(len(ub), eps_max + step)  # captum's max_range: flips, or past the grid
+        best = np.full(len(ub), np.nan)
+        todo = np.arange(len(ub))
+        while todo.size:
+            mid = _midpoints(lo[todo], hi[todo], step)
+            done = np.abs(mid - lo[todo]) <= 1e-9 * np.maximum(np.abs(mid), np.abs(lo[todo]))
+            todo, mid = todo[~done], mid[~done]  # captum stops there (mid repeats lo)
+            if not todo.size:
+                break
+            if direction is not None:
+                eps = torch.as_tensor(mid, dtype=u.dtype).reshape(-1, *[1] * (u.ndim - 1))
+                adv = space.clamp(ub[todo] + eps * direction[todo])
+            else:
+                adv = torch.empty_like(ub[todo])
+                for value in np.unique(mid):  # captum's PGD takes one radius per call
+                    at = torch.as_tensor(np.flatnonzero(mid == value))
+                    rows = torch.as_tensor(todo)[at]
+                    adv[at] = pgd(runner, space, ub[rows], tb[rows], float(value), "L2", pgd_steps)
+            flips = _decisions(runner, space.to_input(adv)) != tb[todo].cpu().numpy()
+            hi[todo[flips]] = best[todo[flips]] = mid[flips]
+            lo[todo[~flips]] = mid[~flips]
+            todo = todo[hi[todo] > lo[todo]]
+        out[start : start + len(ub)] = best
     return out
+
+
+def _midpoints(lo: np.ndarray, hi: np.ndarray, step: float) -> np.ndarray:
+    """captum's `MinParamPerturbation` binary-search midpoint, in the same float arithmetic
+    (numpy's float floor division is Python's), so both searches visit the same ε."""
+    half = ((hi - lo) // step) // 2
+    half = np.where((half == 0) & (lo + step < hi), 1.0, half)
+    return lo + half * step
 
 
 def epsilon_curve(
@@ -227,10 +254,11 @@ def min_flip_slice(
     eps_max: float,
     step: float,
     pgd_steps: int,
+    batch_size: int,
     x: np.ndarray,
     target: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: `min_flip_epsilons` of some examples (each is searched on its own)."""
+    """Shard function: `min_flip_epsilons` of some examples, in batches of `batch_size`."""
     u = space.from_input(model.as_tensor(x))
     return min_flip_epsilons(
         model,
@@ -241,6 +269,7 @@ def min_flip_slice(
         eps_max=eps_max,
         step=step,
         pgd_steps=pgd_steps,
+        batch_size=batch_size,
     )
 
 
@@ -276,12 +305,14 @@ def measure_adversarial(
     parts = ctx.map_rows(
         min_flip_slice,
         k,
+        align=cfg.batch_size,
         kwargs={
             "space": space,
             "norm": cfg.norm,
             "eps_max": cfg.min_flip_max,
             "step": cfg.min_flip_step,
             "pgd_steps": cfg.pgd_steps,
+            "batch_size": cfg.batch_size,
         },
         arrays={"x": sample.x[rows], "target": sample.pred[rows]},
     )

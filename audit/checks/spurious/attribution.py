@@ -5,18 +5,20 @@ it attributes any slice of rows in batches (never one example at a time) on the 
 or a variant of it, and returns plain arrays. Hook-based methods (DeepLift,
 LRP, layer methods) need a live `nn.Module`; on a torch.export or TorchScript model they raise
 a `ModelError` naming the `factory` + `weights` route, or fall back when the spec allows it.
+They hook (and LRP re-weights) the module they run on, so they run on a private copy
+(`audit.loaders.model.private_runner`): the other checks keep running forward passes through
+the audited module at the same time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import functools
 import threading
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,14 +38,16 @@ from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
 
 from audit.errors import ModelError, SpecError
-from audit.loaders.model import ModelRunner
+from audit.loaders.model import ModelRunner, copy_module, private_runner
 
 _ABLATIONS_PER_EVAL = 16
 HOOK_METHODS = frozenset({"deeplift", "lrp", "layer_integrated_gradients"})
 TEXT_METHODS = frozenset({"layer_integrated_gradients", "feature_ablation", "occlusion"})
 RANDOM_METHODS = frozenset({"noise_tunnel"})
 # torch's global generator is shared by every thread: a method that draws from it holds this
-# lock, so concurrent shards (or checks) cannot interleave their draws
+# lock while it seeds and draws, so concurrent shards (or checks) cannot interleave their
+# draws; no other method touches the generator (a fork-and-restore outside the lock would
+# reset it under a holder's feet)
 _GLOBAL_RNG = threading.Lock()
 
 _SERIALIZED = (
@@ -382,6 +386,13 @@ def _batch_seed(seed: int, first_row: int) -> int:
     return int(np.random.SeedSequence([seed, first_row]).generate_state(1)[0])
 
 
+@contextlib.contextmanager
+def _seeded_generator() -> Iterator[None]:
+    """torch's global generator to this thread alone, restored afterwards."""
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        yield
+
+
 def attribute_rows(
     runner: ModelRunner,
     x: np.ndarray,
@@ -394,14 +405,16 @@ def attribute_rows(
 
     The slice can be any subset of the sample, starting at `first_row` of it, so a flow can
     split the sample into shards and concatenate the results; batching and per-batch seeds
-    keep the output identical across shardings.
+    keep the output identical across shardings. A hook method changes `runner`'s module while
+    it runs: give it a runner no other thread uses (`attribute_slice` does).
     """
     values, deltas = [], []
     rows = rows_per_batch(cfg)
-    lock = _GLOBAL_RNG if cfg.method in RANDOM_METHODS else contextlib.nullcontext()
-    with lock, torch.random.fork_rng(devices=[]):
+    draws = cfg.method in RANDOM_METHODS
+    with _seeded_generator() if draws else contextlib.nullcontext():
         for start in range(0, len(x), rows):
-            torch.manual_seed(_batch_seed(cfg.seed, first_row + start))
+            if draws:
+                torch.manual_seed(_batch_seed(cfg.seed, first_row + start))
             xb = runner.as_tensor(x[start : start + rows])
             tb = torch.as_tensor(target[start : start + rows], dtype=torch.long)
             if xb.is_floating_point():
@@ -421,10 +434,7 @@ def randomized_runner(runner: ModelRunner, seed: int, layers: int = 2) -> ModelR
 
     Adebayo et al. (2018): a faithful explainer's maps must change when the weights do.
     """
-    with warnings.catch_warnings():
-        # deep-copying a torch.export GraphModule trips a torch-internal pytree deprecation
-        warnings.simplefilter("ignore", FutureWarning)
-        module = copy.deepcopy(runner.module)
+    module = copy_module(runner.module)
     params = list(module.named_parameters())
     if not params:
         params = [(n, b) for n, b in module.named_buffers() if b.is_floating_point()]
@@ -469,6 +479,12 @@ def attribute_slice(
     x: np.ndarray,
     target: np.ndarray,
 ) -> Attribution:
-    """The shard function: attributions of rows `rows` of the sample, on `variant`."""
-    runner = model_variant(model, variant, cfg.seed, sanity_layers)
-    return attribute_rows(runner, x, target, cfg, first_row=rows.start or 0)
+    """The shard function: attributions of rows `rows` of the sample, on `variant`.
+
+    A hook method runs on a private copy of the model, and its variants are built on that
+    copy, so neither the audited module nor a variant another thread may be using is hooked.
+    """
+    hooks = cfg.method in HOOK_METHODS
+    with private_runner(model) if hooks else contextlib.nullcontext(model) as own:
+        runner = model_variant(own, variant, cfg.seed, sanity_layers)
+        return attribute_rows(runner, x, target, cfg, first_row=rows.start or 0)

@@ -92,3 +92,50 @@ def linear_case(d: int = 5, seed: int = 0) -> tuple[np.ndarray, float, ModelRunn
     w = rng.normal(size=d)
     b = 0.3
     return w, b, runner(Linear(w, b))
+
+
+def captum_min_flip(
+    model: ModelRunner,
+    space,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    norm: str,
+    eps_max: float,
+    step: float,
+    pgd_steps: int = 10,
+) -> np.ndarray:
+    """The per-example search the batched one replaced: captum's MinParamPerturbation in
+    binary mode, one example per call (its correctness judges a whole batch at once)."""
+    from captum.robust import MinParamPerturbation
+
+    from audit.checks.robustness.adversarial import fgsm, pgd
+
+    def still_right(model_out: torch.Tensor, target: torch.Tensor) -> bool:
+        decided = model.decide(model_out.detach().cpu().double().numpy())
+        return bool((decided == target.cpu().numpy()).all())
+
+    def attack(inputs: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
+        if epsilon == 0:
+            return inputs
+        if norm == "Linf":
+            return fgsm(model, space, inputs, target, epsilon)
+        return pgd(model, space, inputs, target, epsilon, "L2", pgd_steps)
+
+    search = MinParamPerturbation(
+        forward_func=lambda v: model.scores(space.to_input(v)),
+        attack=attack,
+        arg_name="epsilon",
+        arg_min=0.0,
+        arg_max=eps_max + step,
+        arg_step=step,
+        mode="binary",
+        correct_fn=still_right,
+    )
+    out = np.full(len(u), np.nan)
+    for i in range(len(u)):
+        t = target[i : i + 1]
+        _, eps = search.evaluate(u[i : i + 1], target=t, attack_kwargs={"target": t})
+        if eps is not None:
+            out[i] = eps
+    return out

@@ -81,7 +81,7 @@ def test_metrics_are_finite_complete_and_deterministic(build) -> None:
 def test_sharded_work_gives_the_same_metrics(build) -> None:
     """Perturbed predictions, attacks and the min-flip search spread over worker-like shards
     (cut on batch boundaries) give exactly what one process gives."""
-    ctx = build(batch_size=32)
+    ctx = build(batch_size=32, min_flip_sample=70)  # the min-flip search spans 2+ batches
     whole = RobustnessCheck().measure(ctx)
     rows = WorkerLikeRows(ctx.model, shards=3)
     sharded = RobustnessCheck().measure(replace(ctx, rows=rows))

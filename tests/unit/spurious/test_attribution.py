@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from torch import nn
 
 from audit.checks.spurious import attribution as attr
 from audit.errors import ModelError, SpecError
-from audit.loaders.model import ModelRunner
+from audit.loaders.model import ModelRunner, private_runner
 
 
 class _Mlp(nn.Module):
@@ -245,3 +247,106 @@ def test_batched_gradients_match_captum(model: str) -> None:
         np.testing.assert_allclose(out.values, ref.detach().numpy(), atol=1e-6)
         if method == "integrated_gradients":
             np.testing.assert_allclose(out.delta, ref_delta.detach().numpy(), atol=1e-6)
+
+
+class _Pause(nn.Module):
+    """Identity that, in the thread named `attributing`, waits inside the first forward pass
+    on a tensor that needs a gradient, where a hook method has its hooks on the module, until
+    the test thread has made its own pass. The events are class attributes: a deep copy of
+    the model pauses too."""
+
+    inside = threading.Event()
+    resume = threading.Event()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mine = threading.current_thread().name == "attributing"
+        if mine and x.requires_grad and not _Pause.resume.is_set():
+            _Pause.inside.set()
+            _Pause.resume.wait(30)
+        return x
+
+
+class _PausedTokenMean(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 4, padding_idx=0)
+        self.pause = _Pause()
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = (x != 0).unsqueeze(-1).float()
+        return self.head((self.pause(self.embed(x)) * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
+class _PausedMlp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), _Pause(), nn.Linear(8, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _while_attributing(runner: ModelRunner, x: np.ndarray, method: str, meanwhile: np.ndarray):
+    """Attributions of x by `attribute_slice`, and the probabilities of `meanwhile` computed on
+    the same runner by another thread while the attribution's hooks are on."""
+    _Pause.inside.clear()
+    _Pause.resume.clear()
+    cfg = attr.MethodConfig(method=method, baseline=np.zeros(x.shape[1:], x.dtype), n_steps=8)
+    box: dict[str, Any] = {}
+
+    def attribute() -> None:
+        box["attr"] = attr.attribute_slice(
+            runner, slice(0, len(x)), cfg=cfg, x=x, target=np.ones(len(x), int)
+        )
+
+    worker = threading.Thread(target=attribute, name="attributing")
+    worker.start()
+    try:
+        assert _Pause.inside.wait(30), "the attribution never reached its hooked pass"
+        proba = runner.predict_proba(meanwhile)
+    finally:
+        _Pause.resume.set()
+        worker.join(30)
+    return box["attr"], proba
+
+
+def test_a_layer_method_does_not_hook_the_module_other_checks_run() -> None:
+    """Issue #16: LayerIntegratedGradients replaced the embedding's output of another check's
+    forward pass ("The size of tensor a (2048) must match ... (904)")."""
+    runner = _runner(_seeded(_PausedTokenMean), torch.int64)
+    other = np.random.default_rng(1).integers(1, 20, (5, 7))
+    clean = runner.predict_proba(other)
+    out, proba = _while_attributing(runner, _ids(), "layer_integrated_gradients", other)
+    np.testing.assert_array_equal(proba, clean)
+    _Pause.resume.set()
+    cfg = attr.MethodConfig(method="layer_integrated_gradients", baseline=np.zeros((7,)), n_steps=8)
+    alone = attr.attribute_slice(runner, slice(0, 6), cfg=cfg, x=_ids(), target=np.ones(6, int))
+    np.testing.assert_allclose(out.values, alone.values, atol=1e-6)
+
+
+def test_a_hook_method_is_not_disturbed_by_another_checks_forward_pass() -> None:
+    """DeepLift keeps each layer's activations from its own pass; a forward pass by another
+    thread through the same hooked layers used to overwrite them. (LRP refuses the pausing
+    layer, which has no LRP rule.)"""
+    method = "deeplift"
+    runner = _runner(_seeded(_PausedMlp))
+    x, other = _x(6), _x(9) * 3
+    out, proba = _while_attributing(runner, x, method, other)
+    _Pause.resume.set()
+    cfg = attr.MethodConfig(method=method, baseline=np.zeros(4, np.float32), n_steps=8)
+    alone = attr.attribute_slice(runner, slice(0, 6), cfg=cfg, x=x, target=np.ones(6, int))
+    np.testing.assert_allclose(out.values, alone.values, atol=1e-6)
+    np.testing.assert_array_equal(proba, runner.predict_proba(other))
+
+
+def test_private_copies_are_pooled_and_never_the_audited_module() -> None:
+    runner = _runner(_seeded(_Mlp))
+    with private_runner(runner) as first:
+        assert first.module is not runner.module
+        with private_runner(runner) as second:  # in use: a second copy
+            assert second.module is not first.module
+    with private_runner(runner) as again:  # idle copies are reused
+        assert again.module in (first.module, second.module)
+    x = torch.as_tensor(_x())
+    assert torch.equal(again.scores(x), runner.scores(x))
