@@ -38,8 +38,8 @@ not current. -->
 
 Every field the audit spec accepts, section by section, as `audit run` validates it. Unknown
 keys are errors. Relative paths resolve against the spec file's folder and may not climb out
-of it. The contract (what each section means, the exit codes, `findings.json`) is in
-[contract.md](contract.md); commented, runnable specs are in `examples/`.
+of it. What each section means, the exit codes and `findings.json` are in
+[the contract](contract.md); commented, runnable specs are in `examples/`.
 
 A field with no default is required. A `checks.<name>` section may be omitted (its defaults
 apply), written as `null` (the same) or as `false` (the check is skipped).

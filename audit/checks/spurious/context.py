@@ -251,7 +251,7 @@ def example(
     pred_after: int,
     vocab: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One heatmap or token strip in the HELPERS.md evidence format."""
+    """One heatmap or token strip, as the spurious section (`section.py`) renders it."""
     if sample.modality == "image":
         return {
             "probe": probe,
