@@ -122,3 +122,20 @@ def test_the_scan_catches_a_missing_file():
     text = "see docs/nowhere.md, [x](nowhere.md) and contract.md; docs/spec.md is fine"
     assert references(readme, text) == ["docs/nowhere.md", "nowhere.md", "contract.md"]
     assert references(ROOT / "docs" / "spec.md", "[c](contract.md) and methods-checks.md") == []
+
+
+def test_the_walkthrough_shows_the_example_checks_real_code():
+    """docs/architecture.md quotes the example check; every quoted block is in its files."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    walkthrough = doc[doc.index("## How to add a check") :]
+    example = ROOT / "tests" / "example_check"
+    sources = {
+        "python": (example / "audit_example_check" / "__init__.py").read_text(encoding="utf-8"),
+        "toml": (example / "README.md").read_text(encoding="utf-8"),
+    }
+    blocks = re.findall(r"```(python|toml)\n(.*?)```", walkthrough, flags=re.S)
+    assert len(blocks) >= 5
+    for lang, block in blocks:
+        assert block in sources[lang], (
+            f"docs/architecture.md quotes code not in the example:\n{block}"
+        )
