@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test bench preview clean system audit-deps
+.PHONY: demo test bench preview clean system audit-deps docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,7 @@ preview: demo
 
 clean:
 	rm -rf $(VENV) audit-demo audit-out .pytest_cache
+
+# The generated spec reference; tests/unit/test_spec_reference.py fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m audit.spec_reference > docs/spec.md.partial && mv docs/spec.md.partial docs/spec.md

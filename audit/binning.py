@@ -8,10 +8,20 @@ from audit.strict import Strict
 
 
 class Binning(Strict):
-    """How to turn a numeric sensitive column into groups."""
+    """How to turn a numeric sensitive column into groups: give exactly one of `quantiles` or
+    `edges`."""
 
-    quantiles: int | None = Field(None, ge=2, le=20)
-    edges: list[float] | None = None
+    quantiles: int | None = Field(
+        None,
+        ge=2,
+        le=20,
+        description="Cut at the data's quantiles into this many groups of about equal size.",
+    )
+    edges: list[float] | None = Field(
+        None,
+        description="Cut at these strictly increasing values: below the first, between them, "
+        "and from the last on.",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Binning:

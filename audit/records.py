@@ -424,7 +424,7 @@ class AuditResult:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def findings_json(self) -> dict[str, Any]:
-        """The `findings.json` document of contract.md section 5."""
+        """The `findings.json` document of docs/contract.md, section 5."""
         return {
             "schema_version": 1,
             "audit": {

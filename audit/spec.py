@@ -1,4 +1,4 @@
-"""The audit spec (contract.md section 2) as pydantic models, and `load_spec`.
+"""The audit spec (docs/contract.md, section 2) as pydantic models, and `load_spec`.
 
 Unknown keys are errors; relative paths resolve against the spec file's folder and may not
 climb out of it (write an absolute path to mean a file elsewhere).
@@ -29,15 +29,42 @@ from audit.yamlio import YamlSyntaxError, load_yaml, to_plain
 
 
 class ModelSpec(Strict):
-    version: str | None = Field(None, max_length=100)  # shown on the report's cover
-    path: Path | None = None
-    factory: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    weights: Path | None = None
-    task: Literal["binary", "multiclass"]
-    modality: Literal["tabular", "image", "text"] = "tabular"
-    output: Literal["logits", "probabilities"] = "logits"
-    decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    device: Literal["cpu", "cuda"] = "cpu"
+    """The model under audit: give exactly one of `path` or `factory`."""
+
+    version: str | None = Field(
+        None, max_length=100, description="Model version, shown on the report's cover."
+    )
+    path: Path | None = Field(
+        None,
+        description="A torch.export archive (`.pt2`) or a TorchScript file (`.pt`); it carries "
+        "its weights.",
+    )
+    factory: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="`module:callable` returning an `nn.Module`, instead of `path`; needed by "
+        "the hook-based attribution methods (deeplift, lrp, layer_integrated_gradients).",
+    )
+    weights: Path | None = Field(
+        None,
+        description="With `factory`: a `state_dict` file, loaded with `weights_only=True`.",
+    )
+    task: Literal["binary", "multiclass"] = Field(
+        description="`binary` (two classes, or one logit) or `multiclass`."
+    )
+    modality: Literal["tabular", "image", "text"] = Field(
+        "tabular", description="What the model reads; decides the loaders and perturbations."
+    )
+    output: Literal["logits", "probabilities"] = Field(
+        "logits", description="What the model returns: raw logits or class probabilities."
+    )
+    decision_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Binary only: predict class 1 when P(class 1) >= this threshold.",
+    )
+    device: Literal["cpu", "cuda"] = Field("cpu", description="Where the model runs.")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -49,13 +76,25 @@ class ModelSpec(Strict):
 
 
 class DataSpec(Strict):
-    path: Path
-    label: str
-    features: list[str] | None = None
-    sensitive: list[str] = []
-    pad_id: int = 0
-    batch_size: int = Field(4096, ge=1)
-    bins: dict[str, Binning] = {}
+    """The audit dataset: tabular `.csv`/`.parquet`, or `.npz` arrays for images and text."""
+
+    path: Path = Field(
+        description="Tabular: `.csv` or `.parquet`; image and text: `.npz` holding `x`, the "
+        "label array and one array per sensitive attribute."
+    )
+    label: str = Field(description="The label column (tabular) or array name (`.npz`).")
+    features: list[str] | None = Field(
+        None,
+        description="Tabular (required there): the model's input columns, in model input order.",
+    )
+    sensitive: list[str] = Field(
+        [], description="Columns or arrays whose groups the bias check compares."
+    )
+    pad_id: int = Field(0, description="Text: the token id used for padding.")
+    batch_size: int = Field(4096, ge=1, description="Rows per prediction batch.")
+    bins: dict[str, Binning] = Field(
+        {}, description="Per numeric sensitive column: how to cut it into groups."
+    )
 
     @field_validator("features", "sensitive")
     @classmethod
@@ -86,12 +125,21 @@ class _ChecksBase(Strict):
 
 
 class SigningSpec(Strict):
-    key: Path | None = None
-    cert: Path | None = None
-    pkcs12: Path | None = None
-    passphrase_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    tsa_url: str | None = None
-    visible: bool = False
+    """The key that signs the report; without this section, the user's key from
+    `audit keys init` (created on first use)."""
+
+    key: Path | None = Field(None, description="PEM private key (with `cert`).")
+    cert: Path | None = Field(None, description="PEM certificate of `key`.")
+    pkcs12: Path | None = Field(None, description="A PKCS#12 bundle, instead of `key` + `cert`.")
+    passphrase_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the key's passphrase.",
+    )
+    tsa_url: str | None = Field(
+        None, description="RFC 3161 timestamp authority; adds a signed timestamp (PAdES B-T)."
+    )
+    visible: bool = Field(False, description="Draw a visible signature box on the cover.")
 
     @model_validator(mode="after")
     def _source(self) -> SigningSpec:
@@ -103,25 +151,50 @@ class SigningSpec(Strict):
 class RunnerSpec(Strict):
     """Where the flow's tasks run (flows/sharding.py) and whether measurements are cached."""
 
-    kind: Literal["thread", "dask"] = "thread"
-    address: str | None = None  # dask scheduler; None starts a LocalCluster
-    workers: int = Field(2, ge=1)
-    shards: int = Field(4, ge=1)  # row slices per piece of per-row work, one task each (dask)
-    check_timeout: float = Field(3600.0, gt=0)
-    cache: bool = False  # reuse predictions/measurements across runs (keyed on file hashes)
+    kind: Literal["thread", "dask"] = Field(
+        "thread", description="Prefect task runner: threads in-process, or a Dask cluster."
+    )
+    address: str | None = Field(
+        None, description="Dask scheduler address (`tcp://host:port`); unset starts a LocalCluster."
+    )
+    workers: int = Field(
+        2, ge=1, description="Dask LocalCluster worker processes (threads: at least 4 run)."
+    )
+    shards: int = Field(
+        4, ge=1, description="Row slices per piece of per-row work, one task each (dask)."
+    )
+    check_timeout: float = Field(
+        3600.0, gt=0, description="Seconds a check may run before it is recorded as `error`."
+    )
+    cache: bool = Field(
+        False, description="Reuse predictions and measurements across runs (keyed on file hashes)."
+    )
+
+
+_CHECKS_DESCRIPTION = "One section per registered check; omitted means defaults, `false` skips."
 
 
 class _AuditBase(Strict):
-    """The spec (contract section 2); `checks` gets its fields from the registered checks."""
+    """The audit spec (docs/contract.md, section 2); `checks` gets its fields from the
+    registered checks."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-    model: ModelSpec
-    data: DataSpec
-    checks: _ChecksBase = Field(default_factory=_ChecksBase)
-    policy: str = "default"
-    seed: int = Field(0, ge=0)
-    signing: SigningSpec | None = None
-    runner: RunnerSpec = RunnerSpec()
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="The audit's name; used in output paths and the ledger.",
+    )
+    model: ModelSpec = Field(description="The model under audit.")
+    data: DataSpec = Field(description="The audit dataset.")
+    checks: _ChecksBase = Field(default_factory=_ChecksBase, description=_CHECKS_DESCRIPTION)
+    policy: str = Field(
+        "default",
+        description="A shipped policy's name (a file in `policies/`), or a path (it holds a `/` "
+        "or ends in `.yaml`/`.yml`) relative to the spec's folder.",
+    )
+    seed: int = Field(0, ge=0, description="Seed of every random stream of the audit.")
+    signing: SigningSpec | None = Field(
+        None, description="The key that signs the report; unset: the user's own key."
+    )
+    runner: RunnerSpec = Field(RunnerSpec(), description="Where the flow's tasks run.")
 
 
 @functools.cache
@@ -133,12 +206,17 @@ def _models() -> tuple[type[_ChecksBase], type[_AuditBase]]:
     build would find it half-initialised.
     """
     fields: dict[str, Any] = {
-        name: (p.spec_model | Literal[False], Field(default_factory=p.spec_model))
+        name: (
+            p.spec_model | Literal[False],
+            Field(default_factory=p.spec_model, description=f"{p.title}; `false` skips it."),
+        )
         for name, p in plugins().items()
     }
     checks = create_model("ChecksSpec", __base__=_ChecksBase, **fields)
     audit = create_model(
-        "AuditSpec", __base__=_AuditBase, checks=(checks, Field(default_factory=checks))
+        "AuditSpec",
+        __base__=_AuditBase,
+        checks=(checks, Field(default_factory=checks, description=_CHECKS_DESCRIPTION)),
     )
     return checks, audit
 
@@ -213,7 +291,7 @@ def parse_spec(data: Any, *, file: Path, root: Any = None) -> AuditSpec:
         raise SpecError(
             "the spec must be a YAML mapping with at least `name`, `model` and `data`.",
             where=str(file),
-            fix="see contract.md section 2 for an example.",
+            fix="see docs/contract.md, section 2, and docs/spec.md.",
         )
     try:
         spec = _models()[1].model_validate(data)

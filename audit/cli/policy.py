@@ -1,7 +1,7 @@
 """`audit policy lint|schema` and `audit judge`: the policy side of the command line.
 
-Thin: parse arguments, call `audit.policy`, print, exit. Exit codes follow contract.md
-section 1 (lint: 0 valid / 2 invalid; judge: 0 pass / 1 fail / 2 error).
+Thin: parse arguments, call `audit.policy`, print, exit. Exit codes follow
+docs/contract.md, section 1 (lint: 0 valid / 2 invalid; judge: 0 pass / 1 fail / 2 error).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Load the audit dataset and check it against the spec.
 
 Tabular data is CSV or Parquet (pandas/pyarrow); image and text data is `.npz`
-(contract.md section 3). Every problem is reported with the file and the column.
+(docs/contract.md, section 3). Every problem is reported with the file and the column.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:
         raise DataError(
             f"{model.modality} data must be a .npz file.",
             where=str(path),
-            fix="see contract.md section 3.",
+            fix="see docs/contract.md, section 3.",
         )
     try:
         arrays = np.load(path, allow_pickle=False)

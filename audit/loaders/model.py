@@ -1,6 +1,6 @@
 """Load a model safely and run it in batches.
 
-Three routes (contract.md section 2): a torch.export archive (`.pt2`), TorchScript (`.pt`),
+Three routes (docs/contract.md, section 2): a torch.export archive (`.pt2`), TorchScript (`.pt`),
 or an importable `factory` plus a `weights_only=True` state dict. Nothing here ever unpickles
 arbitrary objects: a file that would need it is refused with a clear error.
 """

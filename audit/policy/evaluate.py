@@ -113,7 +113,7 @@ def unjudged_blockers(findings: Sequence[Finding], fail_on: str = "blocker") -> 
 
 
 def exit_code(verdict: Verdict) -> int:
-    """contract.md section 1: 0 pass, 1 policy failed, 2 audit incomplete."""
+    """docs/contract.md, section 1: 0 pass, 1 policy failed, 2 audit incomplete."""
     return {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.ERROR: 2}[Verdict(verdict)]
 
 

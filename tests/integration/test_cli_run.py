@@ -1,4 +1,4 @@
-"""`audit run` exit codes through the real CLI entry point (contract.md section 1)."""
+"""`audit run` exit codes through the real CLI entry point (docs/contract.md, section 1)."""
 
 from __future__ import annotations
 

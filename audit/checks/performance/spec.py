@@ -8,4 +8,8 @@ from audit.strict import Strict
 
 
 class PerformanceSpec(Strict):
-    n_bins: int = Field(10, ge=2, le=100)
+    """Options of the performance check."""
+
+    n_bins: int = Field(
+        10, ge=2, le=100, description="Equal-width confidence bins of the calibration error."
+    )

@@ -22,25 +22,48 @@ class RobustnessSpec(Strict):
     deviation, images as a fraction of the data's value range.
     """
 
-    sample: int = Field(2000, ge=10)
-    batch_size: int = Field(4096, ge=1)
-    # Tabular noise scale ε (σ units), and for text the share of tokens edited, per severity.
-    severities: _Severities = [0.01, 0.05, 0.1, 0.25, 0.5]
-    immutable: list[str] = []
-    integer: list[str] = []
-    categorical: list[str] = []
-    one_hot: list[Annotated[list[str], Field(min_length=2)]] = []
-    # Probability that a categorical (or one-hot group) value is redrawn, per severity.
-    categorical_flip_p: _Probabilities = [0.01, 0.05, 0.1, 0.25, 0.5]
-    neutral_tokens: list[int] = []  # text: ids to insert; default the most frequent ids
-    adversarial: bool = True
-    epsilon: float = Field(0.1, gt=0.0)  # L∞ radius of FGSM / PGD
-    epsilon_l2: float = Field(0.5, gt=0.0)  # L2 radius of PGD
-    pgd_steps: int = Field(10, ge=1, le=1000)
-    norm: Literal["Linf", "L2"] = "Linf"  # norm of the minimum-flip search
-    min_flip_sample: int = Field(100, ge=1)
-    min_flip_max: float = Field(1.0, gt=0.0)
-    min_flip_step: float = Field(0.01, gt=0.0)
+    sample: int = Field(2000, ge=10, description="Rows drawn (seeded) for the perturbations.")
+    batch_size: int = Field(4096, ge=1, description="Rows per prediction batch.")
+    severities: _Severities = Field(
+        [0.01, 0.05, 0.1, 0.25, 0.5],
+        description="Per severity, strictly increasing: tabular noise scale ε (in standard "
+        "deviations of each feature); text share of tokens edited. Images use five fixed "
+        "corruption levels.",
+    )
+    immutable: list[str] = Field([], description="Tabular columns never perturbed.")
+    integer: list[str] = Field(
+        [], description="Tabular columns rounded to whole numbers after noise."
+    )
+    categorical: list[str] = Field(
+        [], description="Tabular columns redrawn from their observed values, not noised."
+    )
+    one_hot: list[Annotated[list[str], Field(min_length=2)]] = Field(
+        [], description="Groups of one-hot columns, each redrawn as a whole."
+    )
+    categorical_flip_p: _Probabilities = Field(
+        [0.01, 0.05, 0.1, 0.25, 0.5],
+        description="Per severity: probability that a categorical value (or one-hot group) is "
+        "redrawn; one per severity.",
+    )
+    neutral_tokens: list[int] = Field(
+        [], description="Text: token ids to insert; unset means the 10 most frequent ids."
+    )
+    adversarial: bool = Field(
+        True, description="Run FGSM/PGD and the minimum flipping ε (not on token ids)."
+    )
+    epsilon: float = Field(0.1, gt=0.0, description="L∞ radius of FGSM and PGD.")
+    epsilon_l2: float = Field(0.5, gt=0.0, description="L2 radius of PGD.")
+    pgd_steps: int = Field(10, ge=1, le=1000, description="PGD iterations.")
+    norm: Literal["Linf", "L2"] = Field(
+        "Linf", description="Norm of the minimum-flip search (Linf: FGSM; L2: PGD)."
+    )
+    min_flip_sample: int = Field(
+        100, ge=1, description="Rows searched, one at a time, for their minimum flipping ε."
+    )
+    min_flip_max: float = Field(
+        1.0, gt=0.0, description="Largest ε the search tries; a row not flipped by it counts as it."
+    )
+    min_flip_step: float = Field(0.01, gt=0.0, description="Step of the ε search.")
 
     @model_validator(mode="after")
     def _graded(self) -> RobustnessSpec:

@@ -146,7 +146,7 @@ def resolve_method_for(
             method = "layer_integrated_gradients" if plain else "feature_ablation"
         else:
             # on images, IG maps are dominated by x - baseline and fail the sanity check
-            # (docs/benchmarks-spurious.md); plain gradients pass it
+            # (docs/benchmarks.md, explainer sanity); plain gradients pass it
             method = "saliency" if modality == "image" else "integrated_gradients"
     if method in HOOK_METHODS and kind is not None:
         if fallback is None:

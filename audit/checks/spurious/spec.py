@@ -1,4 +1,5 @@
-"""The `checks.spurious` section of the audit spec: probes (contract section 4) and attribution."""
+"""The `checks.spurious` section of the audit spec: probes (docs/contract.md, section 4) and
+attribution."""
 
 from __future__ import annotations
 
@@ -16,20 +17,35 @@ _PROBE_OUTSIDE_FIX = (
 )
 
 
+_NAME = "Label of the probe in metrics and the report; default derived from the probe."
+_TARGET = (
+    "The class the artifact pushes towards; unset: the class whose probability it raises most."
+)
+
+
 class FeatureProbe(Strict):
-    type: Literal["feature"]
-    feature: str
-    name: str | None = None
-    target: int | None = None
+    """Tabular: the model should not rely on this column."""
+
+    type: Literal["feature"] = Field(description="`feature`.")
+    feature: str = Field(description="The column (one of `data.features`).")
+    name: str | None = Field(None, description=_NAME)
+    target: int | None = Field(None, description=_TARGET)
 
 
 class PatchProbe(Strict):
-    type: Literal["patch"]
-    region: Annotated[list[int], Field(min_length=4, max_length=4)]
-    value: float | None = None
-    pattern: Path | None = None
-    name: str | None = None
-    target: int | None = None
+    """Image: an artifact in a rectangle; give exactly one of `value` or `pattern`."""
+
+    type: Literal["patch"] = Field(description="`patch`.")
+    region: Annotated[list[int], Field(min_length=4, max_length=4)] = Field(
+        description="[row, col, height, width] in pixels; must fit the data's images."
+    )
+    value: float | None = Field(None, description="Fill the region with this value.")
+    pattern: Path | None = Field(
+        None,
+        description="Or paste this `.npy` array, shaped (height, width) or (C, height, width).",
+    )
+    name: str | None = Field(None, description=_NAME)
+    target: int | None = Field(None, description=_TARGET)
 
     def check_fits(self, height: int, width: int, where: str) -> None:
         """Raise a SpecError naming `where` unless the region fits an image of this size."""
@@ -51,10 +67,14 @@ class PatchProbe(Strict):
 
 
 class TokenProbe(Strict):
-    type: Literal["token"]
-    tokens: Annotated[list[int], Field(min_length=1)]
-    name: str | None = None
-    target: int | None = None
+    """Text: token ids the model should not rely on."""
+
+    type: Literal["token"] = Field(description="`token`.")
+    tokens: Annotated[list[int], Field(min_length=1)] = Field(
+        description="Token ids inserted, at random positions, into rows that lack them."
+    )
+    name: str | None = Field(None, description=_NAME)
+    target: int | None = Field(None, description=_TARGET)
 
 
 Probe = Annotated[FeatureProbe | PatchProbe | TokenProbe, Field(discriminator="type")]
@@ -88,15 +108,37 @@ class SpuriousSpec(Strict):
     (tabular integrated_gradients, image saliency; text layer_integrated_gradients, or
     feature_ablation when the model is serialized)."""
 
-    probes: list[Probe] = []
-    method: AttributionMethod | None = None
-    fallback_method: AttributionMethod | None = None
-    sample: int = Field(512, ge=10)
-    location_nulls: int = Field(8, ge=1, le=64)
-    n_boot: int = Field(1000, ge=10, le=100_000)
-    n_steps: int = Field(32, ge=2, le=1024)
-    batch_size: int = Field(64, ge=1)
-    sanity_layers: int = Field(2, ge=1)
-    examples: int = Field(4, ge=0, le=32)
-    vocab: Path | None = None  # text: one token string per line, line i = token id i
-    embedding_layer: str | None = None  # text + factory: the token embedding's module path
+    probes: list[Probe] = Field(
+        [],
+        description="The artifacts to test; none declared makes the probe metrics not applicable.",
+    )
+    method: AttributionMethod | None = Field(
+        None, description="captum attribution method; unset picks the modality's default."
+    )
+    fallback_method: AttributionMethod | None = Field(
+        None,
+        description="Used when `method` needs hooks the serialized model lacks; unset: an error.",
+    )
+    sample: int = Field(512, ge=10, description="Rows drawn (seeded) for probes and attributions.")
+    location_nulls: int = Field(
+        8, ge=1, le=64, description="Random other positions of the location null."
+    )
+    n_boot: int = Field(1000, ge=10, le=100_000, description="Bootstrap resamples of the CIs.")
+    n_steps: int = Field(32, ge=2, le=1024, description="Integrated-gradients steps.")
+    batch_size: int = Field(
+        64, ge=1, description="Rows per integrated-gradients pass; other methods scale to match."
+    )
+    sanity_layers: int = Field(
+        2, ge=1, description="Top layers randomized for the explainer sanity check."
+    )
+    examples: int = Field(4, ge=0, le=32, description="Example rows per probe shown in the report.")
+    vocab: Path | None = Field(
+        None,
+        description="Text: one token string per line, line i = token id i; shows words, not ids, "
+        "in the report's examples.",
+    )
+    embedding_layer: str | None = Field(
+        None,
+        description="Text + factory: module path of the token embedding for "
+        "layer_integrated_gradients; unset: the model's only Embedding/EmbeddingBag.",
+    )
