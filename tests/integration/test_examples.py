@@ -121,7 +121,7 @@ def test_the_scan_catches_a_missing_file():
     readme = ROOT / "README.md"
     text = "see docs/nowhere.md, [x](nowhere.md) and contract.md; docs/spec.md is fine"
     assert references(readme, text) == ["docs/nowhere.md", "nowhere.md", "contract.md"]
-    assert references(ROOT / "docs" / "spec.md", "[c](contract.md) and methods-checks.md") == []
+    assert references(ROOT / "docs" / "spec.md", "[c](contract.md) and methods.md") == []
 
 
 def test_the_walkthrough_shows_the_example_checks_real_code():

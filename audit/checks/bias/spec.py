@@ -9,7 +9,7 @@ from audit.strict import Strict
 
 
 class BiasSpec(Strict):
-    """Options of the bias check (docs/methods-checks.md, Bias).
+    """Options of the bias check (docs/methods.md, Bias).
 
     `bins` mirrors `data.bins` (the runner merges that in); `confidence` left unset means the
     policy's confidence; `max_groups` stops an unbinned numeric or free-text column from

@@ -44,7 +44,7 @@ class SpuriousPlugin(CheckPlugin):
             "flip_rate_excess",
             "difference",
             "lower",
-            "artifact's flip rate minus the larger applicable null's",
+            "artifact's flip rate minus the smaller applicable null's",
         ),
         _m("mean_abs_delta_p", "probability", "lower", "mean absolute change in probability"),
         _m("mcnemar_p", "p-value", "neither", "exact McNemar test, artifact against its null"),

@@ -1,7 +1,7 @@
 """Controlled inputs for a probe: the artifact, its removal, and the two nulls.
 
 Every builder returns `Variants`: named copies of the same rows, each paired row-for-row with
-the original, plus the artifact's mask for attribution. Nulls (docs/methods-checks.md):
+the original, plus the artifact's mask for attribution. Nulls (docs/methods.md):
 - `location_null`: the same artifact at a random other position of the same size (images);
 - `content_null`: other content at the same place (random patch values; tokens drawn with
   their corpus frequency).

@@ -1,4 +1,4 @@
-"""`audit keys init` and `audit verify` through typer: output and exit codes from docs/contract.md."""
+"""`audit keys init` and `audit verify` via typer: output and exit codes (docs/contract.md)."""
 
 from __future__ import annotations
 
