@@ -75,7 +75,7 @@ def require_unique_columns(frame: pd.DataFrame, path: Path) -> None:
 
 
 def require_columns(columns: Sequence[Any], names: list[str], role: str, path: Path) -> None:
-    """Every name given for `role` is a column (also run on the header alone, audit/preflight.py)."""
+    """Every name given for `role` is a column (also checked on the header: audit/preflight.py)."""
     missing = [n for n in names if n not in columns]
     if missing:
         shown = ", ".join(repr(m) for m in missing)
