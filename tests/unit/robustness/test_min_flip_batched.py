@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from robustness_helpers import TinyCNN, captum_min_flip, context, runner
-from sharded_rows import WorkerLikeRows
 from tiny_models import Linear
 
 from audit.checks.robustness.adversarial import AttackSpace, min_flip_epsilons, min_flip_slice
 from audit.checks.robustness.image import attack_space
+from audit.testing.rows import WorkerLikeRows
 
 
 def _agree(batched: np.ndarray, reference: np.ndarray, step: float) -> None:
