@@ -14,6 +14,7 @@ from uuid import UUID
 
 import numpy as np
 import pytest
+import yaml
 
 import flows
 from audit.ledger import metric_key
@@ -21,16 +22,31 @@ from audit.ledger import metric_key
 pytestmark = pytest.mark.slow
 
 
+def _small_batches(demo_spec: Path, folder: Path) -> Path:
+    """The demo spec with robustness batches of 32, so that the minimum-flip search (cut on
+    batch boundaries) spans several shards."""
+    spec = yaml.safe_load(demo_spec.read_text())
+    for section in ("model", "data"):
+        spec[section]["path"] = str(demo_spec.parent / spec[section]["path"])
+    robustness = spec["checks"].get("robustness") or {}
+    spec["checks"]["robustness"] = {**robustness, "batch_size": 32}
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
 def test_dask_and_threads_agree(prefect_server: str, demo_spec: Path, tmp_path: Path) -> None:
 
     from flows.audit_flow import audit_flow
+
+    spec_path = _small_batches(demo_spec, tmp_path)
 
     results, run_ids = {}, {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", str(Path(flows.__file__).parents[1]), prepend=os.pathsep)
         for kind in ("thread", "dask"):
             state = audit_flow(
-                spec_path=str(demo_spec),
+                spec_path=str(spec_path),
                 out_dir=str(tmp_path / kind),
                 runner=kind,
                 ledger_url=f"sqlite:///{tmp_path / kind / 'ledger.sqlite'}",
