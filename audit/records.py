@@ -442,6 +442,8 @@ class AuditResult:
                 "multiple_comparisons": self.policy.multiple_comparisons,
             },
             "provenance": self.provenance.to_json(),
+            "model_info": dict(self.model_info),
+            "data_info": dict(self.data_info),
             "checks": [asdict(c) for c in self.check_runs],
             "metrics": [m.to_json() for m in self.metrics],
             "findings": [f.to_json() for f in self.findings],
@@ -479,4 +481,6 @@ class AuditResult:
             findings=tuple(Finding.from_json(f) for f in data.get("findings", ())),
             check_runs=tuple(CheckRun(**c) for c in data.get("checks", ())),
             spec_text=spec_text,
+            model_info=dict(data.get("model_info", {})),
+            data_info=dict(data.get("data_info", {})),
         )

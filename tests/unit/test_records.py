@@ -84,7 +84,11 @@ def test_findings_json_round_trips_including_findings_without_threshold():
             ),
         ),
         check_runs=(CheckRun("spurious", "error", "ZeroDivisionError"),),
+        model_info={"name": "m", "version": "3", "classes": 2},
+        data_info={"rows": 2000, "sensitive": ["sex"]},
     )
     back = AuditResult.from_findings_json(json.loads(json.dumps(result.findings_json())))
     assert back.findings_json() == result.findings_json()
+    # the model card and a re-rendered report need these too
+    assert back.model_info == result.model_info and back.data_info == result.data_info
     assert back.findings[0].metric == metric and back.findings[1].threshold is None

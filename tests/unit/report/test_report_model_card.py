@@ -72,7 +72,10 @@ def test_export_from_findings_json(tmp_path):
     out = tmp_path / "card.md"
     run = CliRunner().invoke(_app(), ["export", "model-card", str(src), "-o", str(out)])
     assert run.exit_code == 0, run.output
-    assert out.read_text().startswith("# Model card: credit-default-v3\n")
+    # findings.json carries model_info, so the card names the model as the PDF's does
+    card = out.read_text()
+    assert card.startswith(f"# Model card: {result.model_info['name']}\n")
+    assert "| version | 3.1.0 |" in card and "| rows | 10000 |" in card
     printed = CliRunner().invoke(_app(), ["export", "model-card", str(src)])
     assert printed.exit_code == 0 and "## Findings" in printed.stdout
 
