@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
-from audit import paths
+from audit import fsio, paths
 from audit.errors import AuditError
 from audit.records import (
     BLOCKING_STATUSES,
@@ -178,6 +178,17 @@ def default_url() -> str:
     return f"sqlite:///{paths.data_dir() / 'ledger.sqlite'}"
 
 
+def _seal_outputs(report: Path | None) -> None:
+    """Once the ledger points at a report, a cancel of the run must no longer delete it."""
+    claim = fsio.active_claim()
+    if (
+        claim is not None
+        and report is not None
+        and Path(report).resolve().parent == (claim.folder.resolve())
+    ):
+        claim.seal()
+
+
 class Ledger:
     """Append-only audit history behind any SQLAlchemy engine."""
 
@@ -242,6 +253,7 @@ class Ledger:
                     }
                     row["hash"] = _row_hash(row)
                     seq = conn.execute(sa.insert(AUDITS).values(**row)).inserted_primary_key[0]
+                _seal_outputs(report)
                 return LedgerEntry.from_row({**row, "seq": seq})
             except IntegrityError:
                 continue  # another writer appended first; link to the new head

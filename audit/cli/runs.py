@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import typer
 
+from audit import fsio
 from audit.cli import _console
+from audit.cli._cancel import cancellable
 from audit.cli.policy import FailOn
-from audit.errors import ReportError
+from audit.pipeline import default_out_dir
 from audit.policy import exit_code
 from audit.spec import load_spec
 
@@ -53,20 +54,6 @@ def _execute(
     )
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder we cannot write before the audit spends any time."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ReportError(
-            f"cannot write to the output folder: {exc.strerror}.",
-            where=str(out),
-            fix="choose a writable folder with --out.",
-        ) from None
-
-
 def _print_outcome(result, published) -> None:
     for note in published.notes:
         _console.err.print(note, markup=False)
@@ -93,16 +80,28 @@ def run(
     dask_address: str | None = typer.Option(
         None, "--dask-address", help="Dask scheduler (tcp://host:port); default: LocalCluster."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Allow an --out folder that already has files."
+    ),
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
-    load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
-    if out is not None:
-        _check_writable(out)
+    loaded_spec = load_spec(spec)  # fail fast on a malformed spec, before Prefect starts
     if runner not in (None, "thread", "dask"):
         raise typer.BadParameter("choose thread or dask", param_hint="--runner")
-    result, published = _execute(
-        spec, out, policy, fail_on.value, fmt, summary_md, runner=runner, dask_address=dask_address
-    )
+    # claimed before Prefect starts: a busy, full or unwritable folder costs no server start;
+    # without --out, a new folder per run (docs/ci.md, outputs)
+    target = out if out is not None else default_out_dir(loaded_spec.name)
+    with fsio.claim_out_dir(target, overwrite=overwrite) as claim, cancellable(claim):
+        result, published = _execute(
+            spec,
+            target,
+            policy,
+            fail_on.value,
+            fmt,
+            summary_md,
+            runner=runner,
+            dask_address=dask_address,
+        )
     _print_outcome(result, published)
     return exit_code(result.verdict)
 
@@ -118,7 +117,9 @@ def demo(
         raise typer.BadParameter(f"choose one of {', '.join(CASES)}", param_hint="--case")
     with _console.err.status(f"Preparing the {case} demo (trains once, then cached)..."):
         spec = build_demo(case)
-    result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
+    # the demo folder is reused on purpose: each demo replaces the last one's report
+    with fsio.claim_out_dir(out, overwrite=True) as claim, cancellable(claim):
+        result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
     _print_outcome(result, published)
     return 0
 
