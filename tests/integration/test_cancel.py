@@ -106,13 +106,27 @@ def test_signal_stops_everything_and_leaves_nothing(
     slow_spec: Path, tmp_path: Path, sig: signal.Signals, runner: str, marker: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        AUDIT_LEDGER_URL=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-        OMP_NUM_THREADS="1",
-    )
     out = tmp_path / "out"
-    argv = [sys.executable, "-u", "-m", "audit.cli", "--verbose", "run", str(slow_spec)]
+    proc, tree, log = _start(slow_spec, out, runner, marker, env, tmp_path)
+    # the processes under test must be up: the temporary server, and Dask's spawned workers
+    assert tree.wait_for("uvicorn"), f"no temporary server:\n{''.join(log)[-3000:]}"
+    if runner == "dask":
+        assert tree.wait_for("multiprocessing.spawn"), f"no Dask worker: {tree.seen}"
+    proc.send_signal(sig)
+    _assert_all_gone(proc, tree, log, out, sig, GONE_WITHIN_S)
+
+
+def _start(
+    spec: Path, out: Path, runner: str, marker: str, env: dict, tmp_path: Path
+) -> tuple[subprocess.Popen, Tree, list[str]]:
+    """`audit run` as a real process, returned once its stderr shows `marker`."""
+    env = {
+        **env,
+        "PYTHONPATH": str(ROOT),
+        "AUDIT_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = [sys.executable, "-u", "-m", "audit.cli", "--verbose", "run", str(spec)]
     proc = subprocess.Popen(
         [*argv, "--out", str(out), "--runner", runner],
         stdout=subprocess.DEVNULL,
@@ -135,20 +149,50 @@ def test_signal_stops_everything_and_leaves_nothing(
     threading.Thread(target=watch, daemon=True).start()
     hit.wait(timeout=240)
     assert proc.poll() is None, f"the run ended before {marker!r}:\n{''.join(log)[-3000:]}"
-    # the processes under test must be up: the temporary server, and Dask's spawned workers
-    assert tree.wait_for("uvicorn"), f"no temporary server:\n{''.join(log)[-3000:]}"
-    if runner == "dask":
-        assert tree.wait_for("multiprocessing.spawn"), f"no Dask worker: {tree.seen}"
-    proc.send_signal(sig)
-    deadline = time.monotonic() + GONE_WITHIN_S
-    code = proc.wait(timeout=GONE_WITHIN_S)
+    return proc, tree, log
+
+
+def _assert_all_gone(
+    proc: subprocess.Popen, tree: Tree, log: list[str], out: Path, sig: int, within: float
+) -> None:
+    deadline = time.monotonic() + within
+    code = proc.wait(timeout=within)
     # the run has exited; whatever it started must follow it before the deadline
     while (alive := tree.alive()) and time.monotonic() < deadline:
         time.sleep(0.1)
     tree.stop()
     text = "".join(log)[-3000:]
-    assert not alive, f"still running {GONE_WITHIN_S} s after {sig.name}: {alive}\n{text}"
+    assert not alive, f"still running {within} s after {signal.Signals(sig).name}: {alive}\n{text}"
     assert code == 128 + sig, f"exit {code}:\n{text}"
     assert "audit cancelled by" in text
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert left == [], f"left in the output folder: {left}"
+
+
+def test_cancel_from_the_prefect_ui_stops_the_run(
+    prefect_server: str, slow_spec: Path, tmp_path: Path
+) -> None:
+    """The UI's cancel sets the flow run Cancelling; an in-process `audit run` on a shared
+    server sees it within `flows.cancel.POLL_S` and stops as for SIGTERM (Dask included)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelling
+
+    from flows.cancel import POLL_S
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    proc, tree, log = _start(slow_spec, out, "dask", "Task run 'check-", env, tmp_path)
+    assert tree.wait_for("multiprocessing.spawn"), f"no Dask worker: {tree.seen}"
+    running = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+    )
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(flow_run_filter=running)
+        client.set_flow_run_state(run.id, Cancelling(), force=True)
+    _assert_all_gone(proc, tree, log, out, signal.SIGTERM, GONE_WITHIN_S + POLL_S)
