@@ -97,6 +97,7 @@ class _Guard:
             signal.signal(signum, handler)  # type: ignore[arg-type]
         with contextlib.suppress(OSError):
             self._write.send(b"\0")  # wake the watcher so it ends
+        self._write.close()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.signum = self.signum or signum
@@ -107,10 +108,16 @@ class _Guard:
 
     # -- the watcher thread -----------------------------------------------------------------
     def _watch(self) -> None:
+        with self._read:
+            self._watch_signals()
+
+    def _watch_signals(self) -> None:
         while not self._stop.is_set():
             try:
                 data = self._read.recv(64)
             except OSError:
+                return
+            if not data:  # the writing end was closed: the run is over
                 return
             for signum in data:
                 if signum in SIGNALS and not self._stop.is_set():

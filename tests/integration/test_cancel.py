@@ -196,3 +196,31 @@ def test_cancel_from_the_prefect_ui_stops_the_run(
         (run,) = client.read_flow_runs(flow_run_filter=running)
         client.set_flow_run_state(run.id, Cancelling(), force=True)
     _assert_all_gone(proc, tree, log, out, signal.SIGTERM, GONE_WITHIN_S + POLL_S)
+
+
+def test_a_check_timeout_ends_with_nothing_running(tmp_path: Path) -> None:
+    """A timed-out check is an `error` run, not a cancel: the run finishes with exit 2 and its
+    signed error report, and the server and Dask workers it started are gone with it (the
+    timed-out check's thread is abandoned, not waited for)."""
+    init_keys(tmp_path / "keys")
+
+    def timing_out(spec: dict) -> None:
+        spec["checks"]["bias"]["n_boot"] = 20000
+        spec["runner"] = {"workers": 1, "check_timeout": 0.05}
+
+    spec = audit_inputs(tmp_path / "in", tmp_path / "keys", patch=timing_out)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = tmp_path / "out"
+    proc, tree, log = _start(spec, out, "dask", "Task run 'check-", env, tmp_path)
+    assert tree.wait_for("multiprocessing.spawn"), f"no Dask worker: {tree.seen}"
+    code = proc.wait(timeout=240)
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while (alive := tree.alive()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    tree.stop()
+    text = "".join(log)[-3000:]
+    assert not alive, f"still running {GONE_WITHIN_S} s after the run ended: {alive}\n{text}"
+    assert code == 2, f"exit {code}:\n{text}"
+    assert (out / "report.pdf").is_file() and "runner.check_timeout" in (
+        out / "findings.json"
+    ).read_text()

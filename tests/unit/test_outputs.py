@@ -4,7 +4,9 @@ wrote. The concurrency tests use real processes racing for one folder."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from audit import fsio
 from audit.cli import main
 from audit.errors import ReportError
 from audit.pipeline import default_out_dir
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_non_empty_folder_is_refused_without_overwrite(tmp_path: Path) -> None:
@@ -72,48 +76,66 @@ def test_default_folders_differ_within_one_second() -> None:
     assert len(folders) == 50
 
 
-def _contend(folder: str, me: int, overwrite: bool, barrier, holders, peak, results) -> None:
-    barrier.wait()
-    try:
-        with fsio.claim_out_dir(Path(folder), overwrite=overwrite):
-            with holders.get_lock():
-                holders.value += 1
-                peak.value = max(peak.value, holders.value)
-            fsio.write_atomic(Path(folder) / "report.pdf", f"run {me}")
-            time.sleep(0.01)
-            with holders.get_lock():
-                holders.value -= 1
-        results.put((me, "won"))
-    except ReportError as exc:
-        results.put((me, "busy" if fsio.BUSY in str(exc) else "not empty"))
+# One contender, a real process: waits for the starting gun, claims the folder, and while it
+# holds it marks itself in `holders` and counts the marks (2 would mean two writers at once).
+CONTENDER = """
+import os, sys, time
+from pathlib import Path
+from audit import fsio
+from audit.errors import ReportError
+folder, me, overwrite, go, holders = sys.argv[1:]
+while not os.path.exists(go):
+    time.sleep(0.0005)
+try:
+    with fsio.claim_out_dir(Path(folder), overwrite=overwrite == "1"):
+        mark = Path(holders, me)
+        mark.touch()
+        peak = len(os.listdir(holders))
+        fsio.write_atomic(Path(folder) / "report.pdf", f"run {me}")
+        time.sleep(0.01)
+        mark.unlink()
+    print("won", peak)
+except ReportError as exc:
+    print("busy" if fsio.BUSY in str(exc) else "not empty")
+"""
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["fresh", "overwrite"])
 def test_concurrent_runs_into_one_folder_are_kept_apart(tmp_path: Path, overwrite: bool) -> None:
     """20 rounds of 4 processes released at once: never two writers at a time; without
     --overwrite exactly one run writes per folder, and the report is the winner's."""
-    ctx = mp.get_context("fork")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for round_ in range(20):
-        folder = tmp_path / f"round{round_}"
-        barrier, results = ctx.Barrier(4), ctx.Queue()
-        holders, peak = ctx.Value("i", 0), ctx.Value("i", 0)
+        folder, go, holders = (tmp_path / f"{k}{round_}" for k in ("out", "go", "holders"))
+        holders.mkdir()
         procs = [
-            ctx.Process(
-                target=_contend, args=(str(folder), i, overwrite, barrier, holders, peak, results)
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    CONTENDER,
+                    str(folder),
+                    str(i),
+                    str(int(overwrite)),
+                    str(go),
+                    str(holders),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
             )
             for i in range(4)
         ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0
-        outcome = dict(results.get(timeout=5) for _ in procs)
-        winners = [me for me, what in outcome.items() if what == "won"]
-        assert peak.value == 1, f"round {round_}: two runs wrote at once"
+        time.sleep(0.2)  # all started and polling
+        go.touch()
+        outcome = {i: p.communicate(timeout=60)[0].split() for i, p in enumerate(procs)}
+        assert all(p.returncode == 0 for p in procs), outcome
+        winners = [i for i, said in outcome.items() if said[0] == "won"]
+        assert all(outcome[i] == ["won", "1"] for i in winners), f"two writers at once: {outcome}"
+        report = (folder / "report.pdf").read_text()
         if not overwrite:
             assert len(winners) == 1, outcome
-            assert (folder / "report.pdf").read_text() == f"run {winners[0]}"
+            assert report == f"run {winners[0]}"
         else:
-            assert winners and (folder / "report.pdf").read_text() in {f"run {w}" for w in winners}
+            assert winners and report in {f"run {w}" for w in winners}
         assert not list(folder.glob(".*.partial"))
