@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
-from audit import paths
+from audit import fsio, paths
 from audit.errors import AuditError
 from audit.records import (
     BLOCKING_STATUSES,
@@ -32,6 +32,7 @@ from audit.records import (
     AuditResult,
     Finding,
     Metric,
+    Status,
     Verdict,
 )
 from audit.spec import sha256_file
@@ -170,12 +171,55 @@ class ChainCheck:
     problems: tuple[str, ...] = ()
 
 
+REPORT_OK = "ok"
+REPORT_MISMATCH = "mismatch"
+REPORT_MISSING = "missing"
+REPORT_NOT_RECORDED = "not recorded"
+
+
+@dataclass(frozen=True)
+class ReportCheck:
+    """One record's report against the sha256 the ledger stored when the audit finished.
+
+    `not recorded`: a row from before the ledger stored hashes, or an audit without a report;
+    there is nothing to compare, which is said rather than passed.
+    """
+
+    seq: int
+    name: str
+    path: str | None
+    state: str  # REPORT_OK | REPORT_MISMATCH | REPORT_MISSING | REPORT_NOT_RECORDED
+    recorded: str | None = None
+    actual: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "name": self.name,
+            "path": self.path,
+            "state": self.state,
+            "recorded_sha256": self.recorded,
+            "actual_sha256": self.actual,
+        }
+
+
 def default_url() -> str:
     """`AUDIT_LEDGER_URL`, else SQLite in the user data folder."""
     url = os.environ.get(LEDGER_URL_ENV)
     if url:
         return url
     return f"sqlite:///{paths.data_dir() / 'ledger.sqlite'}"
+
+
+def _seal_outputs(report: Path | None) -> None:
+    """Once the ledger points at a report, a cancel of the run must no longer delete it."""
+    claim = fsio.active_claim()
+    if (
+        claim is not None
+        and report is not None
+        and Path(report).resolve().parent == (claim.folder.resolve())
+    ):
+        claim.seal()
 
 
 class Ledger:
@@ -242,6 +286,7 @@ class Ledger:
                     }
                     row["hash"] = _row_hash(row)
                     seq = conn.execute(sa.insert(AUDITS).values(**row)).inserted_primary_key[0]
+                _seal_outputs(report)
                 return LedgerEntry.from_row({**row, "seq": seq})
             except IntegrityError:
                 continue  # another writer appended first; link to the new head
@@ -270,6 +315,27 @@ class Ledger:
         with self.engine.connect() as conn:
             row = conn.execute(query.order_by(AUDITS.c.seq.desc()).limit(1)).mappings().first()
         return LedgerEntry.from_row(row) if row else None
+
+    def verify_reports(self) -> list[ReportCheck]:
+        """Re-hash every recorded report that still exists; flag a changed or missing one."""
+        query = sa.select(
+            AUDITS.c.seq, AUDITS.c.name, AUDITS.c.report_path, AUDITS.c.report_sha256
+        ).order_by(AUDITS.c.seq)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            path, recorded = row["report_path"], row["report_sha256"]
+            base = {"seq": row["seq"], "name": row["name"], "path": path, "recorded": recorded}
+            if not path or not recorded:
+                out.append(ReportCheck(**base, state=REPORT_NOT_RECORDED))
+            elif not Path(path).is_file():
+                out.append(ReportCheck(**base, state=REPORT_MISSING))
+            else:
+                actual = sha256_file(Path(path))
+                state = REPORT_OK if actual == recorded else REPORT_MISMATCH
+                out.append(ReportCheck(**base, state=state, actual=actual))
+        return out
 
     def verify_chain(self) -> ChainCheck:
         """Recompute every hash and link; any edit, insertion or deletion inside shows up."""
@@ -303,20 +369,51 @@ def _failing(findings: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Map
     return {(f["rule"], f["subject"]): f for f in findings if f["status"] in blocking}
 
 
+_MEASURED_OK = {Status.PASS.value, Status.WARN.value}
+
+
 @dataclass(frozen=True)
 class Drift:
-    """What changed since an earlier audit, as plain dicts the report renders."""
+    """What changed since an earlier audit, as plain dicts the report renders.
+
+    An earlier failure that is no longer failing is one of three things: `fixed` (measured
+    again and passing), `waived` (still measured, now excused), or `not_measured` (absent or
+    skipped this time: a crashed or switched-off check says nothing about the failure).
+    """
 
     changed: tuple[Mapping[str, Any], ...]
     new_failures: tuple[Mapping[str, Any], ...]
     fixed: tuple[Mapping[str, Any], ...]
+    not_measured: tuple[Mapping[str, Any], ...] = ()
+    waived: tuple[Mapping[str, Any], ...] = ()
 
     def to_evidence(self) -> dict[str, list[Mapping[str, Any]]]:
         return {
             "changed": list(self.changed),
             "new_failures": list(self.new_failures),
             "fixed": list(self.fixed),
+            "not_measured": list(self.not_measured),
+            "waived": list(self.waived),
         }
+
+
+def _outcome(failure: Mapping[str, Any], current: Sequence[Mapping[str, Any]]) -> str:
+    """How an earlier failure that is not failing now fares: fixed, waived or not_measured.
+
+    A subject-less failure (a check that errored as a whole) is judged on all of the rule's
+    current findings, whatever their subject.
+    """
+    same = [
+        f
+        for f in current
+        if f["rule"] == failure["rule"] and failure["subject"] in ("", f["subject"])
+    ]
+    statuses = {f["status"] for f in same}
+    if statuses & _MEASURED_OK:
+        return "fixed"
+    if Status.WAIVED.value in statuses:
+        return "waived"
+    return "not_measured"
 
 
 def drift(
@@ -350,12 +447,19 @@ def drift(
                     "change": m.value - p.value,
                 }
             )
-    now = _failing(_finding_row(f) if isinstance(f, Finding) else f for f in current_findings)
+    current = [_finding_row(f) if isinstance(f, Finding) else f for f in current_findings]
+    now = _failing(current)
     then = _failing(_finding_row(f) if isinstance(f, Finding) else f for f in previous_findings)
+    gone: dict[str, list[Mapping[str, Any]]] = {"fixed": [], "waived": [], "not_measured": []}
+    for key, failure in then.items():
+        if key not in now:
+            gone[_outcome(failure, current)].append(failure)
     return Drift(
         changed=tuple(changed),
         new_failures=tuple(now[k] for k in now if k not in then),
-        fixed=tuple(then[k] for k in then if k not in now),
+        fixed=tuple(gone["fixed"]),
+        not_measured=tuple(gone["not_measured"]),
+        waived=tuple(gone["waived"]),
     )
 
 
@@ -409,11 +513,16 @@ __all__ = [
     "GENESIS",
     "LEDGER_URL_ENV",
     "REGRESSION_SUFFIX",
+    "REPORT_MISMATCH",
+    "REPORT_MISSING",
+    "REPORT_NOT_RECORDED",
+    "REPORT_OK",
     "ChainCheck",
     "Drift",
     "Ledger",
     "LedgerEntry",
     "LedgerError",
+    "ReportCheck",
     "default_url",
     "drift",
     "history_evidence",

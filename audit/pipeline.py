@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+import secrets
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -256,8 +257,9 @@ def assemble(
 
 
 def default_out_dir(name: str) -> Path:
+    """A new folder per run: a timestamp, and a random suffix for two runs in one second."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("audit-out") / name / stamp
+    return Path("audit-out") / name / f"{stamp}-{secrets.token_hex(3)}"
 
 
 def out_dir_for(name: str, out_dir: str | Path | None, out_root: str | Path | None) -> Path:

@@ -37,7 +37,7 @@ from audit.policy.gate import summary_markdown
 from audit.presentation.format import threshold_text
 from audit.records import AuditResult, Finding, Verdict
 from audit.spec import RunnerSpec, load_spec
-from flows import sharding
+from flows import cancel, sharding
 
 
 def _transient(task_: Any, task_run: Any, state: Any) -> bool:
@@ -277,6 +277,7 @@ def audit_flow(
     the ledger points to).
     """
     started = pipeline.now_iso()
+    cancel.watch_for_cancel()  # a cancel from the UI stops this process like SIGTERM
     loaded = load_task(spec_path, policy)
     _name_run(loaded)
     run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)

@@ -13,11 +13,20 @@ from rich.table import Table
 from audit.cli import _console
 
 if TYPE_CHECKING:  # imported when a command runs: every command would pay for SQLAlchemy
-    from audit.ledger import Ledger, LedgerEntry
+    from audit.ledger import Ledger, LedgerEntry, ReportCheck
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red"}
 CHAIN_OK = "Ledger chain intact: {records} records, head {head}."
 CHAIN_BROKEN = "Ledger chain BROKEN ({records} records): the history was altered."
+REPORTS_SUMMARY = (
+    "Reports: {ok} match their recorded sha256, {mismatch} changed, {missing} missing, "
+    "{not_recorded} not recorded (older records or no report)."
+)
+REPORT_CHANGED = (
+    "record {seq} ({name}): report changed after it was recorded: {path} "
+    "(sha256 {actual:.12} instead of {recorded:.12})"
+)
+REPORT_GONE = "record {seq} ({name}): report missing: {path}"
 
 
 def _changes(entry: LedgerEntry, before: LedgerEntry | None) -> list[str]:
@@ -32,6 +41,8 @@ def _changes(entry: LedgerEntry, before: LedgerEntry | None) -> list[str]:
     ]
     labels += [f"new failure {f['rule']} [{f['subject']}]" for f in d.new_failures]
     labels += [f"fixed {f['rule']} [{f['subject']}]" for f in d.fixed]
+    labels += [f"not measured this time {f['rule']} [{f['subject']}]" for f in d.not_measured]
+    labels += [f"waived {f['rule']} [{f['subject']}]" for f in d.waived]
     return labels
 
 
@@ -72,35 +83,22 @@ def _table(rows: list[tuple[LedgerEntry, list[str]]]) -> Table:
 
 def history(
     name: str | None = typer.Argument(None, help="Only this audit (the spec's `name`)."),
-    verify: bool = typer.Option(False, "--verify", help="Check the ledger's hash chain."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check the ledger's hash chain and re-hash every report."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     limit: int = typer.Option(50, "--limit", min=1, help="Show the last N records."),
     url: str | None = typer.Option(
         None, "--ledger", help="SQLAlchemy URL (default: AUDIT_LEDGER_URL or the data folder)."
     ),
 ) -> int:
-    """List past audits and what changed between them; --verify exits 1 if tampered."""
+    """List past audits and what changed between them; --verify exits 1 if the chain was
+    altered or a recorded report changed (a missing report is flagged, not fatal)."""
     from audit.ledger import Ledger
 
     with Ledger(url) as ledger:
         if verify:
-            check = ledger.verify_chain()
-            if as_json:
-                _print_json(
-                    {
-                        "ok": check.ok,
-                        "records": check.records,
-                        "head": check.head,
-                        "problems": list(check.problems),
-                    }
-                )
-            elif check.ok:
-                _console.out.print(CHAIN_OK.format(records=check.records, head=check.head))
-            else:
-                _console.error(CHAIN_BROKEN.format(records=check.records))
-                for problem in check.problems:
-                    _console.err.print(f"  {escape(problem)}")
-            return 0 if check.ok else 1
+            return _verify(ledger, as_json)
         rows = _with_changes(ledger, ledger.entries(name, limit=limit))
     if as_json:
         _print_json([{**e.to_json(), "changed_since_last": c} for e, c in rows])
@@ -109,6 +107,58 @@ def history(
     else:
         _console.out.print(_table(rows))
     return 0
+
+
+def _verify(ledger: Ledger, as_json: bool) -> int:
+    from audit.ledger import REPORT_MISMATCH
+
+    check = ledger.verify_chain()
+    reports = ledger.verify_reports()
+    changed = [r for r in reports if r.state == REPORT_MISMATCH]
+    ok = check.ok and not changed
+    if as_json:
+        _print_json(
+            {
+                "ok": ok,
+                "chain_ok": check.ok,
+                "records": check.records,
+                "head": check.head,
+                "problems": list(check.problems),
+                "reports": [r.to_json() for r in reports],
+            }
+        )
+        return 0 if ok else 1
+    if check.ok:
+        _console.out.print(CHAIN_OK.format(records=check.records, head=check.head))
+    else:
+        _console.error(CHAIN_BROKEN.format(records=check.records))
+        for problem in check.problems:
+            _console.err.print(f"  {escape(problem)}")
+    _print_reports(reports)
+    return 0 if ok else 1
+
+
+def _print_reports(reports: list[ReportCheck]) -> None:
+    from audit.ledger import REPORT_MISMATCH, REPORT_MISSING, REPORT_NOT_RECORDED, REPORT_OK
+
+    states = (REPORT_OK, REPORT_MISMATCH, REPORT_MISSING, REPORT_NOT_RECORDED)
+    count = {s: sum(r.state == s for r in reports) for s in states}
+    _console.out.print(
+        REPORTS_SUMMARY.format(
+            ok=count[REPORT_OK],
+            mismatch=count[REPORT_MISMATCH],
+            missing=count[REPORT_MISSING],
+            not_recorded=count[REPORT_NOT_RECORDED],
+        )
+    )
+    for r in reports:
+        fields = {"seq": r.seq, "name": r.name, "path": r.path}
+        if r.state == REPORT_MISMATCH:
+            _console.error(REPORT_CHANGED.format(**fields, actual=r.actual, recorded=r.recorded))
+        elif r.state == REPORT_MISSING:
+            _console.err.print(
+                f"[yellow]warning:[/] {escape(REPORT_GONE.format(**fields))}", soft_wrap=True
+            )
 
 
 def schedule(

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import typer
 
+from audit import fsio
 from audit.cli import _console
+from audit.cli._cancel import cancellable
 from audit.cli.policy import FailOn
+from audit.pipeline import default_out_dir
 from audit.policy import exit_code
 from audit.preflight import preflight
 from audit.records import Status, Verdict
@@ -85,14 +88,29 @@ def run(
     dask_address: str | None = typer.Option(
         None, "--dask-address", help="Dask scheduler (tcp://host:port); default: LocalCluster."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Allow an --out folder that already has files."
+    ),
 ) -> int:
     """Run the audit SPEC describes; exit 0 pass, 1 policy failed, 2 incomplete."""
     if runner not in (None, "thread", "dask"):
         raise typer.BadParameter("choose thread or dask", param_hint="--runner")
-    preflight(spec, policy=policy, out=out)  # everything knowable, before Prefect starts
-    result, published = _execute(
-        spec, out, policy, fail_on.value, fmt, summary_md, runner=runner, dask_address=dask_address
-    )
+    # everything knowable, before Prefect starts
+    loaded_spec = preflight(spec, policy=policy, out=out)
+    # claimed before Prefect starts: a busy, full or unwritable folder costs no server start;
+    # without --out, a new folder per run (docs/ci.md, outputs)
+    target = out if out is not None else default_out_dir(loaded_spec.name)
+    with fsio.claim_out_dir(target, overwrite=overwrite) as claim, cancellable(claim):
+        result, published = _execute(
+            spec,
+            target,
+            policy,
+            fail_on.value,
+            fmt,
+            summary_md,
+            runner=runner,
+            dask_address=dask_address,
+        )
     _print_outcome(result, published)
     return exit_code(result.verdict)
 
@@ -108,7 +126,9 @@ def demo(
         raise typer.BadParameter(f"choose one of {', '.join(CASES)}", param_hint="--case")
     with _console.err.status(f"Preparing the {case} demo (trains once, then cached)..."):
         spec = build_demo(case)
-    result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
+    # the demo folder is reused on purpose: each demo replaces the last one's report
+    with fsio.claim_out_dir(out, overwrite=True) as claim, cancellable(claim):
+        result, published = _execute(spec, out, None, "blocker", ["pdf"], None)
     _print_outcome(result, published)
     return 0
 
