@@ -29,6 +29,7 @@ demo: $(STAMP) system
 
 test: $(STAMP) system
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -49,7 +50,7 @@ preview: demo
 	pdftoppm -png -r 60 audit-demo/report.pdf docs/report-preview/page
 
 clean:
-	rm -rf $(VENV) audit-demo audit-out .pytest_cache
+	rm -rf $(VENV) audit-demo audit-out .pytest_cache .mypy_cache
 
 # The generated spec reference; tests/unit/test_spec_reference.py fails when it is stale.
 docs: $(STAMP)

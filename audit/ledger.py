@@ -84,7 +84,7 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def _row_hash(row: Mapping[str, Any]) -> str:
+def _row_hash(row: Mapping[str, Any] | sa.RowMapping) -> str:
     return hashlib.sha256(_canonical({k: row[k] for k in _HASHED}).encode()).hexdigest()
 
 
@@ -122,7 +122,7 @@ class LedgerEntry:
     hash: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> LedgerEntry:
+    def from_row(cls, row: Mapping[str, Any] | sa.RowMapping) -> LedgerEntry:
         return cls(
             seq=row["seq"],
             name=row["name"],
@@ -285,7 +285,8 @@ class Ledger:
                         "prev_hash": head or GENESIS,
                     }
                     row["hash"] = _row_hash(row)
-                    seq = conn.execute(sa.insert(AUDITS).values(**row)).inserted_primary_key[0]
+                    # SQLAlchemy types the key Optional; an INSERT on a table with one has it.
+                    seq = conn.execute(sa.insert(AUDITS).values(**row)).inserted_primary_key[0]  # type: ignore[index]
                 _seal_outputs(report)
                 return LedgerEntry.from_row({**row, "seq": seq})
             except IntegrityError:
@@ -432,9 +433,11 @@ def drift(
     changed = []
     for m in current_metrics:
         p = before.get(metric_key(m))
-        if p is None or None in (m.ci_low, m.ci_high, p.ci_low, p.ci_high):
+        if p is None or m.ci_low is None or m.ci_high is None:
             continue
-        if m.ci_low > p.ci_high or m.ci_high < p.ci_low:  # type: ignore[operator]
+        if p.ci_low is None or p.ci_high is None:
+            continue
+        if m.ci_low > p.ci_high or m.ci_high < p.ci_low:
             changed.append(
                 {
                     "check": m.check,

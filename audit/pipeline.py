@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -160,14 +159,15 @@ def _first_line(exc: BaseException) -> str:
 
 def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
     """Run one check; a crash or a timeout becomes an `error` run, never a silent pass."""
-    box: dict[str, Any] = {}
+    done: list[CheckOutput] = []
+    failed: list[BaseException] = []
     started = time.perf_counter()
 
     def target() -> None:
         try:
-            box["output"] = registry.plugin(check).measure(ctx)
+            done.append(registry.plugin(check).measure(ctx))
         except BaseException as exc:  # recorded, judged as error downstream
-            box["error"] = exc
+            failed.append(exc)
 
     worker = threading.Thread(target=target, name=f"check-{check}", daemon=True)
     worker.start()
@@ -176,9 +176,9 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
     if worker.is_alive():
         msg = f"timed out after {timeout:g} s (runner.check_timeout)"
         return CheckResult(CheckRun(check, "error", msg, seconds))
-    if "error" in box:
-        return CheckResult(CheckRun(check, "error", _first_line(box["error"]), seconds))
-    output: CheckOutput = box["output"]
+    if failed:
+        return CheckResult(CheckRun(check, "error", _first_line(failed[0]), seconds))
+    output = done[0]
     run = CheckRun(check, "ran", "", seconds, not_applicable=dict(output.not_applicable))
     return CheckResult(run, output)
 

@@ -116,7 +116,9 @@ def _cron_value(text: str, names: tuple[str, ...], low: int) -> int | None:
     return names.index(lowered) + low if lowered in names else None
 
 
-def _cron_item_problem(item: str, field: str, low: int, high: int, names: tuple) -> str | None:
+def _cron_item_problem(
+    item: str, field: str, low: int, high: int, names: tuple[str, ...]
+) -> str | None:
     match = _CRON_ITEM.match(item)
     if match is None:
         return None  # croniter's own syntax (L, #, ?, W): Prefect's validator judges it
@@ -153,10 +155,10 @@ def check_cron(cron: str) -> None:
         raise SpecError(CRON_BAD.format(cron=cron, problem=problem), where="--cron", fix=CRON_FIX)
     for text, (field, low, high, names) in zip(fields, _CRON, strict=True):
         for item in text.split(","):
-            problem = _cron_item_problem(item, field, low, high, names)
-            if problem is not None:
+            item_problem = _cron_item_problem(item, field, low, high, names)
+            if item_problem is not None:
                 raise SpecError(
-                    CRON_BAD.format(cron=cron, problem=problem), where="--cron", fix=CRON_FIX
+                    CRON_BAD.format(cron=cron, problem=item_problem), where="--cron", fix=CRON_FIX
                 )
 
 

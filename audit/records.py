@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 
 class Status(StrEnum):
@@ -58,9 +58,20 @@ REGRESSION_SUFFIX = "_change_since_last_pass"
 # Statuses that block a release when the finding's severity is at or above the gate.
 BLOCKING_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA})
 
-# Every key a metric may use to say what it measured: the one subject vocabulary of metrics,
-# policy rules and waivers.
-SUBJECT_KEYS: tuple[str, ...] = ("feature", "group", "probe", "perturbation", "severity", "method")
+
+class SubjectKeys(TypedDict, total=False):
+    """Every key a metric may use to say what it measured: the one subject vocabulary of
+    metrics, policy rules and waivers, typed so that `Metric(..., **keys)` is checked."""
+
+    feature: str | None
+    group: str | None
+    probe: str | None
+    perturbation: str | None
+    severity: int | None
+    method: str | None
+
+
+SUBJECT_KEYS: tuple[str, ...] = tuple(SubjectKeys.__annotations__)
 _METRIC_OPTIONAL = (*SUBJECT_KEYS, "ci_low", "ci_high", "n")
 
 
@@ -421,7 +432,8 @@ class AuditResult:
     spec_text: str = ""
     model_info: Mapping[str, Any] = field(default_factory=dict)
     data_info: Mapping[str, Any] = field(default_factory=dict)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # Per check, its declared `evidence_type` object; "history": the ledger's comparison.
+    evidence: Mapping[str, object] = field(default_factory=dict)
 
     def findings_json(self) -> dict[str, Any]:
         """The `findings.json` document of docs/contract.md, section 5."""

@@ -22,6 +22,7 @@ from pydantic import (
 
 from audit.binning import Binning
 from audit.errors import SpecError
+from audit.plugin import PathResolver
 from audit.registry import plugins
 from audit.strict import Strict
 from audit.validation import describe
@@ -263,6 +264,11 @@ def _resolve(raw: Path, base: Path, field: str, file: Path) -> Path:
     return resolved
 
 
+def _check_resolver(name: str, base: Path, file: Path) -> PathResolver:
+    """Resolves check `name`'s path fields, naming them `checks.<name>.<field>` in errors."""
+    return lambda raw, field: _resolve(raw, base, f"checks.{name}.{field}", file)
+
+
 def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
     base = file.parent
     updates: dict[str, Any] = {}
@@ -276,10 +282,7 @@ def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
         update={s: getattr(spec, s).model_copy(update=u) for s, u in updates.items()}
     )
     sections = {
-        name: plugins()[name].resolve_paths(
-            config,
-            lambda raw, field, name=name: _resolve(raw, base, f"checks.{name}.{field}", file),
-        )
+        name: plugins()[name].resolve_paths(config, _check_resolver(name, base, file))
         for name, config in out.checks.enabled().items()
     }
     return out.model_copy(update={"checks": out.checks.model_copy(update=sections)})

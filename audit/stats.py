@@ -11,6 +11,7 @@ import functools
 from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as _sp
 
 __all__ = [
@@ -54,13 +55,13 @@ def _z_cached(confidence: float) -> float:
     return float(_sp.norm.ppf(0.5 + confidence / 2.0))
 
 
-def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_divide(num: ArrayLike, den: ArrayLike) -> np.ndarray:
     """`num / den` as float64, NaN where the denominator is zero (an undefined rate)."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    shape = np.broadcast_shapes(num.shape, den.shape)
+    top = np.asarray(num, dtype=np.float64)
+    bottom = np.asarray(den, dtype=np.float64)
+    shape = np.broadcast_shapes(top.shape, bottom.shape)
     out = np.full(shape, np.nan)
-    np.divide(num, den, out=out, where=np.broadcast_to(den != 0, shape))
+    np.divide(top, bottom, out=out, where=np.broadcast_to(bottom != 0, shape))
     return out
 
 

@@ -94,13 +94,12 @@ def _within_limits(events: Iterator[Event]) -> None:
     depth = 0
     for event in events:
         if isinstance(event, AliasEvent):
-            what = "alias"
+            what, name = "alias", f"*{event.anchor}"
         elif isinstance(event, NodeEvent) and event.anchor is not None:
-            what = "anchor"
+            what, name = "anchor", f"&{event.anchor}"
         else:
-            what = ""
+            what = name = ""
         if what:
-            name = ("*" if what == "alias" else "&") + str(event.anchor)
             raise YamlSyntaxError(ALIAS_REFUSED.format(what=what, name=name), *_at(event))
         if isinstance(event, CollectionStartEvent):
             depth += 1

@@ -31,7 +31,10 @@ NOT_MODULE_LEVEL = "shard function {name!r} is not defined at module level; work
 class RowMapper(Protocol):
     """Runs a shard function on each slice of rows, wherever the orchestrator puts it."""
 
-    shards: int  # how many pieces the work may be cut into
+    @property
+    def shards(self) -> int:
+        """How many pieces the work may be cut into (read-only: a frozen dataclass fits)."""
+        ...
 
     def __call__(
         self,

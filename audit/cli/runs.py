@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,7 +15,10 @@ from audit.cli.policy import FailOn
 from audit.pipeline import default_out_dir
 from audit.policy import exit_code
 from audit.preflight import preflight
-from audit.records import Status, Verdict
+from audit.records import AuditResult, Status, Verdict
+
+if TYPE_CHECKING:
+    from audit.pipeline import Published
 
 
 def _quiet_prefect() -> None:
@@ -39,7 +43,7 @@ def _execute(
     summary_md: Path | None,
     runner: str | None = None,
     dask_address: str | None = None,
-):
+) -> tuple[AuditResult, Published]:
     from flows.audit_flow import audit_flow
 
     _quiet_prefect()
@@ -55,7 +59,7 @@ def _execute(
     )
 
 
-def _print_outcome(result, published) -> None:
+def _print_outcome(result: AuditResult, published: Published) -> None:
     for note in published.notes:
         _console.err.print(note, markup=False)
     _console.out.print(_console.verdict_table(result))

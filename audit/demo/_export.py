@@ -71,7 +71,7 @@ def save_model(model: nn.Module, example: torch.Tensor, folder: Path, stem: str)
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.stem}.partial.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, allow_pickle=False, **arrays)  # numbers only, as the loader reads
     write_atomic(path, tmp.read_bytes())
     tmp.unlink()
 

@@ -87,13 +87,18 @@ def encode(frame: pd.DataFrame, vocab: dict[str, list[str]]) -> pd.DataFrame:
 class AdultMLP(nn.Module):
     """Standardize numerics, one-hot the categorical codes, then a 2-layer MLP (one logit)."""
 
+    # buffers (`register_buffer`), declared so their type is known
+    log_mask: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         mean: torch.Tensor,
         std: torch.Tensor,
         log_mask: torch.Tensor,
         cardinalities: list[int],
-    ):
+    ) -> None:
         super().__init__()
         self.register_buffer("log_mask", log_mask)
         self.register_buffer("mean", mean)

@@ -159,7 +159,7 @@ def _waiver_record(w: WaiverSpec, today: datetime.date) -> Waiver:
         approver=w.approver,
         expires=w.expires.isoformat(),
         expired=w.expired(today),
-        **dict(w.subject.items()),
+        **w.subject.as_keys(),
     )
 
 
@@ -216,13 +216,12 @@ def _judge_metric(
         outcome=outcome[status],
         threshold=rule.record_threshold(),
     )
-    extra = {"adjustment": adj, "detectable": power}
     if status != Status.FAIL:
         if power is not None and power.underpowered:
             message += UNDERPOWERED.format(
                 power=power.power, alpha=power.alpha, gap=power.gap, margin=power.margin
             )
-        return _finding(rule, status, message, metric, **extra)
+        return _finding(rule, status, message, metric, adjustment=adj, detectable=power)
     waivers = [w for w in policy.waivers if w.rule == rule.id and w.subject.matches(metric)]
     live = [w for w in waivers if not w.expired(today)]
     if live:
@@ -230,12 +229,28 @@ def _judge_metric(
         message += WAIVED.format(
             approver=w.approver, expires=w.expires.isoformat(), justification=w.justification
         )
-        return _finding(rule, Status.WAIVED, message, metric, _waiver_record(w, today), **extra)
+        return _finding(
+            rule,
+            Status.WAIVED,
+            message,
+            metric,
+            _waiver_record(w, today),
+            adjustment=adj,
+            detectable=power,
+        )
     if waivers:
         w = max(waivers, key=lambda w: w.expires)
         message += EXPIRED.format(approver=w.approver, expires=w.expires.isoformat())
-        return _finding(rule, Status.FAIL, message, metric, _waiver_record(w, today), **extra)
-    return _finding(rule, Status.FAIL, message, metric, **extra)
+        return _finding(
+            rule,
+            Status.FAIL,
+            message,
+            metric,
+            _waiver_record(w, today),
+            adjustment=adj,
+            detectable=power,
+        )
+    return _finding(rule, Status.FAIL, message, metric, adjustment=adj, detectable=power)
 
 
 def _judge_rule(

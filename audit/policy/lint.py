@@ -89,7 +89,7 @@ def _interval(threshold: Any) -> tuple[float, bool, float, bool] | None:
     if not isinstance(threshold, dict):
         return None
     op, value = threshold.get("op"), threshold.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not isinstance(op, str) or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     inf = math.inf
     return {
@@ -113,7 +113,8 @@ def _contradictions(file: Path, root: Any, data: dict[str, Any]) -> list[str]:
     seen: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = {}
     out = []
     for i, rule in _dicts(data, "rules"):
-        subject = rule.get("subject") if isinstance(rule.get("subject"), dict) else {}
+        given = rule.get("subject")
+        subject = given if isinstance(given, dict) else {}
         key = (
             rule.get("check"),
             rule.get("metric"),

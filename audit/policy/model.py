@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from audit.records import SUBJECT_KEYS, Metric, PolicyInfo, Threshold
+from audit.records import SUBJECT_KEYS, Metric, PolicyInfo, SubjectKeys, Threshold
 from audit.registry import check_names
 
 _ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
@@ -69,8 +69,19 @@ class Subject(_Strict):
     severity: int | None = Field(None, ge=1, le=5)
     method: str | None = None
 
-    def items(self) -> list[tuple[str, Any]]:
+    def items(self) -> list[tuple[str, str | int]]:
         return [(k, getattr(self, k)) for k in SUBJECT_KEYS if getattr(self, k) is not None]
+
+    def as_keys(self) -> SubjectKeys:
+        """The filter as keyword arguments for a record (`Waiver(..., **subject.as_keys())`)."""
+        return SubjectKeys(
+            feature=self.feature,
+            group=self.group,
+            probe=self.probe,
+            perturbation=self.perturbation,
+            severity=self.severity,
+            method=self.method,
+        )
 
     def matches(self, metric: Metric) -> bool:
         return all(getattr(metric, k) == v for k, v in self.items())

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -22,6 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Rectangle
+from matplotlib.rcsetup import cycler
+from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable under common colour blindness.
 OKABE_ITO: tuple[str, ...] = (
@@ -42,7 +45,8 @@ MAX_LABEL = 40
 FONT_FAMILY = "DejaVu Sans"
 PAD_INCHES = 0.1  # white margin around the cropped figure, as matplotlib's tight crop
 
-STYLE: dict[str, object] = {
+# rcParams values are of many types; matplotlib itself declares them Any.
+STYLE: dict[RcKeyType, Any] = {
     "font.family": FONT_FAMILY,
     "font.size": 8,
     "axes.titlesize": 9,
@@ -53,7 +57,7 @@ STYLE: dict[str, object] = {
     "axes.grid": True,
     "grid.color": "#dddddd",
     "grid.linewidth": 0.5,
-    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
     "legend.fontsize": 7,
     "legend.frameon": False,
     "text.parse_math": False,
@@ -131,12 +135,14 @@ def _err(items: Sequence[Interval]) -> np.ndarray:
 
 def _lines(ax: Axes, lines: Sequence[Line], *, vertical: bool) -> None:
     for k, line in enumerate(lines):
-        style = {"color": THRESHOLD_COLOUR, "linestyle": ("--", ":", "-.")[k % 3], "lw": 1.2}
-        label = plot_label(line.label, 60)
-        if vertical:
-            ax.axvline(line.value, label=label, **style)
-        else:
-            ax.axhline(line.value, label=label, **style)
+        draw = ax.axvline if vertical else ax.axhline
+        draw(
+            line.value,
+            label=plot_label(line.label, 60),
+            color=THRESHOLD_COLOUR,
+            linestyle=("--", ":", "-.")[k % 3],
+            lw=1.2,
+        )
 
 
 def forest(items: Sequence[Interval], lines: Sequence[Line], *, xlabel: str, title: str) -> str:

@@ -7,7 +7,7 @@ lays the sections out. Every number is formatted here or in `audit.presentation.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class SectionInput:
 
     metrics: tuple[Metric, ...]
     findings: tuple[Finding, ...]
-    evidence: Mapping[str, Any]
+    evidence: object  # the check's declared `evidence_type`, or None (sections narrow it)
     settings: ReportSettings
 
 

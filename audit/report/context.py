@@ -293,7 +293,7 @@ def _pairs(mapping: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(k), clip(str(v), 400)) for k, v in mapping.items()]
 
 
-def _history(evidence: Mapping[str, Any]) -> dict[str, list[str]] | None:
+def _history(evidence: Mapping[str, object]) -> dict[str, list[str]] | None:
     history = evidence.get("history")
     if not isinstance(history, Mapping):
         return None

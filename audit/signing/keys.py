@@ -17,6 +17,7 @@ import platformdirs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.keys.internal import (
@@ -205,7 +206,7 @@ def _load_pem(
     return _checked(key, cert, [], key_path, cert_path, created, (warning,) if warning else ())
 
 
-def _parse_key(data: bytes, passphrase: bytes | None, path: Path):
+def _parse_key(data: bytes, passphrase: bytes | None, path: Path) -> PrivateKeyTypes:
     loader = (
         serialization.load_pem_private_key
         if b"-----BEGIN" in data
@@ -256,7 +257,7 @@ def _load_pkcs12(path: Path, passphrase: bytes | None) -> LoadedSigner:
 
 
 def _checked(
-    key,
+    key: PrivateKeyTypes,
     cert: x509.Certificate,
     extra: list[x509.Certificate],
     key_path: Path,
@@ -304,7 +305,7 @@ def _checked(
     )
 
 
-def _spki(public_key) -> bytes:
+def _spki(public_key: PublicKeyTypes) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -15,7 +15,7 @@ timestamp validation, which check their own signatures.
 
 from __future__ import annotations
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, x509
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
 # Signature algorithms must name their hash, and it must be the digest algorithm: the bare
@@ -63,7 +63,7 @@ def _consistent(signed_data: cms.SignedData) -> bool:
     return unsigned.native is None or not {a["type"].native for a in unsigned} - _ALLOWED_UNSIGNED
 
 
-def _rebuild(signed_data: cms.SignedData, cert) -> bytes:
+def _rebuild(signed_data: cms.SignedData, cert: x509.Certificate) -> bytes:
     """The DER pyHanko writes, from bound parts and canonical encodings of everything else."""
     info = signed_data["signer_infos"][0]
     digest = algos.DigestAlgorithm({"algorithm": info["digest_algorithm"]["algorithm"].native})

@@ -11,6 +11,7 @@ Trust (`--trust`) is reported separately, because a self-signed key proves integ
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
@@ -165,7 +166,9 @@ def _verify(
         problems.append(BAD_TIMESTAMP)
     findings, content_problems, verdict, model_hash = _content(signed)
     problems += content_problems
-    if not problems:  # what a reader sees is worth reading only in an otherwise sound document
+    # What a reader sees is worth reading only in an otherwise sound document (whose verdict is
+    # then known).
+    if not problems and verdict is not None:
         problems += _cover_problems(signed_bytes, Verdict(verdict))
     valid = not problems
     trusted = status.trusted if trust is not None else None
@@ -175,7 +178,7 @@ def _verify(
         valid=valid,
         trusted=trusted,
         signer=_common_name(status.signing_cert),
-        signing_time=ts.timestamp if timestamped else status.signer_reported_dt,
+        signing_time=ts.timestamp if ts is not None and timestamped else status.signer_reported_dt,
         timestamped=timestamped,
         verdict=verdict,
         model_sha256=model_hash,
@@ -289,8 +292,9 @@ def _embedded_file(root: generic.DictionaryObject, name: str) -> bytes | None:
     return None
 
 
-def _name_tree_values(node: generic.DictionaryObject, name: str):
-    """Values stored under `name` in a PDF name tree (flat /Names or nested /Kids)."""
+def _name_tree_values(node: generic.DictionaryObject, name: str) -> Iterator[Any]:
+    """Values stored under `name` in a PDF name tree (flat /Names or nested /Kids); any PDF
+    object, as the file has it."""
     names = node.get("/Names")
     if names is not None:
         for i in range(0, len(names) - 1, 2):

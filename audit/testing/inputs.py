@@ -39,7 +39,8 @@ class TabularNet(nn.Module):
         self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)  # nn.Module calls are typed Any
+        return logits
 
 
 class ImageNet(nn.Module):
@@ -53,7 +54,8 @@ class ImageNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = torch.relu(self.conv(x))
         z = nn.functional.max_pool2d(z, 2)
-        return self.head(z.flatten(1))
+        logits: torch.Tensor = self.head(z.flatten(1))
+        return logits
 
 
 class TextNet(nn.Module):
@@ -67,7 +69,8 @@ class TextNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = (x != PAD_ID).unsqueeze(-1).float()
         z = (self.embed(x) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(z)
+        logits: torch.Tensor = self.head(z)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,14 @@ def _features(modality: str, rng: np.random.Generator) -> np.ndarray:
 
 def _signal(modality: str, x: np.ndarray) -> np.ndarray:
     """A per-row score the label follows, so the model has something real to learn."""
+    score: np.ndarray  # numpy types arithmetic on slices of an ndarray as Any
     if modality == "tabular":
-        return x[:, 0] + 0.5 * x[:, 1]
-    if modality == "image":
-        return x[:, 0, 2:6, 2:6].mean(axis=(1, 2))
-    return ((x >= VOCAB // 2) & (x != PAD_ID)).sum(axis=1) / (x != PAD_ID).sum(axis=1)
+        score = x[:, 0] + 0.5 * x[:, 1]
+    elif modality == "image":
+        score = x[:, 0, 2:6, 2:6].mean(axis=(1, 2))
+    else:
+        score = ((x >= VOCAB // 2) & (x != PAD_ID)).sum(axis=1) / (x != PAD_ID).sum(axis=1)
+    return score
 
 
 def _train(module: nn.Module, x: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> nn.Module:

@@ -3,8 +3,8 @@
 Outputs are written to a temporary file and renamed into place (`audit/fsio.py`), so a kill
 leaves either no report or the complete signed one; `.<name>.*.partial` temporary files may
 remain (docs/security.md), since nothing can clean up after SIGKILL. SIGTERM and SIGINT, which
-leave nothing behind, are `test_cancel.py`. If the audit ledger is installed, its hash chain must still verify
-and every record must point at a report that exists with the recorded hash.
+leave nothing behind, are `test_cancel.py`. If the audit ledger is installed, its hash chain
+must still verify and every record must point at a report that exists with the recorded hash.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError
-from audit.plugin import CheckPlugin, MetricInfo
+from audit.plugin import Better, CheckPlugin, MetricInfo
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
@@ -28,8 +28,8 @@ _ONE_GROUP_FIX = (
 )
 
 
-def _rate(name: str, better: str, meaning: str) -> MetricInfo:
-    return MetricInfo(name, _GROUP, "rate", better, meaning)  # type: ignore[arg-type]
+def _rate(name: str, better: Better, meaning: str) -> MetricInfo:
+    return MetricInfo(name, _GROUP, "rate", better, meaning)
 
 
 class BiasPlugin(CheckPlugin):

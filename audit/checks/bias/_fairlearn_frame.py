@@ -19,11 +19,14 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
+from numpy.typing import ArrayLike
 
 from audit.checks.bias._rates import RATE_NAMES
 
 
-def _precision(y_true, y_pred, sample_weight=None) -> float:
+def _precision(
+    y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None = None
+) -> float:
     """Precision, NaN (not 0 with a warning) for a group with no predicted positives."""
     return skm.precision_score(y_true, y_pred, sample_weight=sample_weight, zero_division=np.nan)
 

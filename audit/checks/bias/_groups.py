@@ -77,7 +77,7 @@ def _bin(name: str, values: np.ndarray, binning: Binning) -> tuple[np.ndarray, l
     """Bin indices and labels of finite values; the labels say the interval in plain form."""
     if not np.all(np.isfinite(values)):
         raise DataError(_BIN_NOT_FINITE.format(name), where=f"data.sensitive: {name}")
-    if binning.edges is not None:
+    if binning.quantiles is None:  # Binning gives exactly one of `edges` and `quantiles`
         edges = np.asarray(binning.edges, dtype=np.float64)
         index = np.searchsorted(edges, values, side="right")
         labels = [f"< {_num(edges[0])}"]
@@ -85,7 +85,9 @@ def _bin(name: str, values: np.ndarray, binning: Binning) -> tuple[np.ndarray, l
         labels.append(f">= {_num(edges[-1])}")
         return index, labels
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    qs = np.quantile(values, np.linspace(0, 1, binning.quantiles + 1)) if values.size else []
+    qs: np.ndarray | list[float] = (
+        np.quantile(values, np.linspace(0, 1, binning.quantiles + 1)) if values.size else []
+    )
     inner = np.unique(np.asarray(qs)[1:-1])
     index = np.searchsorted(inner, values, side="right")
     bounds = [lo, *inner.tolist(), hi]

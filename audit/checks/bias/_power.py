@@ -9,9 +9,11 @@ groups carry the sizes and pooled rate their power depends on, and each feature 
 
 from __future__ import annotations
 
+from typing import Literal, Unpack
+
 import numpy as np
 
-from audit.records import IntervalBasis, Metric, PowerBasis
+from audit.records import IntervalBasis, Metric, PowerBasis, SubjectKeys
 from audit.stats import minimum_detectable_difference
 
 MDD_METRIC = "minimum_detectable_difference"
@@ -29,7 +31,9 @@ def percentile_basis(confidence: float) -> IntervalBasis:
     return IntervalBasis("percentile", confidence)
 
 
-def _hardest_pair(num: np.ndarray, den: np.ndarray, included: np.ndarray) -> tuple | None:
+def _hardest_pair(
+    num: np.ndarray, den: np.ndarray, included: np.ndarray
+) -> tuple[tuple[int, int], float] | None:
     """The two smallest groups with the rate defined, and the pooled rate over the included.
 
     A gap between those two is the hardest to see, so the power quoted holds for every pair.
@@ -54,10 +58,10 @@ def _basis(
     parts: dict[str, tuple[np.ndarray, np.ndarray]],
     names: tuple[str, ...],
     included: np.ndarray,
-    scale: str,
+    scale: Literal["difference", "ratio"],
 ) -> PowerBasis | None:
-    pairs = [_hardest_pair(*parts[name], included) for name in names]
-    pairs = [p for p in pairs if p is not None]
+    found = [_hardest_pair(*parts[name], included) for name in names]
+    pairs = [p for p in found if p is not None]
     if not pairs:
         return None
     sizes, rate = max(pairs, key=lambda p: _spread(p[1], p[0], scale))
@@ -102,7 +106,7 @@ def detectable_metric(
     parts: dict[str, tuple[np.ndarray, np.ndarray]],
     included: np.ndarray,
     confidence: float,
-    **keys: str | None,
+    **keys: Unpack[SubjectKeys],
 ) -> Metric | None:
     """The smallest selection-rate gap between any two included groups found with power 0.8.
 

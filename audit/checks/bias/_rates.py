@@ -45,7 +45,7 @@ def to_scope(table: np.ndarray, fine_to_group: np.ndarray, n_groups: int) -> np.
     return out
 
 
-def one_vs_rest(table: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+def one_vs_rest(table: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(tp, fp, fn, tn) for class k against the rest, from (..., K, K) [true, predicted] counts."""
     tp = table[..., k, k]
     pos = table[..., k, :].sum(axis=-1)

@@ -31,7 +31,9 @@ def _prefix(method: str | None) -> str:
     return "" if method is None else f"For {method.replace('=', ' ')}, "
 
 
-def _impact(feature: str, method: str | None, by_name: dict, confidence: float) -> list[str]:
+def _impact(
+    feature: str, method: str | None, by_name: dict[str, list[Metric]], confidence: float
+) -> list[str]:
     ratios = by_name.get("impact_ratio", [])
     rates = {m.group: m for m in by_name.get("selection_rate", [])}
     if len(ratios) < 2:
@@ -60,12 +62,12 @@ def _range(metrics: list[Metric], what: str) -> str | None:
     )
 
 
-def _errors(feature: str, method: str | None, by_name: dict) -> list[str]:
-    parts = [
+def _errors(feature: str, method: str | None, by_name: dict[str, list[Metric]]) -> list[str]:
+    ranges = (
         _range(by_name.get("false_positive_rate", []), "false positive rates"),
         _range(by_name.get("false_negative_rate", []), "false negative rates"),
-    ]
-    parts = [p for p in parts if p]
+    )
+    parts = [p for p in ranges if p]
     if not parts:
         return []
     text = "; ".join(parts)
@@ -101,10 +103,12 @@ def sentences(
         f"{count} rows have no recorded {feature}; they are kept as the group {MISSING!r}."
         for feature, count in missing.items()
     ]
-    judged: dict[tuple, dict[str, list[Metric]]] = defaultdict(lambda: defaultdict(list))
+    judged: dict[tuple[str, str | None], dict[str, list[Metric]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     counts: dict[str, list[Metric]] = defaultdict(list)
     for m in metrics:
-        if m.group is None:
+        if m.group is None or m.feature is None:  # every group metric names its feature
             continue
         if m.name == "count":
             counts[m.feature].append(m)

@@ -10,6 +10,7 @@ carry their `n`, so the policy can call them `insufficient_data`; they never sil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ from audit.checks.bias._sentences import sentences
 from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
-from audit.records import Metric
+from audit.records import IntervalBasis, Metric, PowerBasis, SubjectKeys
 from audit.stats import wilson_interval
 
 CHECK = "bias"
@@ -73,24 +74,39 @@ def _validated(ctx: CheckContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, y_pred, proba
 
 
-def _metric(name: str, value: float, **keys) -> Metric | None:
+class _Counted(SubjectKeys, total=False):
+    """A metric's subject and its `n`."""
+
+    n: int | None
+
+
+def _metric(
+    name: str,
+    value: float,
+    *,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    interval: IntervalBasis | None = None,
+    power: PowerBasis | None = None,
+    **keys: Unpack[_Counted],
+) -> Metric | None:
     """A Metric, or None when the value is undefined (metrics must be finite)."""
     if not np.isfinite(value):
         return None
-    low, high = keys.pop("ci_low", None), keys.pop("ci_high", None)
-    if low is not None and not (np.isfinite(low) and np.isfinite(high)):
-        low = high = None
-    if low is not None:
+    low = high = None
+    if ci_low is not None and ci_high is not None and np.isfinite(ci_low) and np.isfinite(ci_high):
         # The percentile bootstrap of a max-minus-min gap is biased away from zero: near parity
         # every resample's gap exceeds the observed one, and the interval would exclude the
         # estimate. The reported interval always brackets the estimate (widened to it).
-        low, high = min(low, value), max(high, value)
+        low, high = min(ci_low, value), max(ci_high, value)
     return Metric(
         check=CHECK,
         name=name,
         value=float(value),
         ci_low=None if low is None else float(low),
         ci_high=None if high is None else float(high),
+        interval=interval,
+        power=power,
         **keys,
     )
 
@@ -111,7 +127,7 @@ def _group_metrics(
     counts: tuple[np.ndarray, ...],
     rates: pd.DataFrame,
     ece: np.ndarray,
-    impact: np.ndarray,
+    impact: np.ndarray | None,
     intervals: Intervals | None,
     confidence: float,
     included: np.ndarray | None,
@@ -141,9 +157,9 @@ def _group_metrics(
             )
     impact_bases = impact_power(parts, included) if included is not None else None
     for g, label in enumerate(scope.labels):
-        keys = {"feature": scope.name, "group": label, "method": method, "n": int(n[g])}
+        keys: _Counted = {"feature": scope.name, "group": label, "method": method, "n": int(n[g])}
         out.append(_metric("expected_calibration_error", ece[g], **keys))
-        if intervals is not None and impact_bases is not None:
+        if intervals is not None and impact_bases is not None and impact is not None:
             out.append(
                 _metric(
                     "impact_ratio",
@@ -261,7 +277,7 @@ def _measure(
     metrics: list[Metric | None] = []
     for scope, k, counts, included in jobs:
         method = None if n_classes == 2 else f"class={k}"
-        n = sum(counts).astype(np.int64)
+        n = np.sum(counts, axis=0).astype(np.int64)
         if k == classes[0]:
             metrics += [
                 _metric("count", float(v), feature=scope.name, group=g, n=int(v))
@@ -278,7 +294,7 @@ def _measure(
         metrics += _group_metrics(
             scope, method, counts, rates, ece, impact, ci, setting.confidence, included
         )
-        if ci is None:
+        if ci is None or included is None:
             continue
         smallest = int(n[included].min())
         powers = aggregate_power(rate_parts(*counts), included)

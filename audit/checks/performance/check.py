@@ -36,7 +36,9 @@ class PerformanceCheck:
         correct = int((pred == y).sum())
         low, high = wilson_interval(correct, n, ctx.confidence)
         metrics = [
-            Metric("performance", "accuracy", correct / n, ci_low=low, ci_high=high, n=n),
+            Metric(
+                "performance", "accuracy", correct / n, ci_low=float(low), ci_high=float(high), n=n
+            ),
             Metric(
                 "performance",
                 "expected_calibration_error",

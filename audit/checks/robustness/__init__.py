@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from audit.checks.robustness.evidence import RobustnessEvidence
 from audit.checks.robustness.spec import RobustnessSpec
-from audit.plugin import CheckPlugin, MetricInfo
+from audit.plugin import Better, CheckPlugin, MetricInfo
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 _LEVEL = ("perturbation", "severity", "method")
 
 
-def _m(name: str, unit: str, better: str, meaning: str) -> MetricInfo:
-    return MetricInfo(name, _LEVEL, unit, better, meaning)  # type: ignore[arg-type]
+def _m(name: str, unit: str, better: Better, meaning: str) -> MetricInfo:
+    return MetricInfo(name, _LEVEL, unit, better, meaning)
 
 
 class RobustnessPlugin(CheckPlugin):

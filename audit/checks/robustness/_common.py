@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 
 from audit.checks.base import CheckContext
-from audit.records import IntervalBasis, Metric
+from audit.records import IntervalBasis, Metric, SubjectKeys
 from audit.stats import wilson_interval
 from audit.streams import stream
 
@@ -55,7 +56,7 @@ def rate_metric(
     hits: int,
     n: int,
     confidence: float,
-    **subject: str | int | None,
+    **subject: Unpack[SubjectKeys],
 ) -> Metric:
     """A proportion with its Wilson interval."""
     lo, hi = wilson_interval(hits, n, confidence)
@@ -82,7 +83,7 @@ def outcome_metrics(
 ) -> list[Metric]:
     """Accuracy, flip rate and accuracy ratio to clean for one perturbation and severity."""
     n = len(sample.y)
-    subject = {"perturbation": perturbation, "severity": severity, "method": method}
+    subject: SubjectKeys = {"perturbation": perturbation, "severity": severity, "method": method}
     correct = int((pred_after == sample.y).sum())
     out = [
         rate_metric("accuracy", correct, n, confidence, **subject),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from audit.checks.robustness.evidence import RobustnessEvidence
 from audit.presentation import plots
@@ -76,9 +76,9 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     ev = inputs.evidence if isinstance(inputs.evidence, RobustnessEvidence) else None
     if ev is not None:
         _evidence(section, ev)
-    graded = {(m.perturbation, m.severity) for m in metrics if m.severity is not None}
-    if graded:
-        section.tables.append(_severity_table(metrics, sorted(graded, key=str), level))
+    levels = {(m.perturbation, m.severity) for m in metrics if m.severity is not None}
+    if levels:
+        section.tables.append(_severity_table(metrics, sorted(levels, key=str), level))
     other = [m for m in metrics if m.severity is None]
     if other:
         section.tables.append(metrics_table(other, "Adversarial and other robustness measurements"))
@@ -210,7 +210,7 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
 
 
 def _severity_table(
-    metrics: Sequence[Metric], keys: Sequence[tuple[Any, Any]], level: str
+    metrics: Sequence[Metric], keys: Sequence[tuple[str | None, int]], level: str
 ) -> Table:
     """One row per family and severity, the graded metrics side by side."""
     by_key = {(m.perturbation, m.severity, m.name): m for m in metrics if m.severity is not None}

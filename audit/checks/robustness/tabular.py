@@ -97,7 +97,7 @@ def categorical_redraw(
         redraw = rng.random(n) < p
         out[redraw, col] = rng.choice(values, size=int(redraw.sum()), p=counts / counts.sum())
     for group in roles.one_hot:
-        cols = list(group)
+        cols = np.asarray(group, dtype=np.intp)
         freq = data[:, cols].astype(np.float64).sum(axis=0)
         redraw = rng.random(n) < p
         level = rng.choice(len(cols), size=int(redraw.sum()), p=freq / freq.sum())

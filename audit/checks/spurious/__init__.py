@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from audit.checks.spurious.evidence import SpuriousEvidence
 from audit.checks.spurious.spec import FeatureProbe, PatchProbe, SpuriousSpec
 from audit.errors import SpecError
-from audit.plugin import CheckPlugin, DataHeader, MetricInfo, PathResolver
+from audit.plugin import Better, CheckPlugin, DataHeader, MetricInfo, PathResolver
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
@@ -28,8 +28,8 @@ _EXPORT_KIND = "torch.export GraphModule"
 _PROBE = ("probe", "perturbation", "method", "feature")
 
 
-def _m(name: str, unit: str, better: str, meaning: str) -> MetricInfo:
-    return MetricInfo(name, _PROBE, unit, better, meaning)  # type: ignore[arg-type]
+def _m(name: str, unit: str, better: Better, meaning: str) -> MetricInfo:
+    return MetricInfo(name, _PROBE, unit, better, meaning)
 
 
 class SpuriousPlugin(CheckPlugin):

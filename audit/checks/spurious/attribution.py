@@ -177,7 +177,7 @@ def resolve_method_for(
     return method
 
 
-def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Embedding]:
+def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
     """The per-token embedding layer_integrated_gradients attributes to (named, or the only one)."""
     name, layer = _embedding(module, name)
     if isinstance(layer, nn.EmbeddingBag):
@@ -435,7 +435,7 @@ def randomized_runner(runner: ModelRunner, seed: int, layers: int = 2) -> ModelR
     Adebayo et al. (2018): a faithful explainer's maps must change when the weights do.
     """
     module = copy_module(runner.module)
-    params = list(module.named_parameters())
+    params: list[tuple[str, torch.Tensor]] = list(module.named_parameters())
     if not params:
         params = [(n, b) for n, b in module.named_buffers() if b.is_floating_point()]
     weights = [i for i, (_, p) in enumerate(params) if p.ndim >= 2]

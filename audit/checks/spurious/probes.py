@@ -47,7 +47,7 @@ class Variants:
 def _patch_content(probe: PatchProbe, channels: int) -> np.ndarray:
     """(C, h, w) artifact content from a constant value or a .npy pattern."""
     _, _, h, w = probe.region
-    if probe.value is not None:
+    if probe.pattern is None:  # the spec model requires exactly one of `value` and `pattern`
         return np.full((channels, h, w), probe.value, dtype=np.float32)
     try:
         pattern = np.load(probe.pattern, allow_pickle=False)
@@ -78,8 +78,8 @@ def _other_positions(
 ) -> list[tuple[int, int]]:
     """Up to k random top-left corners whose box does not overlap the probe's region."""
     r0, c0, h, w = region
-    rows, cols = np.meshgrid(np.arange(hw[0] - h + 1), np.arange(hw[1] - w + 1), indexing="ij")
-    rows, cols = rows.ravel(), cols.ravel()
+    grid = np.meshgrid(np.arange(hw[0] - h + 1), np.arange(hw[1] - w + 1), indexing="ij")
+    rows, cols = grid[0].ravel(), grid[1].ravel()
     apart = (np.abs(rows - r0) >= h) | (np.abs(cols - c0) >= w)
     choices = np.flatnonzero(apart)
     if choices.size == 0:
