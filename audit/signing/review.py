@@ -6,8 +6,11 @@ the reviewer's fill and approval signature, appended as one incremental update i
 tool does the same thing (Acrobat: fill in, then click the signature box); `verify` reads the
 decision back from the revision the reviewer signed, whoever wrote it.
 
-Appearances are drawn with DejaVu Sans embedded (pyHanko's glyph accumulator, HarfBuzz), not
-pyHanko's default Courier, which is not embedded and so not allowed in PDF/A.
+Appearances are drawn with an embedded font (pyHanko's glyph accumulator, HarfBuzz), not
+pyHanko's default Courier, which is not embedded and so not allowed in PDF/A. The font is STIX
+General as shipped with matplotlib: pyHanko 0.38 writes glyph widths (/W) in the font's own
+units, which is right only for fonts of 1000 units per em (DejaVu has 2048 and came out with
+every letter spaced apart).
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ NAME_FIELD, ROLE_FIELD, DECISION_FIELD = "reviewer_name", "reviewer_role", "deci
 NOTES_FIELD, DATE_FIELD = "notes", "review_date"
 FORM_FIELDS = (NAME_FIELD, ROLE_FIELD, DECISION_FIELD, NOTES_FIELD, DATE_FIELD)
 DIGEST = "sha256"
-FONT_SIZE = 9
-# Average DejaVu Sans advance is about 0.55 em: wrap the notes to the box (pyHanko does not).
-_CHAR_WIDTH = 0.55
+FONT_SIZE = 10
+# Average STIX General advance is about 0.5 em: wrap the notes to the box (pyHanko does not).
+_CHAR_WIDTH = 0.5
 
 
 class Decision(StrEnum):
@@ -68,7 +71,8 @@ NO_FORM_FIX = "re-run the audit to get a report with the form, or sign off on pa
 ALREADY_REVIEWED = "this report was already reviewed and signed; a second review would void it."
 ALREADY_REVIEWED_FIX = "review the original report (the file before `audit review`)."
 NOT_A_PDF = "not a readable PDF: {0}"
-NO_FONT = "the font DejaVu Sans that draws the filled-in form is missing ({0})."
+NO_FONT = "the font that draws the filled-in form is missing ({0})."
+FONT_NAME = "STIXGeneral.ttf"  # 1000 units per em, see the module docstring
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,8 @@ class Review:
 
 
 def font_file() -> Path:
-    """DejaVu Sans as shipped with matplotlib (a dependency), so no system font is needed."""
-    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    """STIX General as shipped with matplotlib (a dependency), so no system font is needed."""
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / FONT_NAME
     if not path.is_file():
         raise SigningError(
             NO_FONT.format(path), where=str(path), fix="reinstall matplotlib (`pip install`)."
@@ -92,11 +96,18 @@ def font_file() -> Path:
     return path
 
 
-def text_style() -> TextBoxStyle:
-    """Embedded-font text style for appearances (PDF/A forbids unembedded fonts)."""
+def text_style(*, top: bool = False) -> TextBoxStyle:
+    """Embedded-font text style for appearances (PDF/A forbids unembedded fonts): one line
+    centred vertically, or (`top`) a block from the top of the box."""
     return TextBoxStyle(
         font=GlyphAccumulatorFactory(str(font_file()), font_size=FONT_SIZE),
         font_size=FONT_SIZE,
+        box_layout_rule=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MIN,
+            y_align=layout.AxisAlignment.ALIGN_MAX if top else layout.AxisAlignment.ALIGN_MID,
+            margins=layout.Margins(left=5, right=5, top=4, bottom=2),
+            inner_content_scaling=layout.InnerScaling.NO_SCALING,
+        ),
     )
 
 
@@ -148,14 +159,14 @@ def fill_form(
     ):
         populate_static_text_field(writer, name, style, value)
     notes = review.notes or "-"
-    populate_static_text_field(writer, NOTES_FIELD, style, _wrap(writer, notes))
+    populate_static_text_field(writer, NOTES_FIELD, text_style(top=True), _wrap(writer, notes))
     set_choice(writer, DECISION_FIELD, review.decision.value, DECISION_TEXT[review.decision], style)
 
 
 def _wrap(writer: IncrementalPdfFileWriter, text: str) -> str:
     ref = find_existing_empty_field(writer, NOTES_FIELD, "/Tx")
     x1, _, x2, _ = get_single_field_annot(ref.get_object())["/Rect"]
-    width = max(10, int((abs(float(x2) - float(x1)) - 4) / (FONT_SIZE * _CHAR_WIDTH)))
+    width = max(10, int((abs(float(x2) - float(x1)) - 10) / (FONT_SIZE * _CHAR_WIDTH)))
     return "\n".join(
         line for para in text.splitlines() or [""] for line in textwrap.wrap(para, width) or [""]
     )
