@@ -159,7 +159,10 @@ def fill_form(
     ):
         populate_static_text_field(writer, name, style, value)
     notes = review.notes or "-"
+    ref = find_existing_empty_field(writer, NOTES_FIELD, "/Tx")
     populate_static_text_field(writer, NOTES_FIELD, text_style(top=True), _wrap(writer, notes))
+    ref.get_object()["/V"] = generic.TextStringObject(notes)  # the words, not the line breaks
+    writer.mark_update(ref)
     set_choice(writer, DECISION_FIELD, review.decision.value, DECISION_TEXT[review.decision], style)
 
 
