@@ -34,6 +34,7 @@ from audit.records import (
     Metric,
     Status,
     Verdict,
+    audit_id,
 )
 from audit.spec import sha256_file
 
@@ -78,6 +79,22 @@ AUDITS = sa.Table(
 )
 # Every column but `seq` and `hash` is covered by the record's hash.
 _HASHED = tuple(c.name for c in AUDITS.columns if c.name not in ("seq", "hash"))
+# Reviews (`audit review`), keyed on the audit id the report's keywords carry. A review is a
+# fact about a report file, not part of the audit's hash chain; the signed PDF is the proof.
+REVIEWS = sa.Table(
+    "reviews",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("audit_id", sa.String(40), nullable=False, index=True),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("signed_at", sa.String(40), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(200), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=False),
+    sa.Column("report_sha256", sa.String(64), nullable=False),
+)
 
 
 def _canonical(obj: Any) -> str:
@@ -159,6 +176,27 @@ class LedgerEntry:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+audit_id_of = audit_id  # the report's audit id, from a ledger record's fields
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One recorded `audit review`."""
+
+    audit_id: str
+    recorded_at: str
+    signed_at: str
+    decision: str  # approve | conditions | reject
+    reviewer: str
+    role: str
+    notes: str
+    report_path: str
+    report_sha256: str
+
+    def to_json(self) -> dict[str, str]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -292,6 +330,45 @@ class Ledger:
             except IntegrityError:
                 continue  # another writer appended first; link to the new head
         raise LedgerError(APPEND_RACE.format(n=_APPEND_ATTEMPTS), where=self.url)
+
+    def record_review(
+        self,
+        *,
+        audit_id: str,
+        report: Path,
+        decision: str,
+        reviewer: str,
+        role: str,
+        notes: str,
+        signed_at: dt.datetime,
+    ) -> ReviewRecord:
+        """Append the review of the report with this audit id (the reviewed file's hash too)."""
+        row = {
+            "audit_id": audit_id,
+            "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+            "signed_at": signed_at.isoformat(),
+            "decision": decision,
+            "reviewer": reviewer,
+            "role": role,
+            "notes": notes,
+            "report_path": str(Path(report).resolve()),
+            "report_sha256": sha256_file(Path(report)),
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(REVIEWS).values(**row))
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                BAD_URL.format(url=self.url, error=str(exc).splitlines()[0]), where=self.url
+            ) from None
+        return ReviewRecord(**row)
+
+    def reviews(self, audit_id: str) -> list[ReviewRecord]:
+        """Reviews of one audit's report, oldest first."""
+        query = sa.select(REVIEWS).where(REVIEWS.c.audit_id == audit_id).order_by(REVIEWS.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [ReviewRecord(**{k: r[k] for k in r if k != "id"}) for r in rows]
 
     def entries(self, name: str | None = None, *, limit: int | None = None) -> list[LedgerEntry]:
         """Records oldest first (the last `limit` of them), optionally for one spec name."""
@@ -526,6 +603,8 @@ __all__ = [
     "LedgerEntry",
     "LedgerError",
     "ReportCheck",
+    "ReviewRecord",
+    "audit_id_of",
     "default_url",
     "drift",
     "history_evidence",

@@ -6,6 +6,7 @@ ledger read a finished `AuditResult`. Everything here is immutable and JSON-read
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -126,6 +127,16 @@ class PowerBasis:
     def from_json(cls, data: Mapping[str, Any]) -> PowerBasis:
         a, b = data["sizes"]
         return cls(sizes=(int(a), int(b)), rate=float(data["rate"]), scale=data["scale"])
+
+
+def audit_id(name: str, started_at: str, model_sha256: str) -> str:
+    """A short stable id: the first 12 hex digits of sha256(name, started_at, model hash).
+
+    It names one run of one audit on one model; the same inputs give the same id, and the
+    report, the ledger, reviews and `audit verify` can all quote it.
+    """
+    key = "\n".join((name, started_at, model_sha256))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from audit.cli import _console, export, history, keys, policy, runs, verify
+from audit.cli import _console, export, history, keys, policy, review, runs, verify
 from audit.errors import AuditError
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ def _root(
     _console.settings.verbose = verbose
 
 
-for module in (runs, keys, verify, policy, export, history):
+for module in (runs, keys, verify, review, policy, export, history):
     module.register(app)
 
 

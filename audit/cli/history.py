@@ -13,7 +13,7 @@ from rich.table import Table
 from audit.cli import _console
 
 if TYPE_CHECKING:  # imported when a command runs: every command would pay for SQLAlchemy
-    from audit.ledger import Ledger, LedgerEntry, ReportCheck
+    from audit.ledger import Ledger, LedgerEntry, ReportCheck, ReviewRecord
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red"}
 CHAIN_OK = "Ledger chain intact: {records} records, head {head}."
@@ -59,15 +59,46 @@ def _with_changes(
     return out
 
 
+_DECIDED = {"approve": "approved", "conditions": "approved with conditions", "reject": "rejected"}
+
+
+def review_state(reviews: list[ReviewRecord]) -> str:
+    """'pending', or the latest review: 'approved by X on D', 'rejected by X on D'."""
+    if not reviews:
+        return "pending"
+    last = reviews[-1]
+    return (
+        f"{_DECIDED.get(last.decision, last.decision)} by {last.reviewer} on {last.signed_at[:10]}"
+    )
+
+
+def _review_of(ledger: Ledger, entry: LedgerEntry) -> str:
+    from audit.ledger import audit_id_of
+
+    return review_state(
+        ledger.reviews(audit_id_of(entry.name, entry.started_at, entry.hashes["model"]))
+    )
+
+
 def _print_json(payload: object) -> None:
     _console.out.print(json.dumps(payload, indent=2), soft_wrap=True, markup=False)
 
 
-def _table(rows: list[tuple[LedgerEntry, list[str]]]) -> Table:
+def _table(rows: list[tuple[LedgerEntry, list[str], str]]) -> Table:
     table = Table(title="Audit history")
-    for col in ("#", "finished", "audit", "verdict", "model", "policy", "changed since last"):
+    columns = (
+        "#",
+        "finished",
+        "audit",
+        "verdict",
+        "model",
+        "policy",
+        "review",
+        "changed since last",
+    )
+    for col in columns:
         table.add_column(col)
-    for entry, changes in rows:
+    for entry, changes, review in rows:
         style = _VERDICT_STYLE[entry.verdict.value]
         table.add_row(
             str(entry.seq),
@@ -76,6 +107,7 @@ def _table(rows: list[tuple[LedgerEntry, list[str]]]) -> Table:
             f"[{style}]{entry.verdict.value}[/]",
             entry.hashes["model"][:12],
             escape(entry.policy),
+            escape(review),
             escape("; ".join(changes) or "-"),
         )
     return table
@@ -99,9 +131,12 @@ def history(
     with Ledger(url) as ledger:
         if verify:
             return _verify(ledger, as_json)
-        rows = _with_changes(ledger, ledger.entries(name, limit=limit))
+        rows = [
+            (e, c, _review_of(ledger, e))
+            for e, c in _with_changes(ledger, ledger.entries(name, limit=limit))
+        ]
     if as_json:
-        _print_json([{**e.to_json(), "changed_since_last": c} for e, c in rows])
+        _print_json([{**e.to_json(), "changed_since_last": c, "review": r} for e, c, r in rows])
     elif not rows:
         _console.out.print("No audits recorded yet" + (f" for {name}." if name else "."))
     else:

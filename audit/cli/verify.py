@@ -1,4 +1,7 @@
-"""`audit verify REPORT.pdf [--trust CERT.pem] [--json]`: exit 0 valid, 1 invalid, 2 unreadable."""
+"""`audit verify REPORT.pdf [--trust CERT] [--trust-reviewer CERT] [--json]`.
+
+Exit 0 valid (and trusted where a trust anchor was given), 1 invalid or untrusted, 2 unreadable.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +33,19 @@ def verify_command(
         Path | None,
         typer.Option("--trust", help="Certificate (PEM/DER) the signer must chain to."),
     ] = None,
+    trust_reviewer: Annotated[
+        Path | None,
+        typer.Option("--trust-reviewer", help="Certificate (PEM/DER) reviewers must chain to."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Check a report's signature, that it is unmodified, and that its findings.json matches."""
+    """Check every signature in a report, what changed between them, and its findings.json."""
     # pyHanko logs expected validation failures (e.g. self-signed, untrusted) with tracebacks.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     from audit.signing.verify import verify_pdf
 
     try:
-        result = verify_pdf(report, trust=trust)
+        result = verify_pdf(report, trust=trust, trust_reviewer=trust_reviewer)
     except VerificationError as exc:
         if as_json:
             typer.echo(json.dumps({"file": str(report), "error": str(exc)}))
@@ -56,29 +63,52 @@ def verify_command(
 
 
 def exit_code(result: VerificationReport) -> int:
-    """0 only when the signature is valid and, if a trust anchor was given, trusted."""
-    return EXIT_VALID if result.valid and result.trusted is not False else EXIT_INVALID
+    """0 only when every signature is valid and, where a trust anchor was given, trusted."""
+    trusted = result.trusted is not False and all(r.trusted is not False for r in result.reviews)
+    return EXIT_VALID if result.valid and trusted else EXIT_INVALID
+
+
+def _trust_text(trusted: bool | None, option: str) -> str:
+    if trusted is None:
+        return f"not checked (pass {option} CERT.pem)"
+    return "yes" if trusted else "NO"
 
 
 def _print(result: VerificationReport, report: Path) -> None:
+    from audit.signing.review import DECISION_TEXT, Decision
+
     out = Console(soft_wrap=True)
     ok = exit_code(result) == EXIT_VALID
     banner = "[bold green]VALID[/]" if ok else "[bold red]INVALID[/]"
-    if result.trusted is None:
-        trusted = "not checked (pass --trust CERT.pem)"
-    else:
-        trusted = "yes" if result.trusted else "NO"
+    trusted = _trust_text(result.trusted, "--trust")
     when = f"{result.signing_time:%Y-%m-%d %H:%M:%S %Z}" if result.signing_time else "unknown"
     rows = [
         ("Signature", banner),
         ("Signer", escape(result.signer or "unknown")),
         ("Signed at", when + (" (timestamped)" if result.timestamped else "")),
         ("Trusted", trusted),
+        ("Certification", escape(result.certification or "none (approval signature)")),
         ("Verdict", escape(result.verdict or "unknown")),
         ("Model SHA-256", escape(result.model_sha256 or "unknown")),
     ]
+    if not result.reviews:
+        rows.append(("Review", "none yet"))
     out.print(escape(str(report)), highlight=False)
     for label, value in rows:
         out.print(f"  {label:<14} {value}", highlight=False)
+    for n, review in enumerate(result.reviews, start=1):
+        when = f"{review.signing_time:%Y-%m-%d %H:%M:%S %Z}" if review.signing_time else "unknown"
+        state = "[green]valid[/]" if review.valid else "[bold red]INVALID[/]"
+        out.print(f"  Review {n}", highlight=False)
+        for label, value in (
+            ("Signature", state),
+            ("Signer", escape(review.signer or "unknown")),
+            ("Signed at", when),
+            ("Trusted", _trust_text(review.trusted, "--trust-reviewer")),
+            ("Reviewer", escape(" / ".join(v for v in (review.name, review.role) if v) or "-")),
+            ("Decision", DECISION_TEXT[Decision(review.decision)] if review.decision else "none"),
+            ("Notes", escape(review.notes or "-")),
+        ):
+            out.print(f"    {label:<12} {value}", highlight=False)
     for problem in result.problems:
         out.print(f"  [red]problem:[/] {escape(problem)}", highlight=False)

@@ -7,7 +7,6 @@ stay raw: jinja2's autoescaping makes them safe, and the CSS wraps them.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from audit.records import (
     Status,
     Verdict,
 )
+from audit.records import audit_id as records_audit_id
 
 TOP_FAILURES = 5
 STATUS_ORDER = (
@@ -50,13 +50,8 @@ NOT_MEASURED = "This check ran but produced no measurements."
 
 
 def audit_id(result: AuditResult) -> str:
-    """A short stable id: the first 12 hex digits of sha256(name, started_at, model hash).
-
-    It names one run of one audit on one model; the same inputs give the same id, and the
-    report, the ledger and `audit verify` can all quote it.
-    """
-    key = "\n".join((result.name, result.started_at, result.provenance.model_sha256))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    """The run's short stable id (`audit.records.audit_id`), as the cover prints it."""
+    return records_audit_id(result.name, result.started_at, result.provenance.model_sha256)
 
 
 def settings(result: AuditResult) -> ReportSettings:

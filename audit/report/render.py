@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+import pydyf
 from markupsafe import Markup
 from weasyprint import CSS, HTML, Attachment
 from weasyprint.html import UA, UA_COUNTER_STYLE, UA_FORM_STYLESHEET, UA_STYLESHEET
@@ -128,11 +129,88 @@ def _timestamp(result: AuditResult) -> datetime:
         return datetime(1970, 1, 1)
 
 
-def _dedupe_associated_files(document: object, pdf: object) -> None:
+# The sign-off page's signature <input>: rendered as a text field, then made a signature field.
+SIGNATURE_FIELD = "ReviewerSignature"
+
+
+def _dedupe_associated_files(pdf: pydyf.PDF) -> None:
     """WeasyPrint 70 lists each attachment twice in the catalog's /AF; keep one of each."""
-    catalog = pdf.catalog  # type: ignore[attr-defined]
+    catalog = pdf.catalog
     if "AF" in catalog:
         catalog["AF"][:] = list(dict.fromkeys(catalog["AF"]))
+
+
+def _archival_form(pdf: pydyf.PDF) -> None:
+    """Make WeasyPrint's form fields PDF/A-3b conformant, and the signature box a /Sig field.
+
+    WeasyPrint sets /NeedAppearances and gives text and choice widgets no appearance stream;
+    ISO 19005-2/-3 clause 6.4.1 forbids the first and clause 6.3.3 requires a normal
+    appearance (/AP /N) on every widget. Each widget gets an empty one, which a filling tool
+    replaces with the text it draws. The empty signature field is what `audit review` or a
+    reviewer's PDF reader signs into.
+    """
+    form = pdf.catalog.get("AcroForm")
+    if form is None:
+        return
+    form.pop("NeedAppearances", None)
+    for ref in form["Fields"]:
+        field = pdf.objects[int(ref.split()[0])]
+        if "AP" not in field:
+            x1, y1, x2, y2 = field["Rect"]
+            blank = pydyf.Stream(
+                extra={
+                    "Type": "/XObject",
+                    "Subtype": "/Form",
+                    "BBox": pydyf.Array((0, 0, abs(x2 - x1), abs(y2 - y1))),
+                }
+            )
+            pdf.add_object(blank)
+            field["AP"] = pydyf.Dictionary({"N": blank.reference})
+        if getattr(field.get("T"), "string", None) == SIGNATURE_FIELD:
+            field["FT"] = "/Sig"
+            for key in ("V", "DA", "MaxLen"):
+                field.pop(key, None)
+
+
+def _untag_widgets(pdf: pydyf.PDF) -> None:
+    """Take the form's widgets out of the structure tree (WeasyPrint tags them as /Form).
+
+    A field dictionary that the structure tree also references is an object used in two
+    places, and pyHanko's difference analysis (like any careful validator) cannot tell a
+    legitimate form fill from a change to tagged content: the audit signature would read as
+    broken after every review. The labels next to the fields stay tagged; PDF/A-3b does not
+    require a structure tree at all.
+    """
+    form = pdf.catalog.get("AcroForm")
+    if form is None or "StructTreeRoot" not in pdf.catalog:
+        return
+    widgets = {bytes(ref) for ref in form["Fields"]}
+    objrs = {
+        obj.reference
+        for obj in pdf.objects
+        if isinstance(obj, pydyf.Dictionary)
+        and obj.get("Type") == "/OBJR"
+        and bytes(obj["Obj"]) in widgets
+    }
+    detached = set()
+    for obj in pdf.objects:
+        if isinstance(obj, pydyf.Dictionary) and obj.get("S") == "/Form" and objrs & set(obj["K"]):
+            parent = pdf.objects[int(obj["P"].split()[0])]
+            parent["K"][:] = [k for k in parent["K"] if k != obj.reference]
+            detached.add(obj.reference)
+    root = pdf.objects[int(pdf.catalog["StructTreeRoot"].split()[0])]
+    parents = pdf.objects[int(root["ParentTree"].split()[0])]
+    nums = parents["Nums"]
+    pairs = [(nums[i], nums[i + 1]) for i in range(0, len(nums) - 1, 2)]
+    nums[:] = [x for key, value in pairs if value not in list(detached) for x in (key, value)]
+    for ref in widgets:
+        pdf.objects[int(ref.split()[0])].pop("StructParent", None)
+
+
+def _finish(document: object, pdf: pydyf.PDF) -> None:
+    _dedupe_associated_files(pdf)
+    _archival_form(pdf)
+    _untag_widgets(pdf)
 
 
 def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
@@ -152,7 +230,8 @@ def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, by
             pdf_tags=True,
             attachments=[_attachment(n, d, when) for n, d in sorted(attachments.items())],
             uncompressed_pdf=False,
-            finisher=_dedupe_associated_files,
+            pdf_forms=True,
+            finisher=_finish,
         )
     except FatalURLFetchingError as exc:
         url = str(exc.__cause__ or exc)

@@ -1,5 +1,9 @@
 """PAdES signing of a finished report: an incremental update appended to WeasyPrint's bytes.
 
+The audit signature is a certification (DocMDP) signature that permits form filling and
+signing and nothing else (`MDPPerm.FILL_FORMS`): a reviewer may fill in the sign-off form and
+sign it (`audit.signing.review`), and any other change is a violation that `verify` reports.
+
 B-B (signer certificate and signing time in signed attributes) by default, B-T (plus an RFC 3161
 timestamp from a TSA) when a TSA URL is given. The optional visible signature is a text-free
 vector stamp: pyHanko's text stamp would use an unembedded standard font, which PDF/A forbids,
@@ -15,6 +19,7 @@ from pyhanko.pdf_utils import content, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
+from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.general import SigningError as HankoSigningError
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -59,7 +64,7 @@ def sign_pdf(
     location: str | None = None,
     timestamper: TimeStamper | None = None,
 ) -> bytes:
-    """Return `pdf` with a PAdES signature appended; `timestamper` overrides `tsa_url` (tests)."""
+    """Return `pdf` certified with a PAdES signature; `timestamper` overrides `tsa_url` (tests)."""
     if timestamper is None and tsa_url is not None:
         timestamper = HTTPTimeStamper(tsa_url, timeout=TSA_TIMEOUT)
     meta = signers.PdfSignatureMetadata(
@@ -69,6 +74,8 @@ def sign_pdf(
         reason=reason,
         location=location,
         name=signer.subject,
+        certify=True,
+        docmdp_permissions=MDPPerm.FILL_FORMS,
     )
     field_spec = (
         fields.SigFieldSpec(sig_field_name=FIELD_NAME, on_page=0, box=STAMP_BOX)

@@ -1,11 +1,14 @@
-"""Verify a signed report: signature, coverage, trust, and that findings.json matches the document.
+"""Verify a signed report: every signature, what changed between them, trust, and content.
 
-`valid` means: the signature is cryptographically intact, nothing but long-term-archival data
-(DSS, document timestamps) was appended after it, the signature container is canonical and
+`valid` means: the audit signature is cryptographically intact, its container is canonical and
 consistent (see `strict`), the signed revision embeds a findings.json whose verdict and model
 hash equal the audit keywords written into the document's metadata, and its cover prints that
-verdict. Anything else is `valid=False` with a reason in `problems`.
-Trust (`--trust`) is reported separately, because a self-signed key proves integrity, not identity.
+verdict; after it, at most the reviewer's form fill and signature were appended (what the
+certification permits, judged by pyHanko's difference analysis); each reviewer signature is
+intact; and after the last signature nothing but long-term-archival data (DSS, document
+timestamps). Anything else is `valid=False` with a reason in `problems`.
+Trust (`--trust`, `--trust-reviewer`) is reported separately, because a self-signed key proves
+integrity, not identity.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ from pypdf import PdfReader as TextReader
 from audit.errors import VerificationError
 from audit.records import VERDICT_TEXT, Verdict
 from audit.signing import strict
+from audit.signing.review import (
+    DATE_FIELD,
+    NAME_FIELD,
+    NOTES_FIELD,
+    ROLE_FIELD,
+    SIGNATURE_FIELD,
+    decision_of,
+    form_values,
+)
 from audit.yamlio import YamlSyntaxError, decode, load_json_text
 
 FINDINGS_NAME = "findings.json"
@@ -52,6 +64,12 @@ NOT_INTACT = "the signed bytes were modified after signing (digest mismatch)."
 BAD_SIGNATURE = "the signature value is cryptographically invalid."
 CONTAINER_CHANGED = "the signature container was modified (bytes the signature does not cover)."
 MODIFIED_LATER = "content was changed by an update appended after signing ({0})."
+MODIFIED_AFTER_REVIEW = "content was changed after the reviewer signed ({0})."
+NOT_PERMITTED = "the changes after the audit signature are not what it permits ({0})."
+REVIEW_NOT_INTACT = "the reviewer signature does not match the bytes it signed."
+REVIEW_BAD_SIGNATURE = "the reviewer signature value is cryptographically invalid."
+REVIEW_WRONG_FIELD = "a signature in field {0!r}; reviewers sign in " + repr(SIGNATURE_FIELD) + "."
+REVIEWER_UNTRUSTED = "the reviewer does not chain to the trusted certificate {0}."
 PARTIAL_COVERAGE = "the signature does not cover the document ({0})."
 BAD_TIMESTAMP = "the signature timestamp is invalid."
 UNTRUSTED = "the signer does not chain to the trusted certificate {0}."
@@ -64,9 +82,53 @@ COVER_UNREADABLE = "cannot read the verdict printed on the cover ({0})."
 COVER_MISMATCH = "the cover does not print the embedded findings.json's verdict ({0!r})."
 
 
+# What each pyHanko modification level means to a reader of the report.
+_LEVEL_WORDS = {
+    ModificationLevel.LTA_UPDATES: "archival data",
+    ModificationLevel.FORM_FILLING: "form fields filled or signed",
+    ModificationLevel.ANNOTATIONS: "annotations added or changed",
+    ModificationLevel.OTHER: "page content, attachments or other objects changed",
+}
+
+
+@dataclass(frozen=True)
+class ReviewerSignature:
+    """One reviewer's signature and the form as it stood in the revision the reviewer signed."""
+
+    valid: bool
+    trusted: bool | None
+    signer: str | None
+    signing_time: datetime | None
+    name: str | None
+    role: str | None
+    decision: str | None
+    notes: str | None
+    date: str | None
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "trusted": self.trusted,
+            "signer": self.signer,
+            "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "name": self.name,
+            "role": self.role,
+            "decision": self.decision,
+            "notes": self.notes,
+            "date": self.date,
+            "problems": list(self.problems),
+        }
+
+
 @dataclass(frozen=True)
 class VerificationReport:
-    """The outcome of verifying one report; `problems` says why it is not valid or trusted."""
+    """The outcome of verifying one report; `problems` says why it is not valid or trusted.
+
+    `valid`, `trusted`, `signer` and `signing_time` are the audit signature's; `valid` is False
+    when anything in the file (a reviewer signature included) is wrong. `reviews` are the
+    reviewer signatures, oldest first.
+    """
 
     valid: bool
     trusted: bool | None
@@ -77,6 +139,9 @@ class VerificationReport:
     model_sha256: str | None
     findings: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+    certification: str | None = None  # "fill_forms" etc.; None for an approval signature
+    audit_id: str | None = None
+    reviews: list[ReviewerSignature] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the full findings) for `audit verify --json`."""
@@ -86,20 +151,26 @@ class VerificationReport:
             "signer": self.signer,
             "signing_time": self.signing_time.isoformat() if self.signing_time else None,
             "timestamped": self.timestamped,
+            "certification": self.certification,
             "verdict": self.verdict,
+            "audit_id": self.audit_id,
             "model_sha256": self.model_sha256,
+            "reviews": [r.as_dict() for r in self.reviews],
             "problems": list(self.problems),
         }
 
 
-def verify_pdf(path: Path, *, trust: Path | None = None) -> VerificationReport:
+def verify_pdf(
+    path: Path, *, trust: Path | None = None, trust_reviewer: Path | None = None
+) -> VerificationReport:
     """Verify the report at `path`; raise VerificationError only if it is not a readable PDF."""
     data = _read(Path(path))
     if b"%PDF-" not in data[:_HEADER_WINDOW]:
         raise VerificationError(NOT_A_PDF, where=str(path), fix="pass the signed report.pdf.")
     roots = [_load_trust(trust)] if trust is not None else []
+    reviewer_roots = [_load_trust(trust_reviewer)] if trust_reviewer is not None else []
     try:
-        return _verify(data, roots, trust)
+        return _verify(data, roots, trust, reviewer_roots, trust_reviewer)
     except Exception as exc:  # a damaged file may break the parser anywhere: fail closed
         return _invalid(DAMAGED.format(type(exc).__name__))
 
@@ -143,17 +214,21 @@ def _invalid(problem: str) -> VerificationReport:
 
 
 def _verify(
-    data: bytes, roots: list[asn1_x509.Certificate], trust: Path | None
+    data: bytes,
+    roots: list[asn1_x509.Certificate],
+    trust: Path | None,
+    reviewer_roots: list[asn1_x509.Certificate],
+    trust_reviewer: Path | None,
 ) -> VerificationReport:
     reader = PdfFileReader(BytesIO(data))
-    signatures = reader.embedded_regular_signatures
+    signatures = sorted(reader.embedded_regular_signatures, key=lambda s: s.signed_revision)
     if not signatures:
         return _invalid(NOT_SIGNED)
-    sig = signatures[0]  # the report's own signature; later ones count as modifications
+    sig, later = signatures[0], signatures[1:]  # the audit's own signature, then reviewers'
     context = ValidationContext(trust_roots=roots, allow_fetching=False)
     status = validate_pdf_signature(sig, signer_validation_context=context)
 
-    problems = _integrity_problems(sig, status, data)
+    problems = _integrity_problems(sig, status, data, reviewed=bool(later))
     # The signed revision is a complete PDF by itself: read it alone, not through pyHanko's
     # historical views, which resolve some objects to later revisions.
     signed_bytes = data[: _signed_end(sig)]
@@ -170,10 +245,13 @@ def _verify(
     # then known).
     if not problems and verdict is not None:
         problems += _cover_problems(signed_bytes, Verdict(verdict))
+    reviews = [_review(s, data, reviewer_roots, trust_reviewer, last=s is later[-1]) for s in later]
+    problems += [f"reviewer signature: {p}" for r in reviews if not r.valid for p in r.problems]
     valid = not problems
     trusted = status.trusted if trust is not None else None
     if trusted is False:
         problems.append(UNTRUSTED.format(trust))
+    problems += [REVIEWER_UNTRUSTED.format(trust_reviewer) for r in reviews if r.trusted is False]
     return VerificationReport(
         valid=valid,
         trusted=trusted,
@@ -184,12 +262,77 @@ def _verify(
         model_sha256=model_hash,
         findings=findings,
         problems=problems,
+        certification=sig.docmdp_level.name.lower() if sig.docmdp_level else None,
+        audit_id=_keywords(signed).get("audit-id"),
+        reviews=reviews,
     )
 
 
+def _review(
+    sig: EmbeddedPdfSignature,
+    data: bytes,
+    roots: list[asn1_x509.Certificate],
+    trust: Path | None,
+    *,
+    last: bool,
+) -> ReviewerSignature:
+    """A reviewer signature: intact, in the prepared field, and (if last) nothing after it.
+
+    The container is not held to `strict`'s canonical shape: reviewers sign with their own
+    tools (Acrobat adds revocation data, other tools other attributes).
+    """
+    context = ValidationContext(trust_roots=roots, allow_fetching=False)
+    status = validate_pdf_signature(sig, signer_validation_context=context)
+    problems = []
+    if not status.intact:
+        problems.append(REVIEW_NOT_INTACT)
+    if not status.valid:
+        problems.append(REVIEW_BAD_SIGNATURE)
+    if sig.field_name != SIGNATURE_FIELD:
+        problems.append(REVIEW_WRONG_FIELD.format(sig.field_name))
+    if status.coverage not in _ACCEPTED_COVERAGE:
+        coverage = status.coverage.name if status.coverage else "unknown"
+        problems.append(PARTIAL_COVERAGE.format(coverage))
+    elif last and sig.signed_revision < sig.reader.total_revisions - 1:
+        level = status.modification_level
+        if level is None or level > ModificationLevel.LTA_UPDATES:
+            problems.append(MODIFIED_AFTER_REVIEW.format(_what_changed(status)))
+    elif last and _signed_end(sig) != len(data):
+        problems.append(PARTIAL_COVERAGE.format("bytes after the signed range"))
+    values = form_values(PdfFileReader(BytesIO(data[: _signed_end(sig)])).root)
+    decision = decision_of(values)
+    return ReviewerSignature(
+        valid=not problems,
+        trusted=status.trusted if trust is not None else None,
+        signer=_common_name(status.signing_cert),
+        signing_time=status.signer_reported_dt,
+        name=values.get(NAME_FIELD) or None,
+        role=values.get(ROLE_FIELD) or None,
+        decision=decision.value if decision else None,
+        notes=values.get(NOTES_FIELD) or None,
+        date=values.get(DATE_FIELD) or None,
+        problems=problems,
+    )
+
+
+def _what_changed(status: PdfSignatureStatus) -> str:
+    """pyHanko's difference analysis in words: the level, the fields, or its own reason."""
+    diff = status.diff_result
+    level = status.modification_level
+    words = (_LEVEL_WORDS.get(level) or level.name) if level is not None else "unknown"
+    fields_changed = getattr(diff, "changed_form_fields", None)
+    if fields_changed and level == ModificationLevel.FORM_FILLING:
+        return f"{words}: {', '.join(sorted(fields_changed))}"
+    if isinstance(diff, Exception):
+        return f"{words}: {str(diff).splitlines()[0]}"
+    return words
+
+
 def _integrity_problems(
-    sig: EmbeddedPdfSignature, status: PdfSignatureStatus, data: bytes
+    sig: EmbeddedPdfSignature, status: PdfSignatureStatus, data: bytes, *, reviewed: bool
 ) -> list[str]:
+    """The audit signature; with reviewer signatures after it, the certification's
+    permission (form fill and signing) bounds what they may change."""
     problems = []
     if not status.intact:
         problems.append(NOT_INTACT)
@@ -207,8 +350,11 @@ def _integrity_problems(
         problems.append(PARTIAL_COVERAGE.format("bytes after the last update"))
     elif later_revisions:
         level = status.modification_level
-        if level is None or level > ModificationLevel.LTA_UPDATES or not status.docmdp_ok:
-            problems.append(MODIFIED_LATER.format(level.name if level else "unknown"))
+        if reviewed:
+            if level is None or level > ModificationLevel.FORM_FILLING or not status.docmdp_ok:
+                problems.append(NOT_PERMITTED.format(_what_changed(status)))
+        elif level is None or level > ModificationLevel.LTA_UPDATES or not status.docmdp_ok:
+            problems.append(MODIFIED_LATER.format(_what_changed(status)))
     return problems
 
 
