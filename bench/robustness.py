@@ -32,7 +32,7 @@ from torch import nn
 
 from audit.checks.base import CheckContext, Predictions
 from audit.checks.robustness import image, tabular, text
-from audit.checks.robustness._common import Sample
+from audit.checks.robustness._common import PerturbationSample
 from audit.checks.robustness.adversarial import (
     AttackSpace,
     fgsm,
@@ -80,7 +80,7 @@ class _TextModel(nn.Module):
 class Case:
     name: str
     ctx: CheckContext
-    run: Callable[[CheckContext, Sample], object]
+    run: Callable[[CheckContext, PerturbationSample], object]
     inputs: int  # perturbed inputs scored per run
 
 
@@ -156,7 +156,7 @@ def _raw(ctx: CheckContext, inputs: int) -> None:
 
 
 def measure(case: Case, repeat: int) -> tuple[float, float]:
-    sample = Sample.draw(case.ctx)
+    sample = PerturbationSample.draw(case.ctx)
     best_pert = best_raw = np.inf
     for _ in range(repeat):
         t = time.process_time()

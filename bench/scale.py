@@ -3,7 +3,7 @@
 1. The attribution and perturbation stage: the spurious and robustness checks of the tabular
    demo (made heavier: larger samples, batch-sized attack shards, a longer min-flip search),
    run as the flow runs them: in threads of the flow's process, their per-row work sent as
-   shard tasks (`flows.sharding.RowMapper`) to a Dask LocalCluster of 1 and then 2
+   shard tasks (`flows.sharding.DaskRowMapper`) to a Dask LocalCluster of 1 and then 2
    single-threaded workers. The in-process run (no Dask) is the baseline. Cluster start-up
    and the once-per-worker model load are excluded (a warm-up shard per worker); the metrics
    of all three runs must be identical.
@@ -88,7 +88,7 @@ def stage_on_dask(spec_path: str, workers: int, shards: int, repeats: int) -> tu
     ships the flow's context to the workers, and a closure would drag the model along)."""
     loaded = pipeline.load(spec_path)
     with sharding.task_runner_for(RunnerSpec(kind="dask", workers=workers)) as runner:
-        rows = sharding.RowMapper(runner, spec_path, dict(loaded.hashes), shards)
+        rows = sharding.DaskRowMapper(runner, spec_path, dict(loaded.hashes), shards)
         x = loaded.data.x[: 2 * workers]  # warm-up: each worker loads the model once
         one_row = [slice(i, i + 1) for i in range(len(x))]
         rows("audit.checks.rows:predict_slice", one_row, {"batch_size": 1}, {"x": x})

@@ -111,7 +111,7 @@ def check_task(
     check: str,
     loaded: pipeline.Loaded,
     predictions: Predictions,
-    rows: sharding.RowMapper | None = None,
+    rows: sharding.DaskRowMapper | None = None,
 ) -> pipeline.CheckResult:
     """Never raises: a crashing check comes back as an `error` run (fail-closed, not retried).
 
@@ -126,7 +126,7 @@ def cacheable_check_task(
     check: str,
     loaded: pipeline.Loaded,
     predictions: Predictions,
-    rows: sharding.RowMapper | None = None,
+    rows: sharding.DaskRowMapper | None = None,
 ) -> pipeline.CheckResult:
     """`check_task` for the cached path: an `error` run fails the task (never cached). The key
     ignores `rows`: any runner measures the same."""
@@ -183,7 +183,7 @@ def _measure(
     if runner.kind != "dask":
         return _run_checks(loaded, predictions, names, runner.cache, None)
     with sharding.task_runner_for(runner) as dask_runner:
-        rows = sharding.RowMapper(
+        rows = sharding.DaskRowMapper(
             dask_runner, str(loaded.spec_path), dict(loaded.hashes), runner.shards
         )
         results = _run_checks(loaded, predictions, names, runner.cache, rows)
@@ -197,7 +197,7 @@ def _run_checks(
     predictions: Predictions,
     names: Sequence[str],
     cache: bool,
-    rows: sharding.RowMapper | None,
+    rows: sharding.DaskRowMapper | None,
 ) -> list[pipeline.CheckResult]:
     check = _cached(cacheable_check_task, _check_key) if cache else check_task
     # quoted: Prefect would otherwise rebuild the mapper dataclass, and its tally with it;

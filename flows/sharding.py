@@ -6,7 +6,7 @@ or on a `LocalCluster` of `workers` single-threaded processes started for the ru
 themselves stay in the flow's process as Prefect tasks; what they hand to
 `CheckContext.map_rows` (attributions, perturbed predictions, attacks, the min-flip search)
 becomes one Dask task per shard on the cluster of the flow's `DaskTaskRunner`, through
-`RowMapper`. Shards are plain Dask tasks, not Prefect task runs: a Prefect task run costs
+`DaskRowMapper`. Shards are plain Dask tasks, not Prefect task runs: a Prefect task run costs
 about 0.15 s of API bookkeeping on the worker, which doubled the stage on the tabular demo
 (docs/benchmarks.md, scale-out).
 
@@ -147,7 +147,7 @@ def run_shard(
 
 
 @dataclass(frozen=True)
-class RowMapper:
+class DaskRowMapper:
     """`audit.checks.rows.RowMapper` on a started `DaskTaskRunner`: one Dask task per shard.
 
     Bound to the audit's files, so a check needs to know nothing about Prefect or Dask; see
@@ -200,7 +200,7 @@ class RowMapper:
 
 
 __all__ = [
-    "RowMapper",
+    "DaskRowMapper",
     "ShardInputs",
     "run_shard",
     "runner_override",

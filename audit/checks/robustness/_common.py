@@ -30,7 +30,7 @@ def sample_rows(n_total: int, k: int, seed: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Sample:
+class PerturbationSample:
     """The rows a robustness run perturbs, with their clean outcome."""
 
     index: np.ndarray
@@ -40,7 +40,7 @@ class Sample:
     pred: np.ndarray
 
     @classmethod
-    def draw(cls, ctx: CheckContext) -> Sample:
+    def draw(cls, ctx: CheckContext) -> PerturbationSample:
         idx = sample_rows(len(ctx.data), ctx.config.sample, ctx.seed)
         return cls(
             index=idx,
@@ -73,7 +73,7 @@ def rate_metric(
 
 
 def outcome_metrics(
-    sample: Sample,
+    sample: PerturbationSample,
     pred_after: np.ndarray,
     confidence: float,
     *,
@@ -97,7 +97,7 @@ def outcome_metrics(
     return out
 
 
-def clean_metric(sample: Sample, confidence: float) -> Metric:
+def clean_metric(sample: PerturbationSample, confidence: float) -> Metric:
     """Accuracy on the unperturbed sample: the reference every ratio is taken against."""
     correct = int((sample.pred == sample.y).sum())
     return rate_metric("clean_accuracy", correct, len(sample.y), confidence)

@@ -22,7 +22,7 @@ from audit.checks.base import CheckContext
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
-from ._common import CHECK, Sample, outcome_metrics, rng_for
+from ._common import CHECK, PerturbationSample, outcome_metrics, rng_for
 
 UPPER_BOUND_NOTE = (
     "Robust accuracy under FGSM and PGD is an upper bound: a stronger attack may find "
@@ -274,7 +274,7 @@ def min_flip_slice(
 
 
 def measure_adversarial(
-    ctx: CheckContext, sample: Sample, space: AttackSpace
+    ctx: CheckContext, sample: PerturbationSample, space: AttackSpace
 ) -> tuple[list[Metric], dict[str, Any]]:
     """FGSM/PGD robust accuracy on the sample, and the min-flip search on a seeded subsample."""
     cfg = ctx.config

@@ -16,7 +16,7 @@ from audit.errors import DataError
 from audit.records import Metric
 
 from . import image, tabular, text
-from ._common import Sample, clean_metric
+from ._common import PerturbationSample, clean_metric
 from .adversarial import UPPER_BOUND_NOTE, measure_adversarial
 from .evidence import RobustnessEvidence
 
@@ -45,7 +45,7 @@ class RobustnessCheck:
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         cfg = ctx.config
-        sample = Sample.draw(ctx)
+        sample = PerturbationSample.draw(ctx)
         metrics: list[Metric] = [clean_metric(sample, ctx.confidence)]
         parts: dict[str, Any] = {}
         notes: list[str] = []

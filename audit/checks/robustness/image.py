@@ -22,7 +22,7 @@ from audit.checks.base import CheckContext
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
-from ._common import CHECK, MAX_EXAMPLES, Sample, outcome_metrics, rng_for
+from ._common import CHECK, MAX_EXAMPLES, PerturbationSample, outcome_metrics, rng_for
 from .adversarial import AttackSpace
 
 # Severity 1..5 parameters per family.
@@ -206,7 +206,7 @@ def corrupt_slice(
 
 
 def _example(
-    sample: Sample,
+    sample: PerturbationSample,
     pred_after: np.ndarray,
     family: str,
     s: int,
@@ -232,7 +232,9 @@ def _example(
     }
 
 
-def measure_image(ctx: CheckContext, sample: Sample) -> tuple[list[Metric], dict[str, Any]]:
+def measure_image(
+    ctx: CheckContext, sample: PerturbationSample
+) -> tuple[list[Metric], dict[str, Any]]:
     """Every corruption at every severity, corrupted and scored in batches (sharded over
     workers when an orchestrator provides them).
 

@@ -17,7 +17,7 @@ from audit.checks.base import CheckContext
 from audit.errors import SpecError
 from audit.records import Metric
 
-from ._common import MAX_EXAMPLES, Sample, outcome_metrics, rng_for
+from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rng_for
 from .adversarial import AttackSpace
 
 _UNKNOWN_FEATURE = "feature {0!r} is not among the model's features."
@@ -127,7 +127,11 @@ def attack_space(roles: FeatureRoles) -> AttackSpace:
 
 
 def _flipped_rows(
-    sample: Sample, x_after: np.ndarray, pred_after: np.ndarray, family: str, severity: int
+    sample: PerturbationSample,
+    x_after: np.ndarray,
+    pred_after: np.ndarray,
+    family: str,
+    severity: int,
 ) -> list[dict[str, Any]]:
     idx = np.flatnonzero(pred_after != sample.pred)[:MAX_EXAMPLES]
     return [
@@ -144,7 +148,7 @@ def _flipped_rows(
 
 
 def measure_tabular(
-    ctx: CheckContext, sample: Sample, roles: FeatureRoles
+    ctx: CheckContext, sample: PerturbationSample, roles: FeatureRoles
 ) -> tuple[list[Metric], dict[str, Any]]:
     """Every family at every severity, all severities of a family scored in one batch."""
     cfg = ctx.config

@@ -16,7 +16,7 @@ import numpy as np
 from audit.checks.base import CheckContext
 from audit.records import Metric
 
-from ._common import MAX_EXAMPLES, Sample, outcome_metrics, rate_metric, rng_for
+from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rate_metric, rng_for
 
 INV_TOLERANCE = 0.1
 # Without declared neutral tokens, the most frequent ids stand in for stop words.
@@ -112,7 +112,9 @@ def neutral_tokens(x: np.ndarray, pad: int, declared: list[int]) -> np.ndarray:
     return ids[np.argsort(-counts, kind="stable")[:N_FREQUENT]]
 
 
-def measure_text(ctx: CheckContext, sample: Sample) -> tuple[list[Metric], dict[str, Any]]:
+def measure_text(
+    ctx: CheckContext, sample: PerturbationSample
+) -> tuple[list[Metric], dict[str, Any]]:
     """Each edit family at each severity; a family's severities are scored in one batch."""
     cfg, pad = ctx.config, ctx.data.pad_id
     neutral = neutral_tokens(ctx.data.x, pad, cfg.neutral_tokens)

@@ -105,7 +105,7 @@ class Attribution:
 
 # The model an attribution runs on: the audited one, a copy with its top layers re-drawn at
 # random (the sanity check), or one fed all but a last shadow column it must ignore.
-Variant = Literal["model", "randomized", "drop_last"]
+ModelVariant = Literal["model", "randomized", "drop_last"]
 
 
 class DropLast(nn.Module):
@@ -456,7 +456,9 @@ _RANDOMIZED: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], nn.Modul
 _RANDOMIZED_LOCK = threading.Lock()
 
 
-def model_variant(runner: ModelRunner, variant: Variant, seed: int, layers: int) -> ModelRunner:
+def model_variant(
+    runner: ModelRunner, variant: ModelVariant, seed: int, layers: int
+) -> ModelRunner:
     """The model an attribution runs on; the randomized copy is made once per model."""
     if variant == "model":
         return runner
@@ -474,7 +476,7 @@ def attribute_slice(
     rows: slice,
     *,
     cfg: MethodConfig,
-    variant: Variant = "model",
+    variant: ModelVariant = "model",
     sanity_layers: int = 1,
     x: np.ndarray,
     target: np.ndarray,

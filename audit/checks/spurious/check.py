@@ -16,7 +16,7 @@ import numpy as np
 
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.spurious.attribution import resolve_method
-from audit.checks.spurious.context import Sample, global_evidence
+from audit.checks.spurious.context import ProbeSample, global_evidence
 from audit.checks.spurious.measure import ProbeResult, measure_probe
 from audit.checks.spurious.spec import SpuriousSpec, probe_name
 from audit.errors import SpecError
@@ -75,7 +75,7 @@ class SpuriousCheck:
         method = resolve_method(
             cfg.method, cfg.fallback_method, ctx.model.module, ctx.data.modality
         )
-        sample = Sample.draw(ctx, cfg, method)
+        sample = ProbeSample.draw(ctx, cfg, method)
         metrics: list[Metric] = [
             Metric(check="spurious", name="probes_declared", value=float(len(cfg.probes)))
         ]

@@ -16,7 +16,7 @@ from audit.checks.spurious import detect
 from audit.checks.spurious.attribution import (
     Attribution,
     MethodConfig,
-    Variant,
+    ModelVariant,
     attribute_slice,
     rows_per_batch,
 )
@@ -36,7 +36,7 @@ _SANITY_ROWS = 128
 
 
 @dataclass
-class Sample:
+class ProbeSample:
     """Seeded rows of the audit data with the model's predictions on them.
 
     Attributions and predictions go through `ctx.map_rows`, so an orchestrator can spread
@@ -60,10 +60,10 @@ class Sample:
     batch_size: int
     rng: np.random.Generator  # this sample's own stream (`for_probe` gives each probe one)
     sanity_layers: int = 1
-    variant: Variant = "model"
+    variant: ModelVariant = "model"
 
     @classmethod
-    def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> Sample:
+    def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> ProbeSample:
         n = len(ctx.data)
         draw = stream(ctx.seed, "spurious", "sample")
         rows = np.sort(draw.choice(n, size=min(cfg.sample, n), replace=False))
@@ -88,7 +88,7 @@ class Sample:
             sanity_layers=cfg.sanity_layers,
         )
 
-    def for_probe(self, name: str) -> Sample:
+    def for_probe(self, name: str) -> ProbeSample:
         """The same sample with the probe's own random stream, so adding, removing or
         reordering probes changes no other probe's variants, nulls or intervals."""
         return replace(self, rng=stream(self.seed, "spurious", "probe", name))
@@ -148,7 +148,7 @@ def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodC
     )
 
 
-def _with_shadow(sample: Sample, source: int) -> tuple[Sample, np.ndarray]:
+def _with_shadow(sample: ProbeSample, source: int) -> tuple[ProbeSample, np.ndarray]:
     """The sample with a shuffled copy of column `source` appended, and a model that ignores it."""
     shadow = sample.x[sample.rng.permutation(len(sample.x)), source]
     x = np.column_stack([sample.x, shadow]).astype(np.float32)
@@ -157,13 +157,15 @@ def _with_shadow(sample: Sample, source: int) -> tuple[Sample, np.ndarray]:
     return replace(sample, variant="drop_last", method_cfg=cfg), x
 
 
-def tabular_attributions(sample: Sample, source: int) -> np.ndarray:
+def tabular_attributions(sample: ProbeSample, source: int) -> np.ndarray:
     """Attributions (n, F+1) towards the predicted class, shadow column last."""
     shadowed, x = _with_shadow(sample, source)
     return shadowed.attribute(x, sample.pred).values
 
 
-def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], SpuriousEvidence]:
+def global_evidence(
+    sample: ProbeSample, cfg: SpuriousSpec
+) -> tuple[list[Metric], SpuriousEvidence]:
     """Sanity check, tabular importance and local explanations; no probe needed."""
     method = sample.method_cfg.method
     metrics: list[Metric] = []
@@ -198,7 +200,9 @@ def global_evidence(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], Sp
     return metrics, evidence
 
 
-def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], tuple[FeatureShare, ...]]:
+def _importance(
+    sample: ProbeSample, cfg: SpuriousSpec
+) -> tuple[list[Metric], tuple[FeatureShare, ...]]:
     names = list(sample.feature_names)
     probed = [p.feature for p in cfg.probes if p.type == "feature" and p.feature in names]
     source = names.index(probed[0]) if probed else 0
@@ -224,7 +228,7 @@ def _importance(sample: Sample, cfg: SpuriousSpec) -> tuple[list[Metric], tuple[
     return metrics, tuple(rows)
 
 
-def _local_examples(sample: Sample, count: int) -> tuple[Example, ...]:
+def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
     """Attributions of a few misclassified (else least confident) inputs, for the reviewer."""
     if count == 0:
         return ()
@@ -241,7 +245,7 @@ def _local_examples(sample: Sample, count: int) -> tuple[Example, ...]:
 
 
 def example(
-    sample: Sample,
+    sample: ProbeSample,
     probe: str,
     x: np.ndarray,
     attr: np.ndarray,

@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audit.checks.spurious import detect, probes
-from audit.checks.spurious.context import SHADOW, Sample, example, tabular_attributions
+from audit.checks.spurious.context import SHADOW, ProbeSample, example, tabular_attributions
 from audit.checks.spurious.evidence import Example
 from audit.checks.spurious.spec import (
     FeatureProbe,
@@ -55,7 +55,7 @@ class ProbeResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _variants(sample: Sample, cfg: SpuriousSpec, probe: Any) -> probes.Variants:
+def _variants(sample: ProbeSample, cfg: SpuriousSpec, probe: Any) -> probes.Variants:
     if isinstance(probe, PatchProbe):
         return probes.image_variants(probe, sample.x, cfg.location_nulls, sample.rng)
     if isinstance(probe, TokenProbe):
@@ -67,7 +67,7 @@ def _null_label(artifact: str, null: str) -> str:
     return null if artifact == "insert" else f"{artifact}_{null}"
 
 
-def measure_probe(sample: Sample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
+def measure_probe(sample: ProbeSample, cfg: SpuriousSpec, probe: Any) -> ProbeResult:
     """Every counterfactual and attribution measurement of one probe."""
     name = probe_name(probe)
     sample = sample.for_probe(name)
@@ -170,7 +170,7 @@ def _metric_maker(probe: str) -> Any:
 
 
 def _target(
-    sample: Sample, variants: probes.Variants, preds: dict[str, Any], declared: int | None
+    sample: ProbeSample, variants: probes.Variants, preds: dict[str, Any], declared: int | None
 ) -> int:
     """The class the artifact pushes towards: declared, or the largest mean probability gain."""
     if declared is not None:
@@ -193,7 +193,7 @@ def _flip_metrics(
     target: int,
     scored: bool,
     idx: np.ndarray,
-    sample: Sample,
+    sample: ProbeSample,
 ) -> tuple[np.ndarray, np.ndarray]:
     flips = after != before
     r = detect.rate(flips, sample.confidence)
@@ -256,7 +256,7 @@ def _text_null_masks(
 def _mask_attribution(
     out: ProbeResult,
     metric: Any,
-    sample: Sample,
+    sample: ProbeSample,
     cfg: SpuriousSpec,
     probe: PatchProbe | TokenProbe,
     variants: probes.Variants,
@@ -336,7 +336,7 @@ def _mask_attribution(
 
 
 def _feature_attribution(
-    out: ProbeResult, metric: Any, sample: Sample, probe: FeatureProbe
+    out: ProbeResult, metric: Any, sample: ProbeSample, probe: FeatureProbe
 ) -> None:
     """The feature's attribution share against a shadow copy, and how well others predict it."""
     j = probes.feature_index(probe, sample.feature_names)

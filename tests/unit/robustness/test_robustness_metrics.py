@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.checks.robustness._common import Sample, outcome_metrics, sample_rows
+from audit.checks.robustness._common import PerturbationSample, outcome_metrics, sample_rows
 from audit.checks.robustness.adversarial import epsilon_curve, median_with_interval
 
 
@@ -16,7 +16,9 @@ from audit.checks.robustness.adversarial import epsilon_curve, median_with_inter
 def test_rates_are_bounded_and_inside_their_intervals(n: int, k: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     y, pred, after = (rng.integers(0, k, n) for _ in range(3))
-    sample = Sample(index=np.arange(n), x=np.zeros((n, 1)), y=y, proba=np.zeros((n, k)), pred=pred)
+    sample = PerturbationSample(
+        index=np.arange(n), x=np.zeros((n, 1)), y=y, proba=np.zeros((n, k)), pred=pred
+    )
     by_name = {
         m.name: m for m in outcome_metrics(sample, after, 0.95, perturbation="p", severity=1)
     }
