@@ -97,7 +97,7 @@ class BiasPlugin(CheckPlugin):
         ),
         MetricInfo(
             "minimum_detectable_difference",
-            ("feature",),
+            ("feature", "method"),
             "difference",
             "lower",
             "smallest selection-rate gap between the two smallest groups found with power 0.8",

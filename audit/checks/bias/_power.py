@@ -18,11 +18,21 @@ MDD_METRIC = "minimum_detectable_difference"
 
 
 def wilson_bases(num: np.ndarray, den: np.ndarray, confidence: float) -> list[IntervalBasis]:
-    """The counts behind each group's Wilson interval, in group order."""
-    return [
-        IntervalBasis("wilson", confidence, successes=int(k), trials=int(n))
-        for k, n in zip(num, den, strict=True)
-    ]
+    """The counts behind each group's Wilson interval, in group order.
+
+    Groups with the same counts share one (immutable) record: with thousands of small groups
+    most counts repeat, and building a record per group and rate dominated the check's cost.
+    """
+    made: dict[tuple[int, int], IntervalBasis] = {}
+    out = []
+    for pair in zip(np.asarray(num).tolist(), np.asarray(den).tolist(), strict=True):
+        basis = made.get(pair)
+        if basis is None:
+            basis = made[pair] = IntervalBasis(
+                "wilson", confidence, successes=pair[0], trials=pair[1]
+            )
+        out.append(basis)
+    return out
 
 
 def percentile_basis(confidence: float) -> IntervalBasis:
