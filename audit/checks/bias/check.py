@@ -4,7 +4,10 @@ For every sensitive feature and every intersection of them, and for each class o
 when the task is multiclass, it measures per group the rates fairlearn defines (Wilson
 intervals), the calibration error, the impact ratio against the most-selected group, and
 fairlearn's aggregates (bootstrap intervals). Groups below the minimum size are measured and
-carry their `n`, so the policy can call them `insufficient_data`; they never silently vanish.
+carry their `n`, and the aggregates span every group, so an aggregate's `n` (its smallest
+group's) lets the policy call it `insufficient_data`; no group silently vanishes. Only when
+the policy excludes groups under a share of the rows (NYC LL144) do the aggregates and impact
+ratios leave them out, and then each is declared by an `excluded_share` metric.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from audit.checks.bias._sentences import sentences
 from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
-from audit.records import Metric
+from audit.records import EXCLUDED_SHARE, Metric
 from audit.stats import wilson_interval
 
 CHECK = "bias"
+UNKNOWN_COUNT = "unknown_count"
 _LENGTHS = "labels ({0}), predictions ({1}) and sensitive columns ({2}) differ in length."
 _CLASS_RANGE = "{0} holds class ids outside 0..{1} (the model has {2} outputs)."
 _BAD_PROBA = "predicted probabilities hold NaN or infinite values."
@@ -55,6 +59,7 @@ class _Setting:
     config: BiasSpec
     confidence: float
     min_group_size: int
+    exclusion: tuple[float, str] | None  # the policy's (below_share, justification)
 
 
 def _validated(ctx: CheckContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -98,14 +103,38 @@ def _metric(name: str, value: float, **keys) -> Metric | None:
     )
 
 
-def _included(n: np.ndarray, min_group_size: int) -> np.ndarray:
-    """Groups the aggregates span: the large-enough ones, or all when fewer than two are.
+def _included(n: np.ndarray, exclusion: tuple[float, str] | None) -> np.ndarray:
+    """Groups the aggregates and impact ratios span: every group, unless the policy excludes.
 
-    In the fallback the aggregate's `n` is below the minimum, so the policy reports it as
-    `insufficient_data` rather than the check hiding it.
+    Spanning every group is what keeps a small group visible: the aggregate's `n` is its
+    smallest group's, so the policy reports it as `insufficient_data`. With an exclusion, groups
+    under `below_share` of the rows are left out; one that would leave fewer than two groups is
+    not made, and the aggregate again spans (and is sized by) every group.
     """
-    big = n >= min_group_size
-    return big if big.sum() >= 2 else np.ones_like(big)
+    everyone = np.ones(n.shape, dtype=bool)
+    if exclusion is None:
+        return everyone
+    kept = n >= exclusion[0] * n.sum()
+    return kept if kept.sum() >= 2 else everyone
+
+
+def _declared(scope: Scope, n: np.ndarray, included: np.ndarray) -> list[Metric]:
+    """One `excluded_share` metric per excluded group: its share of the rows, and its size."""
+    total = int(n.sum())
+    return [
+        Metric(CHECK, EXCLUDED_SHARE, int(n[g]) / total, feature=scope.name, group=label, n=n[g])
+        for g, label in enumerate(scope.labels)
+        if not included[g]
+    ]
+
+
+def _unknown_counts(part: Partition) -> list[Metric]:
+    """Rows with no recorded value per feature (NYC LL144 publishes this "unknown" count).
+
+    Given for every feature, zero included, so a rule can require it; `n` is all the rows.
+    """
+    rows = len(part.fine)
+    return [Metric(CHECK, UNKNOWN_COUNT, f.missing, feature=f.name, n=rows) for f in part.features]
 
 
 def _group_metrics(
@@ -172,6 +201,7 @@ class BiasCheck:
             config=config,
             confidence=config.confidence or ctx.confidence,
             min_group_size=ctx.min_group_size,
+            exclusion=ctx.exclude_small_groups,
         )
         y, y_pred, proba = _validated(ctx)
         frame = ctx.data.sensitive
@@ -223,7 +253,7 @@ def _measure(
         n = scope_table.sum(axis=(1, 2))
         for k in classes:
             counts = one_vs_rest(scope_table, k)
-            included = _included(n, setting.min_group_size) if groups >= 2 else None
+            included = _included(n, setting.exclusion) if groups >= 2 else None
             jobs.append((scope, k, counts, included))
     targets = [Target(scope, k, inc) for scope, k, _, inc in jobs if inc is not None]
     intervals = iter(
@@ -235,7 +265,7 @@ def _measure(
             rng=rng,
         )
     )
-    metrics: list[Metric | None] = []
+    metrics: list[Metric | None] = [*_unknown_counts(part)]
     for scope, k, counts, included in jobs:
         method = None if n_classes == 2 else f"class={k}"
         n = sum(counts).astype(np.int64)
@@ -244,6 +274,8 @@ def _measure(
                 _metric("count", float(v), feature=scope.name, group=g, n=int(v))
                 for g, v in zip(scope.labels, n, strict=True)
             ]
+            if included is not None:
+                metrics += _declared(scope, n, included)
         ece = expected_calibration_error(
             to_scope(calibration[k], scope.fine_to_group, len(scope.labels))
         )
@@ -282,6 +314,7 @@ def _measure(
 def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> BiasEvidence:
     features = part.features if part is not None else ()
     return BiasEvidence(
+        justification=setting.exclusion[1] if setting.exclusion else "",
         sentences=tuple(
             sentences(
                 metrics,
@@ -290,6 +323,7 @@ def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) 
                 missing={f.name: f.missing for f in features if f.missing},
                 skipped=part.skipped if part is not None else (),
                 max_intersection_groups=setting.config.max_intersection_groups,
+                below_share=setting.exclusion[0] if setting.exclusion else None,
             )
-        )
+        ),
     )
