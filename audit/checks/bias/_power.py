@@ -93,12 +93,12 @@ def aggregate_power(
 
 
 def impact_power(
-    parts: dict[str, tuple[np.ndarray, np.ndarray]], included: np.ndarray
+    parts: dict[str, tuple[np.ndarray, np.ndarray]], reference: np.ndarray
 ) -> list[PowerBasis | None]:
-    """Each group's impact ratio compares it with the most-selected included group."""
+    """Each group's impact ratio compares it with the most-selected reference group."""
     num, den = parts["selection_rate"]
     rates = np.where(den > 0, num / np.where(den > 0, den, 1), -1.0)
-    top = int(np.argmax(np.where(included, rates, -1.0)))
+    top = int(np.argmax(np.where(reference, rates, -1.0)))
     out: list[PowerBasis | None] = []
     for g in range(len(den)):
         n = den[g] + den[top]

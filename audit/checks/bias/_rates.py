@@ -91,12 +91,17 @@ def _spread(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aggregates(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray, included: np.ndarray
+    tp: np.ndarray,
+    fp: np.ndarray,
+    fn: np.ndarray,
+    tn: np.ndarray,
+    included: np.ndarray,
+    reference: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """fairlearn's aggregates over the included groups, and each group's impact ratio.
 
     The impact ratio (EEOC four-fifths rule, NYC LL144) is a group's selection rate over the
-    highest selection rate among the included groups; it is given for every group.
+    highest selection rate among the `reference` groups; it is given for every group.
     Inputs are (..., G) counts; outputs keep the leading axes.
     """
     parts = rate_parts(tp, fp, fn, tn)
@@ -114,7 +119,7 @@ def aggregates(
         "equalized_odds_ratio": np.fmin(tpr_ratio, fpr_ratio),
         "equal_opportunity_difference": tpr_diff,
     }
-    top = np.fmax.reduce(sel[..., included], axis=-1)
+    top = np.fmax.reduce(sel[..., reference], axis=-1)
     return values, safe_divide(sel, top[..., None])
 
 

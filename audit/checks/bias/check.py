@@ -118,6 +118,18 @@ def _included(n: np.ndarray, exclusion: tuple[float, str] | None) -> np.ndarray:
     return kept if kept.sum() >= 2 else everyone
 
 
+def _reference(n: np.ndarray, included: np.ndarray, min_group_size: int) -> np.ndarray:
+    """The groups an impact ratio's most-selected group is taken from: the spanned groups of
+    at least the minimum size (all spanned groups when none is that large).
+
+    An 11-person group's selection rate is noise; as the reference it would turn every other
+    group's ratio into noise too. The small group keeps its own ratio (and its n), so the
+    policy still reports it as insufficient data, and the aggregates still span it.
+    """
+    big = included & (n >= min_group_size)
+    return big if big.any() else included
+
+
 def _declared(scope: Scope, n: np.ndarray, included: np.ndarray) -> list[Metric]:
     """One `excluded_share` metric per excluded group: its share of the rows, and its size."""
     total = int(n.sum())
@@ -146,7 +158,7 @@ def _group_metrics(
     impact: np.ndarray,
     intervals: Intervals | None,
     confidence: float,
-    included: np.ndarray | None,
+    reference: np.ndarray | None,
 ) -> list[Metric | None]:
     tp, fp, fn, tn = counts
     parts = rate_parts(tp, fp, fn, tn)
@@ -171,7 +183,7 @@ def _group_metrics(
                     interval=bases[g],
                 )
             )
-    impact_bases = impact_power(parts, included) if included is not None else None
+    impact_bases = impact_power(parts, reference) if reference is not None else None
     percentile = percentile_basis(confidence)
     ece_values = ece.tolist()
     for g, label in enumerate(scope.labels):
@@ -246,16 +258,21 @@ def _measure(
     }
     jobs = []
     scope_tables: dict[str, np.ndarray] = {}
+    references: dict[str, np.ndarray] = {}
     for scope in part.scopes:
         groups = len(scope.labels)
         scope_table = to_scope(table, scope.fine_to_group, groups)
         scope_tables[scope.name] = scope_table
         n = scope_table.sum(axis=(1, 2))
-        for k in classes:
-            counts = one_vs_rest(scope_table, k)
-            included = _included(n, setting.exclusion) if groups >= 2 else None
-            jobs.append((scope, k, counts, included))
-    targets = [Target(scope, k, inc) for scope, k, _, inc in jobs if inc is not None]
+        included = _included(n, setting.exclusion) if groups >= 2 else None
+        if included is not None:
+            references[scope.name] = _reference(n, included, setting.min_group_size)
+        jobs += [(scope, k, one_vs_rest(scope_table, k), included) for k in classes]
+    targets = [
+        Target(scope, k, inc, references[scope.name])
+        for scope, k, _, inc in jobs
+        if inc is not None
+    ]
     intervals = iter(
         bootstrap_intervals(
             scope_tables,
@@ -281,9 +298,14 @@ def _measure(
         )
         rates = group_rates(*counts)
         ci = next(intervals) if included is not None else None
-        values, impact = aggregates(*counts, included) if included is not None else ({}, None)
+        reference = references.get(scope.name)
+        values, impact = (
+            aggregates(*counts, included, reference)
+            if included is not None and reference is not None
+            else ({}, None)
+        )
         metrics += _group_metrics(
-            scope, method, counts, rates, ece, impact, ci, setting.confidence, included
+            scope, method, counts, rates, ece, impact, ci, setting.confidence, reference
         )
         if ci is None:
             continue

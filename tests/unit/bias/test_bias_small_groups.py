@@ -72,6 +72,16 @@ def test_aggregate_value_includes_the_small_group():
     assert dp.value == max(rates) - min(rates) and max(rates) == 1.0
 
 
+def test_impact_ratio_reference_is_a_group_of_the_minimum_size():
+    """tiny is the most selected (rate 1.0, n = 6); the ratios compare with big1 or big2."""
+    out = _measure()
+    rates = {g: find(out.metrics, "selection_rate", "g", g).value for g in ("big1", "big2")}
+    top = max(rates.values())
+    for g, rate in rates.items():
+        assert find(out.metrics, "impact_ratio", "g", g).value == pytest.approx(rate / top)
+    assert find(out.metrics, "impact_ratio", "g", "tiny").value == pytest.approx(1.0 / top)
+
+
 def test_exclusion_leaves_out_groups_under_the_share_and_declares_them():
     out = _measure(exclude=0.02)  # tiny is 6 of 356 rows = 1.7%
     (declared,) = [m for m in out.metrics if m.name == EXCLUDED_SHARE]
