@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from bias_helpers import make_context
 
 from audit.checks.bias import BiasPlugin
 from audit.checks.bias.check import BiasCheck
+from audit.errors import AuditError
 from audit.policy import judge, load_policy
 from audit.presentation.view import ReportSettings, SectionInput
 from audit.records import Status
@@ -137,3 +139,13 @@ def test_unknown_category_is_reported_under_nyc_ll144():
     (unknown,) = [f for f in findings if f.rule == "LL144-004"]
     assert unknown.status == Status.PASS and unknown.metric.value == 5
     assert "unknown_count [sex] = 5" in unknown.message
+
+
+def test_exclusion_without_a_share_or_justification_is_refused(tmp_path):
+    for small_groups in (
+        {"action": "exclude", "below_share": 0.02},
+        {"action": "exclude", "justification": "why"},
+        {"below_share": 0.02},
+    ):
+        with pytest.raises(AuditError, match="small_groups"):
+            _policy(tmp_path, small_groups)
