@@ -149,6 +149,7 @@ def context(loaded: Loaded, predictions: Predictions, check: str) -> CheckContex
         seed=loaded.spec.seed,
         min_group_size=loaded.policy.defaults.min_group_size,
         confidence=loaded.policy.defaults.confidence,
+        exclude_small_groups=loaded.policy.defaults.small_groups.exclusion(),
     )
 
 

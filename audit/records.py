@@ -56,6 +56,11 @@ VERDICT_TEXT = {
 # (computed from the ledger), so a plain threshold rule can gate on a regression.
 REGRESSION_SUFFIX = "_change_since_last_pass"
 
+# A check's declaration that it left a group out of its feature's aggregates because the
+# policy's `defaults.small_groups` excludes it: value = the group's share of the rows, n = its
+# size. The judge lists the group's metrics as excluded instead of judging them.
+EXCLUDED_SHARE = "excluded_share"
+
 # Statuses that block a release when the finding's severity is at or above the gate.
 BLOCKING_STATUSES = frozenset({Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA})
 

@@ -8,7 +8,7 @@ checks or policies.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -109,9 +109,34 @@ def percentile_interval(
     low = np.full(has.shape, np.nan)
     high = np.full(has.shape, np.nan)
     if has.any():
-        q = np.nanquantile(moved[has], [alpha / 2.0, 1.0 - alpha / 2.0], axis=-1)
-        low[has], high[has] = q[0], q[1]
+        rows = moved[has]
+        q = nanquantile_rows(rows.reshape(-1, rows.shape[-1]), (alpha / 2.0, 1.0 - alpha / 2.0))
+        low[has], high[has] = q[0].reshape(rows.shape[:-1]), q[1].reshape(rows.shape[:-1])
     return low, high
+
+
+def nanquantile_rows(x: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """`np.nanquantile(x, qs, axis=-1)` (linear method) for a 2-D array whose every row holds a
+    number, bit for bit, in whole-array operations.
+
+    numpy falls back to one Python-level quantile per row once a NaN is present, which made
+    the bootstrap of thousands of groups' impact ratios slow; this sorts once (NaN last) and
+    interpolates at each row's own count of numbers exactly as numpy's `_lerp` does.
+    """
+    ordered = np.sort(x, axis=-1)
+    last = (~np.isnan(ordered)).sum(axis=-1) - 1
+    out = np.empty((len(qs), len(x)))
+    for i, q in enumerate(qs):
+        virtual = last * float(q)
+        below = np.floor(virtual)
+        gamma = virtual - below
+        lo = np.minimum(below.astype(np.intp), last)
+        hi = np.minimum(lo + 1, last)
+        a = np.take_along_axis(ordered, lo[:, None], axis=-1)[:, 0]
+        b = np.take_along_axis(ordered, hi[:, None], axis=-1)[:, 0]
+        diff = b - a
+        out[i] = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    return out
 
 
 def multinomial_resamples(

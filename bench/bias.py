@@ -9,6 +9,10 @@ Run from the repository root:  PYTHONPATH=. python bench/bias.py [--quick] [--ou
    1,000 resamples: wall time and peak RSS, measured with resource.getrusage in a fresh
    subprocess (so nothing else inflates the peak).
 3. Growth of time and peak RSS from 100k to 1M to 5M rows.
+4. Many groups: one sensitive column with 1,000 and 10,000 groups (two rows each, 100
+   resamples, as in bench/hostile_groups.py), the check against the same check with its
+   closed-form group rates swapped for fairlearn's `MetricFrame` (the previous code path),
+   asserting that every number of the two runs agrees to 1e-12.
 """
 
 from __future__ import annotations
@@ -186,6 +190,110 @@ def compare(n: int, fairlearn_boot: int, our_boot: int) -> dict:
     }
 
 
+def many_groups_data(groups: int):
+    """One sensitive column with `groups` groups of two rows each (bench/hostile_groups.py)."""
+    rng = np.random.default_rng(0)
+    n = 2 * groups
+    y = rng.integers(0, 2, n)
+    p1 = rng.uniform(size=n)
+    sensitive = pd.DataFrame({"g": [f"g{i % groups:05d}" for i in range(n)]})
+    return y, (p1 >= 0.5).astype(np.int64), np.column_stack([1 - p1, p1]), sensitive
+
+
+def _run_many(y, label, proba, sensitive, groups: int):
+    from audit.checks.base import CheckContext, Predictions
+    from audit.checks.bias.check import BiasCheck
+    from audit.checks.bias.spec import BiasSpec
+    from audit.loaders.data import Dataset
+
+    data = Dataset(
+        x=np.zeros((len(y), 1), np.float32), y=y, sensitive=sensitive, modality="tabular"
+    )
+    ctx = CheckContext(
+        model=None,
+        data=data,
+        predictions=Predictions(proba=proba, label=label),
+        config=BiasSpec(max_groups=max(groups, 50), n_boot=100),
+        seed=0,
+        min_group_size=30,
+    )
+    start = time.perf_counter()
+    out = BiasCheck().measure(ctx)
+    return time.perf_counter() - start, out.metrics
+
+
+def _largest_difference(ours, theirs) -> float:
+    """Every metric of the two runs pairs up by its keys; the largest gap of any number."""
+
+    def key(m):
+        return (m.name, m.feature, m.group, m.method)
+
+    a, b = {key(m): m for m in ours}, {key(m): m for m in theirs}
+    assert a.keys() == b.keys(), "the two runs measured different metrics"
+    gap = 0.0
+    for k, m in a.items():
+        r = b[k]
+        assert m.n == r.n, k
+        for field in ("value", "ci_low", "ci_high"):
+            x, z = getattr(m, field), getattr(r, field)
+            assert (x is None) == (z is None), (k, field)
+            if x is not None:
+                gap = max(gap, abs(x - z))
+    assert gap <= 1e-12, f"closed form and fairlearn differ by {gap}"
+    return gap
+
+
+def many_groups(sizes: list[int]) -> list[dict]:
+    """Closed-form group rates against fairlearn's MetricFrame inside the same check."""
+    import audit.checks.bias.check as check
+    from audit.checks.bias._fairlearn_frame import group_rates as fairlearn_rates
+
+    out = []
+    for groups in sizes:
+        data = many_groups_data(groups)
+        ours, metrics = min((_run_many(*data, groups) for _ in range(3)), key=lambda r: r[0])
+        closed_form = check.group_rates
+        check.group_rates = fairlearn_rates
+        try:
+            theirs, reference = _run_many(*data, groups)
+        finally:
+            check.group_rates = closed_form
+        out.append(
+            {
+                "groups": groups,
+                "seconds": ours,
+                "fairlearn_seconds": theirs,
+                "ratio": theirs / ours,
+                "metrics": len(metrics),
+                "largest_difference": _largest_difference(metrics, reference),
+                "load": os.getloadavg()[0],
+            }
+        )
+    return out
+
+
+def many_groups_markdown(rows: list[dict]) -> str:
+    lines = [
+        "### Many groups: closed-form rates against fairlearn's `MetricFrame`",
+        "",
+        "One sensitive column, two rows per group, 100 resamples (the shape of "
+        "`bench/hostile_groups.py`). *fairlearn* is the same check with its closed-form "
+        "group rates swapped for `MetricFrame` (one sklearn call per group and rate, the "
+        "previous code path); every number of the two runs is compared.",
+        "",
+        "| groups | check (s, best of 3) | with fairlearn's rates (s) | ratio | metrics "
+        "| largest difference | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['groups']:,} | {r['seconds']:.2f} | {r['fairlearn_seconds']:.1f} | "
+            f"{r['ratio']:.0f}x | {r['metrics']:,} | {r['largest_difference']:.1e} | "
+            f"{r['load']:.1f} |"
+        )
+    return "\n".join([*lines, ""])
+
+
 def markdown(cmp: dict, stage: dict, growth: list[dict]) -> str:
     lines = [
         "## Bias check",
@@ -254,16 +362,23 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--out", type=Path, help="write the markdown section to this file")
+    parser.add_argument(
+        "--groups", type=int, nargs="*", help="only the many-groups part, at these group counts"
+    )
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args.n_boot)))
+        return
+    if args.groups:
+        print(many_groups_markdown(many_groups(args.groups)))
         return
     cmp_rows, fl_boot = (20_000, 5) if args.quick else (100_000, 20)
     sizes = [100_000, 300_000] if args.quick else [100_000, 1_000_000, 5_000_000]
     cmp = compare(cmp_rows, fl_boot, 1000)
     growth = [in_subprocess(n, 1000) for n in sizes]
     stage = next((g for g in growth if g["rows"] == 1_000_000), growth[-1])
-    text = markdown(cmp, stage, growth)
+    many = many_groups([1_000] if args.quick else [1_000, 10_000])
+    text = markdown(cmp, stage, growth) + "\n" + many_groups_markdown(many)
     print(text)
     if args.out:
         args.out.write_text(text)

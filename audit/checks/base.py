@@ -43,6 +43,8 @@ class CheckContext:
     seed: int = 0
     min_group_size: int = 30
     confidence: float = 0.95
+    # the policy's `defaults.small_groups` when it excludes: (below_share, justification)
+    exclude_small_groups: tuple[float, str] | None = None
     rows: RowMapper | None = None  # an orchestrator's mapper; None runs per-row work here
 
     def map_rows(

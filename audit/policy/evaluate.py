@@ -12,6 +12,13 @@ metrics one rule judges as a family and reads each bound rebuilt at the level
 family size, the adjusted level, the raw and the adjusted bound, and the smallest gap the
 measurement could detect.
 
+Small groups: an aggregate over a feature carries its smallest group's `n`, so one person in a
+group makes every rule over that feature `insufficient_data`; the finding names the groups
+below the minimum (the group-level metrics of the same check and feature carry their sizes).
+When `defaults.small_groups` excludes, the check declares each group it left out with an
+`excluded_share` metric; that group's own metrics become `skipped` findings that name it, its
+share and the justification, and every finding on the feature's aggregates lists it too.
+
 Verdict precedence: any blocking `fail` makes the verdict `fail` (the audit completed and
 found a violation), with the blocking `error`/`insufficient_data` findings listed beside it;
 `error` only when nothing blocking failed but something blocking could not be judged.
@@ -19,15 +26,17 @@ found a violation), with the blocking `error`/`insufficient_data` findings liste
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from audit.policy.family import Judged, adjust, detectable
 from audit.policy.model import Policy, Rule, Subject, WaiverSpec
 from audit.records import (
     BLOCKING_STATUSES,
+    EXCLUDED_SHARE,
     Adjustment,
     CheckRun,
     Detectable,
@@ -55,6 +64,15 @@ RUN_REQUIRED = "check `{check}` is required by policy `{policy}` but did not run
 SMALL_GROUP = (
     "{what}: n = {n} is below the policy's minimum group size of {min}; too small to judge"
 )
+SMALL_GROUPS = (
+    "{what}: spans {groups}, below the policy's minimum group size of {min}; too small to judge"
+)
+EXCLUDED = (
+    "{what}: not judged: the group is {share:.2%} of the rows (n = {n}), under "
+    "defaults.small_groups.below_share = {below:.2%}, which excludes it: {justification}"
+)
+LEAVES_OUT = "; excludes {groups} under defaults.small_groups: {justification}"
+LISTED_GROUPS = 5
 UNKNOWN_N = "{what}: group size unknown, so the minimum of {min} cannot be confirmed"
 NO_BOUND = "{what}: the rule judges `{on}` but the metric has no confidence interval"
 BAD_INTERVAL = (
@@ -172,11 +190,89 @@ def _outcome(rule: Rule, observed: float) -> Status:
     return Status.PASS
 
 
-def _screen(rule: Rule, metric: Metric, policy: Policy) -> Finding | None:
-    """The finding for a metric the rule cannot judge (too small, size or bound unknown)."""
+@dataclasses.dataclass(frozen=True)
+class _Groups:
+    """What the metrics say about the groups of each (check, feature): sizes and exclusions."""
+
+    sizes: Mapping[tuple[str, str], Mapping[str, int]]
+    excluded: Mapping[tuple[str, str], Mapping[str, Metric]]
+
+    @classmethod
+    def of(cls, metrics: Sequence[Metric]) -> _Groups:
+        sizes: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        excluded: dict[tuple[str, str], dict[str, Metric]] = defaultdict(dict)
+        for m in metrics:
+            if m.feature is None or m.group is None:
+                continue
+            if m.name == EXCLUDED_SHARE:
+                excluded[m.check, m.feature][m.group] = m
+            elif m.n is not None:
+                sizes[m.check, m.feature].setdefault(m.group, m.n)
+        return cls(sizes, excluded)
+
+    def exclusion(self, metric: Metric) -> Metric | None:
+        """The declaration excluding this group-level metric's group, if any."""
+        if metric.group is None or metric.feature is None or metric.name == EXCLUDED_SHARE:
+            return None
+        return self.excluded.get((metric.check, metric.feature), {}).get(metric.group)
+
+    def below(self, metric: Metric, least: int) -> list[tuple[str, int]]:
+        """The judged groups under `least` of a feature-level metric's feature."""
+        if metric.group is not None or metric.feature is None:
+            return []
+        key = (metric.check, metric.feature)
+        left_out = self.excluded.get(key, {})
+        sizes = self.sizes.get(key, {})
+        return sorted(
+            ((g, n) for g, n in sizes.items() if n < least and g not in left_out),
+            key=lambda gn: (gn[1], gn[0]),
+        )
+
+    def left_out(self, metric: Metric) -> list[Metric]:
+        if metric.group is not None or metric.feature is None:
+            return []
+        return list(self.excluded.get((metric.check, metric.feature), {}).values())
+
+
+def _listed(pairs: Sequence[tuple[str, int]], noun: str = "group") -> str:
+    shown = ", ".join(f"{noun} {g} (n = {n})" for g, n in pairs[:LISTED_GROUPS])
+    more = len(pairs) - LISTED_GROUPS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _with_exclusions(finding: Finding, groups: _Groups, policy: Policy) -> Finding:
+    """A finding on a feature's aggregate names the groups the policy left out of it."""
+    left = groups.left_out(finding.metric) if finding.metric is not None else []
+    if not left:
+        return finding
+    pairs = sorted(((m.group or "", m.n or 0) for m in left), key=lambda gn: (gn[1], gn[0]))
+    note = LEAVES_OUT.format(
+        groups=_listed(pairs), justification=policy.defaults.small_groups.justification
+    )
+    return dataclasses.replace(finding, message=finding.message + note)
+
+
+def _screen(rule: Rule, metric: Metric, policy: Policy, groups: _Groups) -> Finding | None:
+    """The finding for a metric the rule cannot judge (excluded, too small, size or bound
+    unknown)."""
     what, least = _what(rule, metric), policy.defaults.min_group_size
+    declared = groups.exclusion(metric)
+    if declared is not None:
+        small = policy.defaults.small_groups
+        msg = EXCLUDED.format(
+            what=what,
+            share=declared.value,
+            n=declared.n,
+            below=small.below_share or 0.0,
+            justification=small.justification,
+        )
+        return _finding(rule, Status.SKIPPED, msg, metric)
     if metric.n is not None and metric.n < least:
-        msg = SMALL_GROUP.format(what=what, n=metric.n, min=least)
+        below = groups.below(metric, least)
+        if below:
+            msg = SMALL_GROUPS.format(what=what, groups=_listed(below), min=least)
+        else:
+            msg = SMALL_GROUP.format(what=what, n=metric.n, min=least)
         return _finding(rule, Status.INSUFFICIENT_DATA, msg, metric)
     if metric.n is None and (metric.feature is not None or metric.group is not None):
         msg = UNKNOWN_N.format(what=what, min=least)
@@ -259,6 +355,7 @@ def _judge_rule(
     candidates: Sequence[Metric],
     run: CheckRun | None,
     today: datetime.date,
+    groups: _Groups,
 ) -> list[Finding]:
     """The findings of one rule; `candidates` are the metrics of its check and name."""
     names = {"rule": rule.id, "check": rule.check, "policy": policy.name}
@@ -282,11 +379,15 @@ def _judge_rule(
         subject = _subject_phrase(rule.subject)
         message = NO_METRIC.format(**names, metric=rule.metric, subject=subject)
         return [_finding(rule, Status.ERROR, message)]
-    screened = [_screen(rule, m, policy) for m in matched]
+    screened = [_screen(rule, m, policy, groups) for m in matched]
     family = [m for m, f in zip(matched, screened, strict=True) if f is None]
     judged = iter(adjust(rule, family, policy.defaults))
     return [
-        f if f is not None else _judge_metric(rule, m, next(judged), policy, today)
+        _with_exclusions(
+            f if f is not None else _judge_metric(rule, m, next(judged), policy, today),
+            groups,
+            policy,
+        )
         for m, f in zip(matched, screened, strict=True)
     ]
 
@@ -340,11 +441,17 @@ def judge(
     by_name: dict[tuple[str, str], list[Metric]] = defaultdict(list)
     for m in metrics:
         by_name[m.check, m.name].append(m)
+    groups = _Groups.of(metrics)
     findings = [
         f
         for rule in policy.rules
         for f in _judge_rule(
-            rule, policy, by_name.get((rule.check, rule.metric), []), runs.get(rule.check), today
+            rule,
+            policy,
+            by_name.get((rule.check, rule.metric), []),
+            runs.get(rule.check),
+            today,
+            groups,
         )
     ]
     findings += _uncovered_runs(policy, metrics, runs)

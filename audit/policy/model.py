@@ -40,6 +40,46 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_EXCLUDE_NEEDS = (
+    "`small_groups.action: exclude` needs `below_share` (for example 0.02, the NYC LL144 "
+    "limit) and a `justification` the report prints"
+)
+_KEEP_TAKES_NOTHING = (
+    "`below_share` and `justification` apply only to `small_groups.action: exclude`"
+)
+
+
+class SmallGroups(_Strict):
+    """What a group below `min_group_size` does to the rules over its feature.
+
+    `insufficient_data` (the default): every rule whose subject includes the group, the
+    feature's aggregates too, is `insufficient_data`, naming the group and its n. `exclude`:
+    groups under `below_share` of the rows are left out of the aggregates and impact ratios
+    (NYC LL144 allows this below 2%, with the excluded groups' counts and rates published);
+    their own metrics are listed as excluded, with the justification, and never judged.
+    """
+
+    action: Literal["insufficient_data", "exclude"] = "insufficient_data"
+    below_share: float | None = Field(
+        None, gt=0.0, lt=0.5, description="Share of the rows under which a group is excluded."
+    )
+    justification: str = Field("", description="Why excluding is acceptable; printed verbatim.")
+
+    @model_validator(mode="after")
+    def _options_match_action(self) -> SmallGroups:
+        if self.action == "exclude" and (self.below_share is None or not self.justification):
+            raise ValueError(_EXCLUDE_NEEDS)
+        if self.action != "exclude" and (self.below_share is not None or self.justification):
+            raise ValueError(_KEEP_TAKES_NOTHING)
+        return self
+
+    def exclusion(self) -> tuple[float, str] | None:
+        """(below_share, justification) for the checks when excluding, else None."""
+        if self.action != "exclude" or self.below_share is None:
+            return None
+        return self.below_share, self.justification
+
+
 class Defaults(_Strict):
     """Statistical settings shared by every rule of a policy."""
 
@@ -53,6 +93,13 @@ class Defaults(_Strict):
             "Correction the judge applies across the metrics one rule judges: holm or "
             "bonferroni (family-wise, simultaneous intervals), bh (false coverage rate, "
             "Benjamini-Yekutieli intervals) or none. See docs/methods.md."
+        ),
+    )
+    small_groups: SmallGroups = Field(
+        SmallGroups(),
+        description=(
+            "Groups below min_group_size make their feature's rules insufficient_data, or "
+            "with `action: exclude` groups under `below_share` are left out and listed."
         ),
     )
 

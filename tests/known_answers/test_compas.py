@@ -15,6 +15,8 @@ direction and size (Black defendants' FPR about twice, FNR about 0.6 times the w
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,8 @@ from audit.checks.base import CheckContext, Predictions
 from audit.checks.bias.check import BiasCheck
 from audit.checks.bias.spec import BiasSpec
 from audit.loaders.data import Dataset
+from audit.policy import judge, load_policy
+from audit.policy.model import SmallGroups
 
 DATA = Path(__file__).parents[2] / "audit" / "demo" / "data" / "compas-scores-two-years.csv.gz"
 BLACK, WHITE = "African-American", "Caucasian"
@@ -98,3 +102,60 @@ def test_the_published_disparity_is_clear_of_noise(compas):
     assert white.value == pytest.approx(0.2201, abs=5e-5)
     assert black.ci_low > white.ci_high  # the intervals do not overlap
     assert _get(metrics, "equalized_odds_difference").ci_low > 0.1
+
+
+def _judged(small_groups: dict | None):
+    """The scores judged under the four-fifths pack, on sex and race and their intersection."""
+    policy = load_policy("four-fifths")
+    if small_groups is not None:
+        defaults = policy.defaults.model_copy(update={"small_groups": SmallGroups(**small_groups)})
+        policy = dataclasses.replace(policy, defaults=defaults)
+    frame = _propublica_filter(pd.read_csv(DATA))
+    high = (frame["decile_score"] >= 5).to_numpy(dtype=np.int64)
+    data = Dataset(
+        x=np.zeros((len(frame), 1), dtype=np.float32),
+        y=frame["two_year_recid"].to_numpy(dtype=np.int64),
+        sensitive=frame[["sex", "race"]],
+        modality="tabular",
+    )
+    ctx = CheckContext(
+        model=None,
+        data=data,
+        predictions=Predictions(proba=np.column_stack([1 - high, high]).astype(float), label=high),
+        config=BiasSpec(n_boot=200),
+        seed=0,
+        min_group_size=policy.defaults.min_group_size,
+        exclude_small_groups=policy.defaults.small_groups.exclusion(),
+    )
+    metrics = BiasCheck().measure(ctx).metrics
+    return judge(policy, metrics, (), today=datetime.date(2026, 1, 1))
+
+
+def _parity(findings, feature):
+    (hit,) = [f for f in findings if f.rule == "FF-002" and f.metric.feature == feature]
+    return hit
+
+
+def test_four_fifths_fails_and_names_the_undersized_race_groups():
+    """Native American (n = 11) sits inside the race parity ratio, so it cannot pass or fail on
+    the other groups; the verdict is still `fail` from the groups' own impact ratios."""
+    findings, verdict = _judged(None)
+    assert verdict == "fail"
+    race = _parity(findings, "race")
+    assert race.status == "insufficient_data"
+    assert "group Native American (n = 11)" in race.message
+    assert _parity(findings, "sex").status == "warn"  # both sexes are large: judged
+
+
+def test_four_fifths_with_ll144_exclusion_judges_race_without_the_smallest_groups():
+    why = "Asian and Native American defendants are under 2% of the rows."
+    findings, verdict = _judged({"action": "exclude", "below_share": 0.02, "justification": why})
+    assert verdict == "fail"
+    race = _parity(findings, "race")
+    assert race.status == "fail" and race.metric.value == pytest.approx(0.3543, abs=5e-5)
+    assert "group Native American (n = 11), group Asian (n = 31)" in race.message
+    assert why in race.message
+    skipped = {
+        f.metric.group for f in findings if f.status == "skipped" and f.metric.feature == "race"
+    }
+    assert skipped == {"Asian", "Native American"}

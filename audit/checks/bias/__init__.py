@@ -47,6 +47,20 @@ class BiasPlugin(CheckPlugin):
         _rate("accuracy", "higher", "share of the group's predictions that are right"),
         MetricInfo("count", _GROUP, "count", "neither", "number of rows in the group"),
         MetricInfo(
+            "unknown_count",
+            ("feature",),
+            "count",
+            "neither",
+            "rows with no recorded value of the feature (NYC LL144's unknown category)",
+        ),
+        MetricInfo(
+            "excluded_share",
+            ("feature", "group"),
+            "share",
+            "neither",
+            "share of the rows of a group the policy's `small_groups` left out of the aggregates",
+        ),
+        MetricInfo(
             "impact_ratio",
             _GROUP,
             "ratio",
@@ -120,9 +134,11 @@ class BiasPlugin(CheckPlugin):
     )
     limits = (
         "Groups smaller than the minimum group size ({min_group_size}) are reported as "
-        "insufficient data, never as passing. Group metrics describe this dataset only; they do "
-        "not prove or rule out discrimination in deployment, and parity on one metric can "
-        "coexist with disparity on another."
+        "insufficient data, never as passing, and so is every aggregate over their feature "
+        "(unless the policy's `small_groups` excludes groups under a share of the rows; those "
+        "are listed with their counts and rates). Group metrics describe this dataset only; "
+        "they do not prove or rule out discrimination in deployment, and parity on one metric "
+        "can coexist with disparity on another."
     )
 
     evidence_type = BiasEvidence

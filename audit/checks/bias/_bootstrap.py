@@ -25,7 +25,8 @@ class Target:
 
     scope: Scope
     k: int
-    included: np.ndarray  # bool (G,)
+    included: np.ndarray  # bool (G,): the groups the aggregates span
+    reference: np.ndarray  # bool (G,): the groups an impact ratio's most-selected group is from
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class Intervals:
 
 def _statistics(scope_table: np.ndarray, target: Target) -> np.ndarray:
     """(b, 5 + G): the aggregates then the impact ratios, one row per resample."""
-    values, impact = aggregates(*one_vs_rest(scope_table, target.k), target.included)
+    values, impact = aggregates(
+        *one_vs_rest(scope_table, target.k), target.included, target.reference
+    )
     return np.column_stack([*(values[name] for name in AGGREGATE_NAMES), impact])
 
 

@@ -1,9 +1,11 @@
-"""Per-group point estimates from fairlearn's `MetricFrame`, fed compressed rows.
+"""fairlearn's `MetricFrame` as the reference for the check's closed-form group rates.
 
-A group's binary rates depend only on its four confusion counts, so instead of handing
-fairlearn a million rows we hand it at most four weighted rows per group (one per confusion
-cell, `sample_weight` = the count). The numbers are fairlearn's own, computed in
-milliseconds whatever the dataset size; tests compare them with a MetricFrame on raw rows.
+The check computes its rates from the four confusion counts (`_rates.group_rates`); this is
+the same function through fairlearn, a drop-in the tests and `bench/bias.py` compare with to
+1e-12. A group's binary rates depend only on its confusion counts, so fairlearn is handed at
+most four weighted rows per group (one per confusion cell, `sample_weight` = the count)
+instead of the raw rows; tests also compare it with a MetricFrame on raw rows. Its cost is
+one sklearn call per group and metric, which is why the check no longer calls it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fairlearn.metrics import (
 )
 from numpy.typing import ArrayLike
 
-from audit.checks.bias._rates import RATE_NAMES
+from audit.checks.bias._rates import RATE_NAMES, rate_parts
 
 
 def _precision(
@@ -47,14 +49,13 @@ _CELL_PRED = np.array([1, 1, 0, 0])
 
 
 def group_rates(
-    feature: str,
-    labels: tuple[str, ...],
-    tp: np.ndarray,
-    fp: np.ndarray,
-    fn: np.ndarray,
-    tn: np.ndarray,
-) -> pd.DataFrame:
-    """fairlearn's per-group rates (rows in `labels` order, columns `RATE_NAMES`)."""
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
+) -> dict[str, np.ndarray]:
+    """fairlearn's per-group rates, in group order, NaN where the denominator is zero.
+
+    fairlearn itself says 0 for a confusion-matrix rate over no rows (sklearn normalises an
+    empty row to zeros); the check reports no rate there, so the reference masks it the same.
+    """
     weights = np.stack([tp, fp, fn, tn], axis=1).astype(np.float64)  # (G, 4)
     group, cell = np.nonzero(weights)
     w = weights[group, cell]
@@ -65,7 +66,11 @@ def group_rates(
             metrics=FAIRLEARN_METRICS,
             y_true=_CELL_TRUE[cell],
             y_pred=_CELL_PRED[cell],
-            sensitive_features=pd.Series(np.asarray(labels, dtype=object)[group], name=feature),
+            sensitive_features=pd.Series(group, name="group"),
             sample_params={name: {"sample_weight": w} for name in FAIRLEARN_METRICS},
         )
-    return frame.by_group.reindex(list(labels)).astype(np.float64)
+    by_group = frame.by_group.reindex(range(len(weights))).astype(np.float64)
+    parts = rate_parts(tp, fp, fn, tn)
+    return {
+        name: np.where(parts[name][1] > 0, by_group[name].to_numpy(), np.nan) for name in RATE_NAMES
+    }

@@ -20,11 +20,21 @@ MDD_METRIC = "minimum_detectable_difference"
 
 
 def wilson_bases(num: np.ndarray, den: np.ndarray, confidence: float) -> list[IntervalBasis]:
-    """The counts behind each group's Wilson interval, in group order."""
-    return [
-        IntervalBasis("wilson", confidence, successes=int(k), trials=int(n))
-        for k, n in zip(num, den, strict=True)
-    ]
+    """The counts behind each group's Wilson interval, in group order.
+
+    Groups with the same counts share one (immutable) record: with thousands of small groups
+    most counts repeat, and building a record per group and rate dominated the check's cost.
+    """
+    made: dict[tuple[int, int], IntervalBasis] = {}
+    out = []
+    for pair in zip(np.asarray(num).tolist(), np.asarray(den).tolist(), strict=True):
+        basis = made.get(pair)
+        if basis is None:
+            basis = made[pair] = IntervalBasis(
+                "wilson", confidence, successes=pair[0], trials=pair[1]
+            )
+        out.append(basis)
+    return out
 
 
 def percentile_basis(confidence: float) -> IntervalBasis:
@@ -87,12 +97,12 @@ def aggregate_power(
 
 
 def impact_power(
-    parts: dict[str, tuple[np.ndarray, np.ndarray]], included: np.ndarray
+    parts: dict[str, tuple[np.ndarray, np.ndarray]], reference: np.ndarray
 ) -> list[PowerBasis | None]:
-    """Each group's impact ratio compares it with the most-selected included group."""
+    """Each group's impact ratio compares it with the most-selected reference group."""
     num, den = parts["selection_rate"]
     rates = np.where(den > 0, num / np.where(den > 0, den, 1), -1.0)
-    top = int(np.argmax(np.where(included, rates, -1.0)))
+    top = int(np.argmax(np.where(reference, rates, -1.0)))
     out: list[PowerBasis | None] = []
     for g in range(len(den)):
         n = den[g] + den[top]

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from audit.checks.bias._groups import MISSING
-from audit.records import Metric
+from audit.records import EXCLUDED_SHARE, Metric
 
 _LISTED = 5
 
@@ -83,7 +83,19 @@ def _small(feature: str, counts: list[Metric], min_group_size: int) -> list[str]
     noun = "group has" if len(small) == 1 else "groups have"
     return [
         f"In {_iso(feature)}, {len(small)} {noun} fewer than {min_group_size} rows, too few to "
-        f"judge, so rules on them are reported as insufficient data: {listed}{more}."
+        f"judge, so rules on them and on the feature's aggregates are reported as insufficient "
+        f"data: {listed}{more}."
+    ]
+
+
+def _excluded(feature: str, declared: list[Metric], below_share: float) -> list[str]:
+    listed = ", ".join(f"{_iso(m.group)} (n={m.n}, {m.value:.2%})" for m in declared[:_LISTED])
+    more = f" and {len(declared) - _LISTED} more" if len(declared) > _LISTED else ""
+    noun = "group is" if len(declared) == 1 else "groups are"
+    return [
+        f"In {_iso(feature)}, {len(declared)} {noun} under {below_share:.0%} of the rows and, as "
+        f"the policy allows, left out of the aggregates and impact ratios (their rates are "
+        f"listed, not judged): {listed}{more}."
     ]
 
 
@@ -95,6 +107,7 @@ def sentences(
     missing: Mapping[str, int],
     skipped: Sequence[tuple[str, int]] = (),
     max_intersection_groups: int = 0,
+    below_share: float | None = None,
 ) -> list[str]:
     """One or more sentences per feature and intersection, plus notes on missing values."""
     if not metrics:
@@ -107,8 +120,14 @@ def sentences(
         lambda: defaultdict(list)
     )
     counts: dict[str, list[Metric]] = defaultdict(list)
+    declared: dict[str, list[Metric]] = defaultdict(list)
     for m in metrics:
-        if m.group is None or m.feature is None:  # every group metric names its feature
+        if m.name == EXCLUDED_SHARE and m.feature is not None:
+            declared[m.feature].append(m)
+    left_out = {(m.feature, m.group) for ms in declared.values() for m in ms}
+    for m in metrics:
+        # every group metric names its feature
+        if m.group is None or m.feature is None or (m.feature, m.group) in left_out:
             continue
         if m.name == "count":
             counts[m.feature].append(m)
@@ -119,6 +138,8 @@ def sentences(
         out += _errors(feature, method, by_name)
     for feature, rows in counts.items():
         out += _small(feature, rows, min_group_size)
+    for feature, rows in declared.items():
+        out += _excluded(feature, rows, below_share or 0.0)
     out += [
         f"The intersection {name} splits the rows into {groups:,} groups, more than "
         f"max_intersection_groups={max_intersection_groups}, so it was not measured."

@@ -4,20 +4,22 @@ For every sensitive feature and every intersection of them, and for each class o
 when the task is multiclass, it measures per group the rates fairlearn defines (Wilson
 intervals), the calibration error, the impact ratio against the most-selected group, and
 fairlearn's aggregates (bootstrap intervals). Groups below the minimum size are measured and
-carry their `n`, so the policy can call them `insufficient_data`; they never silently vanish.
+carry their `n`, and the aggregates span every group, so an aggregate's `n` (its smallest
+group's) lets the policy call it `insufficient_data`; no group silently vanishes. Only when
+the policy excludes groups under a share of the rows (NYC LL144) do the aggregates and impact
+ratios leave them out, and then each is declared by an `excluded_share` metric.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Unpack
 
 import numpy as np
-import pandas as pd
 
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.bias._bootstrap import Intervals, Target, bootstrap_intervals
-from audit.checks.bias._fairlearn_frame import group_rates
 from audit.checks.bias._groups import Partition, Scope, partition
 from audit.checks.bias._power import (
     aggregate_power,
@@ -29,9 +31,11 @@ from audit.checks.bias._power import (
 from audit.checks.bias._rates import (
     AGGREGATE_NAMES,
     RATE_NAMES,
+    aggregates,
     calibration_table,
     confusion_table,
     expected_calibration_error,
+    group_rates,
     one_vs_rest,
     rate_parts,
     to_scope,
@@ -40,10 +44,11 @@ from audit.checks.bias._sentences import sentences
 from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
-from audit.records import IntervalBasis, Metric, PowerBasis, SubjectKeys
+from audit.records import EXCLUDED_SHARE, IntervalBasis, Metric, PowerBasis, SubjectKeys
 from audit.stats import wilson_interval
 
 CHECK = "bias"
+UNKNOWN_COUNT = "unknown_count"
 _LENGTHS = "labels ({0}), predictions ({1}) and sensitive columns ({2}) differ in length."
 _CLASS_RANGE = "{0} holds class ids outside 0..{1} (the model has {2} outputs)."
 _BAD_PROBA = "predicted probabilities hold NaN or infinite values."
@@ -55,6 +60,7 @@ class _Setting:
     config: BiasSpec
     confidence: float
     min_group_size: int
+    exclusion: tuple[float, str] | None  # the policy's (below_share, justification)
 
 
 def _validated(ctx: CheckContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,10 +97,17 @@ def _metric(
     **keys: Unpack[_Counted],
 ) -> Metric | None:
     """A Metric, or None when the value is undefined (metrics must be finite)."""
-    if not np.isfinite(value):
+    # math.isfinite, not np.isfinite: this runs once per group and metric (10,000 groups give
+    # 90,000 calls), and numpy's scalar path costs ten times as much.
+    if not math.isfinite(value):
         return None
     low = high = None
-    if ci_low is not None and ci_high is not None and np.isfinite(ci_low) and np.isfinite(ci_high):
+    if (
+        ci_low is not None
+        and ci_high is not None
+        and math.isfinite(ci_low)
+        and math.isfinite(ci_high)
+    ):
         # The percentile bootstrap of a max-minus-min gap is biased away from zero: near parity
         # every resample's gap exceeds the observed one, and the interval would exclude the
         # estimate. The reported interval always brackets the estimate (widened to it).
@@ -111,35 +124,71 @@ def _metric(
     )
 
 
-def _included(n: np.ndarray, min_group_size: int) -> np.ndarray:
-    """Groups the aggregates span: the large-enough ones, or all when fewer than two are.
+def _included(n: np.ndarray, exclusion: tuple[float, str] | None) -> np.ndarray:
+    """Groups the aggregates and impact ratios span: every group, unless the policy excludes.
 
-    In the fallback the aggregate's `n` is below the minimum, so the policy reports it as
-    `insufficient_data` rather than the check hiding it.
+    Spanning every group is what keeps a small group visible: the aggregate's `n` is its
+    smallest group's, so the policy reports it as `insufficient_data`. With an exclusion, groups
+    under `below_share` of the rows are left out; one that would leave fewer than two groups is
+    not made, and the aggregate again spans (and is sized by) every group.
     """
-    big = n >= min_group_size
-    return big if big.sum() >= 2 else np.ones_like(big)
+    everyone = np.ones(n.shape, dtype=bool)
+    if exclusion is None:
+        return everyone
+    kept = n >= exclusion[0] * n.sum()
+    return kept if kept.sum() >= 2 else everyone
+
+
+def _reference(n: np.ndarray, included: np.ndarray, min_group_size: int) -> np.ndarray:
+    """The groups an impact ratio's most-selected group is taken from: the spanned groups of
+    at least the minimum size (all spanned groups when none is that large).
+
+    An 11-person group's selection rate is noise; as the reference it would turn every other
+    group's ratio into noise too. The small group keeps its own ratio (and its n), so the
+    policy still reports it as insufficient data, and the aggregates still span it.
+    """
+    big = included & (n >= min_group_size)
+    return big if big.any() else included
+
+
+def _declared(scope: Scope, n: np.ndarray, included: np.ndarray) -> list[Metric]:
+    """One `excluded_share` metric per excluded group: its share of the rows, and its size."""
+    total = int(n.sum())
+    return [
+        Metric(CHECK, EXCLUDED_SHARE, int(n[g]) / total, feature=scope.name, group=label, n=n[g])
+        for g, label in enumerate(scope.labels)
+        if not included[g]
+    ]
+
+
+def _unknown_counts(part: Partition) -> list[Metric]:
+    """Rows with no recorded value per feature (NYC LL144 publishes this "unknown" count).
+
+    Given for every feature, zero included, so a rule can require it; `n` is all the rows.
+    """
+    rows = len(part.fine)
+    return [Metric(CHECK, UNKNOWN_COUNT, f.missing, feature=f.name, n=rows) for f in part.features]
 
 
 def _group_metrics(
     scope: Scope,
     method: str | None,
     counts: tuple[np.ndarray, ...],
-    rates: pd.DataFrame,
+    rates: dict[str, np.ndarray],
     ece: np.ndarray,
     impact: np.ndarray | None,
     intervals: Intervals | None,
     confidence: float,
-    included: np.ndarray | None,
+    reference: np.ndarray | None,
 ) -> list[Metric | None]:
     tp, fp, fn, tn = counts
     parts = rate_parts(tp, fp, fn, tn)
-    n = (tp + fp + fn + tn).astype(np.int64)
+    n = (tp + fp + fn + tn).astype(np.int64).tolist()
     out: list[Metric | None] = []
     for name in RATE_NAMES:
         num, den = parts[name]
-        low, high = wilson_interval(num, den, confidence)
-        values = np.where(den > 0, rates[name].to_numpy(), np.nan)
+        low, high = (a.tolist() for a in wilson_interval(num, den, confidence))
+        values = rates[name].tolist()
         bases = wilson_bases(num, den, confidence)
         for g, label in enumerate(scope.labels):
             out.append(
@@ -149,57 +198,31 @@ def _group_metrics(
                     feature=scope.name,
                     group=label,
                     method=method,
-                    n=int(n[g]),
+                    n=n[g],
                     ci_low=low[g],
                     ci_high=high[g],
                     interval=bases[g],
                 )
             )
-    impact_bases = impact_power(parts, included) if included is not None else None
+    impact_bases = impact_power(parts, reference) if reference is not None else None
+    percentile = percentile_basis(confidence)
+    ece_values = ece.tolist()
     for g, label in enumerate(scope.labels):
         keys: _Counted = {"feature": scope.name, "group": label, "method": method, "n": int(n[g])}
-        out.append(_metric("expected_calibration_error", ece[g], **keys))
+        out.append(_metric("expected_calibration_error", ece_values[g], **keys))
         if intervals is not None and impact_bases is not None and impact is not None:
             out.append(
                 _metric(
                     "impact_ratio",
-                    impact[g],
-                    ci_low=intervals.impact_low[g],
-                    ci_high=intervals.impact_high[g],
-                    interval=percentile_basis(confidence),
+                    float(impact[g]),
+                    ci_low=float(intervals.impact_low[g]),
+                    ci_high=float(intervals.impact_high[g]),
+                    interval=percentile,
                     power=impact_bases[g],
                     **keys,
                 )
             )
     return out
-
-
-def _point_aggregates(
-    rates: pd.DataFrame, included: np.ndarray
-) -> tuple[dict[str, float], np.ndarray]:
-    """fairlearn's between-groups aggregates from its per-group rates, over included groups."""
-    inc = rates[included]
-
-    def spread(name: str) -> tuple[float, float]:
-        col = inc[name].dropna()
-        if col.empty:
-            return np.nan, np.nan
-        high, low = float(col.max()), float(col.min())
-        return high - low, (low / high if high > 0 else np.nan)
-
-    dp_diff, dp_ratio = spread("selection_rate")
-    tpr_diff, tpr_ratio = spread("true_positive_rate")
-    fpr_diff, fpr_ratio = spread("false_positive_rate")
-    values = {
-        "demographic_parity_difference": dp_diff,
-        "demographic_parity_ratio": dp_ratio,
-        "equalized_odds_difference": float(np.fmax(tpr_diff, fpr_diff)),
-        "equalized_odds_ratio": float(np.fmin(tpr_ratio, fpr_ratio)),
-        "equal_opportunity_difference": tpr_diff,
-    }
-    top = inc["selection_rate"].max()
-    impact = rates["selection_rate"].to_numpy() / top if top > 0 else np.full(len(rates), np.nan)
-    return values, impact
 
 
 class BiasCheck:
@@ -211,6 +234,7 @@ class BiasCheck:
             config=config,
             confidence=config.confidence or ctx.confidence,
             min_group_size=ctx.min_group_size,
+            exclusion=ctx.exclude_small_groups,
         )
         y, y_pred, proba = _validated(ctx)
         frame = ctx.data.sensitive
@@ -255,16 +279,21 @@ def _measure(
     }
     jobs = []
     scope_tables: dict[str, np.ndarray] = {}
+    references: dict[str, np.ndarray] = {}
     for scope in part.scopes:
         groups = len(scope.labels)
         scope_table = to_scope(table, scope.fine_to_group, groups)
         scope_tables[scope.name] = scope_table
         n = scope_table.sum(axis=(1, 2))
-        for k in classes:
-            counts = one_vs_rest(scope_table, k)
-            included = _included(n, setting.min_group_size) if groups >= 2 else None
-            jobs.append((scope, k, counts, included))
-    targets = [Target(scope, k, inc) for scope, k, _, inc in jobs if inc is not None]
+        included = _included(n, setting.exclusion) if groups >= 2 else None
+        if included is not None:
+            references[scope.name] = _reference(n, included, setting.min_group_size)
+        jobs += [(scope, k, one_vs_rest(scope_table, k), included) for k in classes]
+    targets = [
+        Target(scope, k, inc, references[scope.name])
+        for scope, k, _, inc in jobs
+        if inc is not None
+    ]
     intervals = iter(
         bootstrap_intervals(
             scope_tables,
@@ -274,7 +303,7 @@ def _measure(
             rng=rng,
         )
     )
-    metrics: list[Metric | None] = []
+    metrics: list[Metric | None] = [*_unknown_counts(part)]
     for scope, k, counts, included in jobs:
         method = None if n_classes == 2 else f"class={k}"
         n = np.sum(counts, axis=0).astype(np.int64)
@@ -283,16 +312,21 @@ def _measure(
                 _metric("count", float(v), feature=scope.name, group=g, n=int(v))
                 for g, v in zip(scope.labels, n, strict=True)
             ]
+            if included is not None:
+                metrics += _declared(scope, n, included)
         ece = expected_calibration_error(
             to_scope(calibration[k], scope.fine_to_group, len(scope.labels))
         )
-        rates = group_rates(scope.name, scope.labels, *counts)
+        rates = group_rates(*counts)
         ci = next(intervals) if included is not None else None
-        aggregates, impact = (
-            _point_aggregates(rates, included) if included is not None else ({}, None)
+        reference = references.get(scope.name)
+        values, impact = (
+            aggregates(*counts, included, reference)
+            if included is not None and reference is not None
+            else ({}, None)
         )
         metrics += _group_metrics(
-            scope, method, counts, rates, ece, impact, ci, setting.confidence, included
+            scope, method, counts, rates, ece, impact, ci, setting.confidence, reference
         )
         if ci is None or included is None:
             continue
@@ -301,7 +335,7 @@ def _measure(
         metrics += [
             _metric(
                 name,
-                aggregates[name],
+                float(values[name]),
                 feature=scope.name,
                 method=method,
                 n=smallest,
@@ -323,6 +357,7 @@ def _measure(
 def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) -> BiasEvidence:
     features = part.features if part is not None else ()
     return BiasEvidence(
+        justification=setting.exclusion[1] if setting.exclusion else "",
         sentences=tuple(
             sentences(
                 metrics,
@@ -331,6 +366,7 @@ def _evidence(metrics: list[Metric], setting: _Setting, part: Partition | None) 
                 missing={f.name: f.missing for f in features if f.missing},
                 skipped=part.skipped if part is not None else (),
                 max_intersection_groups=setting.config.max_intersection_groups,
+                below_share=setting.exclusion[0] if setting.exclusion else None,
             )
-        )
+        ),
     )

@@ -12,13 +12,14 @@ from audit.presentation.view import (
     Cell,
     CheckSection,
     SectionInput,
+    Table,
     figure,
     metrics_table,
     table,
     threshold_lines,
     value_ci,
 )
-from audit.records import Metric
+from audit.records import EXCLUDED_SHARE, Metric
 
 if TYPE_CHECKING:
     from audit.plugin import CheckPlugin
@@ -123,6 +124,59 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
         )
     if aggregates:
         section.tables.append(metrics_table(aggregates, "Aggregate fairness metrics"))
+    section.tables.extend(_left_out_and_unknown(metrics, inputs.evidence))
     if isinstance(inputs.evidence, BiasEvidence):
         section.sentences.extend(inputs.evidence.sentences)
     return section
+
+
+def _left_out_and_unknown(metrics: list[Metric], evidence: object) -> list[Table]:
+    """The groups the policy excluded from the aggregates (with n, share, selection rate and the
+    policy's justification), and each feature's count of rows with no recorded value: the two
+    lists NYC LL144 asks an audit to publish beside the impact ratios."""
+    out = []
+    rates: dict[tuple[str | None, str | None], list[Metric]] = defaultdict(list)
+    for m in metrics:
+        if m.name == "selection_rate":
+            rates[(m.feature, m.group)].append(m)
+    excluded = [m for m in metrics if m.name == EXCLUDED_SHARE]
+    if excluded:
+        why = evidence.justification if isinstance(evidence, BiasEvidence) else ""
+
+        def rate(m: Metric) -> str:
+            found = rates.get((m.feature, m.group), [])
+            if len(found) == 1 and found[0].method is None:
+                return value_ci(found[0])
+            return "; ".join(f"{r.method}: {value_ci(r)}" for r in found) or "—"
+
+        out.append(
+            table(
+                "Groups left out of the aggregates and impact ratios by the policy's "
+                f"`small_groups` (listed, not judged). Justification: {clip(why, 400) or '—'}",
+                ("Feature", "Group", "n", "Share of rows", "Selection rate"),
+                [
+                    (
+                        Cell(clip(m.feature or "")),
+                        Cell(clip(m.group or "")),
+                        Cell(fmt(m.n), "num"),
+                        Cell(f"{m.value:.2%}", "num"),
+                        Cell(rate(m), "num"),
+                    )
+                    for m in excluded
+                ],
+                cls="excluded",
+            )
+        )
+    unknown = [m for m in metrics if m.name == "unknown_count"]
+    if unknown:
+        out.append(
+            table(
+                "Rows with no recorded value, per sensitive feature (the unknown category)",
+                ("Feature", "Unknown", "Rows"),
+                [
+                    (Cell(clip(m.feature or "")), Cell(fmt(m.value), "num"), Cell(fmt(m.n), "num"))
+                    for m in unknown
+                ],
+            )
+        )
+    return out

@@ -22,14 +22,15 @@ def _two_groups(rng, n, rates):
 
 def _target(groups):
     scope = Scope("g", ("g",), np.arange(groups), tuple(map(str, range(groups))))
-    return Target(scope, 1, np.ones(groups, dtype=bool))
+    return Target(scope, 1, np.ones(groups, dtype=bool), np.ones(groups, dtype=bool))
 
 
 def test_statistic_at_the_observed_counts_is_fairlearns_point_estimate():
     rng = np.random.default_rng(2)
     y, pred, group = _two_groups(rng, 300, [0.3, 0.45])
     table = confusion_table(group, y, pred, 2, 2)
-    values, impact = aggregates(*one_vs_rest(table, 1), np.ones(2, dtype=bool))
+    everyone = np.ones(2, dtype=bool)
+    values, impact = aggregates(*one_vs_rest(table, 1), everyone, everyone)
     frame = MetricFrame(metrics=selection_rate, y_true=y, y_pred=pred, sensitive_features=group)
     assert values["demographic_parity_difference"] == pytest.approx(frame.difference())
     assert values["demographic_parity_ratio"] == pytest.approx(frame.ratio())
