@@ -33,6 +33,8 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "section", "p", "h1", "h2", "table",
     "caption", "thead", "tbody", "tr", "th", "td", "bdi", "span", "strong", "br", "ul", "ol",
     "li", "figure", "img", "figcaption", "pre", "code", "div",
+    # the reviewer's sign-off form (report_templates/sections/signoff.html.j2)
+    "form", "label", "input", "select", "option", "textarea",
 }  # fmt: skip
 
 
