@@ -44,6 +44,21 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+class Decision(StrEnum):
+    """A reviewer's choice on the sign-off form; the values are the choice field's export values."""
+
+    APPROVE = "approve"
+    CONDITIONS = "conditions"
+    REJECT = "reject"
+
+
+DECISION_TEXT = {
+    Decision.APPROVE: "Approve",
+    Decision.CONDITIONS: "Approve with conditions",
+    Decision.REJECT: "Reject",
+}
+
+
 # The verdict as the report's cover prints it; `audit verify` checks the cover says this.
 VERDICT_TEXT = {
     Verdict.PASS: "PASS",

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as _sp
 
 __all__ = [
     "DEFAULT_POWER",
@@ -52,6 +51,8 @@ def _z(confidence: float) -> float:
 @functools.lru_cache(maxsize=1024)
 def _z_cached(confidence: float) -> float:
     # scipy's scalar ppf costs tens of microseconds; a judge asks for the same few levels often
+    from scipy import stats as _sp  # here, not at import: scipy.stats costs ~0.5 s to load
+
     return float(_sp.norm.ppf(0.5 + confidence / 2.0))
 
 
@@ -236,6 +237,8 @@ def widened_interval(
 
 def _two_sided(z_star: np.ndarray) -> np.ndarray:
     """The two-sided miss rate α' whose interval has an end exactly z_star standard errors out."""
+    from scipy import stats as _sp
+
     return np.clip(2.0 * _sp.norm.sf(z_star), 0.0, 1.0)
 
 
@@ -353,4 +356,6 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
+    from scipy import stats as _sp
+
     return float(min(1.0, 2.0 * _sp.binom.cdf(min(b, c), n, 0.5)))

@@ -14,12 +14,7 @@ from rich.markup import escape
 from audit.cli import _console
 from audit.errors import SigningError, VerificationError
 from audit.fsio import write_atomic
-from audit.ledger import Ledger
-from audit.signing.gate import gate
-from audit.signing.keys import load_signer
-from audit.signing.review import DECISION_TEXT, Decision, Review, review_pdf
-from audit.signing.verify import verify_pdf
-from audit.spec import SigningSpec
+from audit.records import DECISION_TEXT, Decision
 
 EXIT_OPEN, EXIT_SHUT = 0, 1
 SUFFIX = "-reviewed"
@@ -60,6 +55,13 @@ def review_command(
     ] = None,
 ) -> int:
     """Fill in the report's sign-off form and sign it; the audit signature stays valid."""
+    # imported here: pyHanko, SQLAlchemy and matplotlib would slow every other command
+    from audit.ledger import Ledger
+    from audit.signing.keys import load_signer
+    from audit.signing.review import Review, review_pdf
+    from audit.signing.verify import verify_pdf
+    from audit.spec import SigningSpec
+
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # subsetting chatter on stderr
     target = out or default_out(report)
@@ -123,6 +125,9 @@ def gate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> int:
     """Release gate: exit 0 when the report may be released, 1 when not, 2 when unreadable."""
+    from audit.signing.gate import gate
+    from audit.signing.verify import verify_pdf
+
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     if require_approval and trust_reviewer is None:
         raise VerificationError(

@@ -12,7 +12,6 @@ from audit import fsio
 from audit.cli import _console
 from audit.cli._cancel import cancellable
 from audit.cli.policy import FailOn
-from audit.pipeline import default_out_dir
 from audit.policy import exit_code
 from audit.preflight import preflight
 from audit.records import AuditResult, Status, Verdict
@@ -103,6 +102,8 @@ def run(
     loaded_spec = preflight(spec, policy=policy, out=out)
     # claimed before Prefect starts: a busy, full or unwritable folder costs no server start;
     # without --out, a new folder per run (docs/ci.md, outputs)
+    from audit.pipeline import default_out_dir  # here: the pipeline imports torch
+
     target = out if out is not None else default_out_dir(loaded_spec.name)
     with fsio.claim_out_dir(target, overwrite=overwrite) as claim, cancellable(claim):
         result, published = _execute(

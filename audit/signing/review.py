@@ -19,7 +19,6 @@ import datetime as dt
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from pyhanko.sign.general import SigningError as HankoSigningError
 from pyhanko.stamp import TextStampStyle
 
 from audit.errors import SigningError
+from audit.records import DECISION_TEXT, Decision
 from audit.signing.keys import LoadedSigner
 
 SIGNATURE_FIELD = "ReviewerSignature"
@@ -51,20 +51,6 @@ FONT_SIZE = 10
 # Average STIX General advance is about 0.5 em: wrap the notes to the box (pyHanko does not).
 _CHAR_WIDTH = 0.5
 
-
-class Decision(StrEnum):
-    """The sign-off form's choices; the values are the choice field's export values."""
-
-    APPROVE = "approve"
-    CONDITIONS = "conditions"
-    REJECT = "reject"
-
-
-DECISION_TEXT = {
-    Decision.APPROVE: "Approve",
-    Decision.CONDITIONS: "Approve with conditions",
-    Decision.REJECT: "Reject",
-}
 
 NO_FORM = "this report has no reviewer sign-off form (rendered before forms existed)."
 NO_FORM_FIX = "re-run the audit to get a report with the form, or sign off on paper."
