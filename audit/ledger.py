@@ -34,7 +34,6 @@ from audit.records import (
     Metric,
     Status,
     Verdict,
-    audit_id,
 )
 from audit.spec import sha256_file
 
@@ -176,9 +175,6 @@ class LedgerEntry:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
-
-
-audit_id_of = audit_id  # the report's audit id, from a ledger record's fields
 
 
 @dataclass(frozen=True)
@@ -604,7 +600,6 @@ __all__ = [
     "LedgerError",
     "ReportCheck",
     "ReviewRecord",
-    "audit_id_of",
     "default_url",
     "drift",
     "history_evidence",

@@ -73,10 +73,10 @@ def review_state(reviews: list[ReviewRecord]) -> str:
 
 
 def _review_of(ledger: Ledger, entry: LedgerEntry) -> str:
-    from audit.ledger import audit_id_of
+    from audit.records import audit_id
 
     return review_state(
-        ledger.reviews(audit_id_of(entry.name, entry.started_at, entry.hashes["model"]))
+        ledger.reviews(audit_id(entry.name, entry.started_at, entry.hashes["model"]))
     )
 
 
