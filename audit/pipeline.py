@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from audit.ledger import (
     regression_metrics,
 )
 from audit.loaders.data import Dataset, load_dataset
-from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
+from audit.loaders.model import ModelRunner, load_runner, model_provenance
 from audit.policy import Policy, judge, load_policy
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import (
@@ -106,14 +107,15 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     signer = load_signer(spec.signing)
     data = load_dataset(spec.data, spec.model)
     preflight(spec, data)
-    module = load_module(spec.model)
-    runner = make_runner(spec.model, module, data.x)
+    runner = load_runner(spec.model, data)
     hashes = {
-        "model": model_sha256(spec.model),
+        **model_provenance(spec.model),
         "data": sha256_file(spec.data.path),
         "spec": sha256_file(path),
         "policy": pol.sha256,
     }
+    if data.encoder is not None:
+        hashes.setdefault("tokenizer", data.encoder.sha256)
     return Loaded(
         spec=spec,
         spec_path=path,
@@ -235,26 +237,50 @@ def assemble(
         findings=tuple(findings),
         check_runs=tuple(r.run for r in ordered),
         spec_text=loaded.spec_text,
-        model_info={
-            "name": spec.name,
-            "version": spec.model.version or "not stated",
-            "source": str(spec.model.path or spec.model.factory),
-            "task": spec.model.task,
-            "modality": spec.model.modality,
-            "output": spec.model.output,
-            "classes": loaded.runner.n_classes,
-            "decision_threshold": spec.model.decision_threshold,
-        },
-        data_info={
-            "source": str(spec.data.path),
-            "rows": len(loaded.data),
-            "label": spec.data.label,
-            "features": len(loaded.data.feature_names) or None,
-            "sensitive": list(spec.data.sensitive),
-            "positive_rate": float(np.mean(loaded.data.y == 1)),
-        },
+        model_info=_model_info(loaded),
+        data_info=_data_info(loaded),
         evidence={r.run.check: r.output.evidence for r in ordered if r.output.evidence is not None},
     )
+
+
+def _model_info(loaded: Loaded) -> dict[str, Any]:
+    """What the report's model card and findings.json say about the model."""
+    spec, hashes = loaded.spec, loaded.hashes
+    info: dict[str, Any] = {
+        "name": spec.name,
+        "version": spec.model.version or "not stated",
+        "source": str(spec.model.path or spec.model.factory),
+        "format": spec.model.source_format(),
+        "task": spec.model.task,
+        "modality": spec.model.modality,
+        "output": spec.model.output,
+        "classes": loaded.runner.n_classes,
+        "decision_threshold": spec.model.decision_threshold,
+    }
+    for key in ("model_config", "model_weights", "tokenizer"):
+        if key in hashes:
+            info[f"{key.removeprefix('model_')}_sha256"] = hashes[key]
+    return info
+
+
+def _data_info(loaded: Loaded) -> dict[str, Any]:
+    """What the report and findings.json say about the data; raw text adds its tokenization."""
+    spec, data = loaded.spec, loaded.data
+    info: dict[str, Any] = {
+        "source": str(spec.data.path),
+        "rows": len(data),
+        "label": spec.data.label,
+        "features": len(data.feature_names) or None,
+        "sensitive": list(spec.data.sensitive),
+        "positive_rate": float(np.mean(data.y == 1)),
+    }
+    if data.encoder is not None:
+        info |= {
+            "text_column": spec.data.text,
+            "max_tokens": data.encoder.max_length,
+            "truncated_rows": data.truncated,
+        }
+    return info
 
 
 def default_out_dir(name: str) -> Path:

@@ -12,8 +12,11 @@ model once to find its embedding):
    contradictions, waivers for rules that do not exist), and that no check the policy
    requires is switched off;
 2. the cron expression (`audit schedule`) and that the output folder is writable;
-3. the data's names, from the CSV header, the Parquet schema or the `.npz` member list only:
-   features, label and sensitive columns, and the shape in `x.npy`'s header;
+3. a Hugging Face model folder's config, weights and tokenizer files (no weights read: a
+   pickle-based `pytorch_model.bin` or a config asking for remote code is refused here);
+   the data's names, from the CSV header, the Parquet schema, a JSONL file's first record or
+   the `.npz` member list only: features (or the text column), label and sensitive columns,
+   and the shape in `x.npy`'s header;
 4. each enabled check's own cross-checks against the spec and that header
    (`CheckPlugin.preflight_spec`; e.g. spurious: probe features and regions, the attribution
    method against the model format and the token embedding it needs).
@@ -182,8 +185,8 @@ def _suffix(path: Path) -> str:
 
 
 def _header(path: Path) -> list[str] | None:
-    """Column names of a CSV or Parquet file without reading its rows (None: let the loader
-    report a file it cannot read)."""
+    """Column names of a CSV, Parquet or JSONL file without reading its rows (None: let the
+    loader report a file it cannot read)."""
     import pandas as pd
 
     try:
@@ -191,6 +194,8 @@ def _header(path: Path) -> list[str] | None:
             import pyarrow.parquet as pq
 
             frame = pd.DataFrame(columns=pq.read_schema(path).names)
+        elif _suffix(path) in {".jsonl", ".jsonl.gz"}:
+            frame = pd.read_json(path, lines=True, nrows=1)
         else:
             frame = pd.read_csv(path, nrows=0)
     except Exception:  # the loader reads it again and names the problem precisely
@@ -225,6 +230,16 @@ def data_header(spec: AuditSpec) -> DataHeader:
     path = spec.data.path
     if not path.is_file():
         raise DataError(NO_DATA, where=str(path), fix="check `data.path`.")
+    if spec.data.text is not None:
+        if (columns := _header(path)) is None:
+            return DataHeader()
+        for names, role in (
+            ([spec.data.text], "text"),
+            ([spec.data.label], "label"),
+            (spec.data.sensitive, "sensitive"),
+        ):
+            require_columns(columns, names, role, path)
+        return DataHeader(columns=tuple(columns))
     if spec.model.modality == "tabular":
         if _suffix(path) not in _TABULAR or (columns := _header(path)) is None:
             return DataHeader()
@@ -241,6 +256,23 @@ def data_header(spec: AuditSpec) -> DataHeader:
     arrays, shape = members
     require_arrays(arrays, spec.data, path)
     return DataHeader(x_shape=shape)
+
+
+def model_files(spec: AuditSpec) -> None:
+    """A Hugging Face folder's files and config, and a text tokenizer folder, without loading
+    any weights."""
+    if spec.model.source_format() == "huggingface":
+        from audit.loaders.huggingface import check_folder  # torch: only for such a model
+
+        assert spec.model.path is not None
+        check_folder(spec.model.path)
+    tokenizer = spec.data.tokenizer
+    if tokenizer is not None and not (tokenizer / "tokenizer.json").is_file():
+        raise DataError(
+            "no tokenizer.json in the tokenizer folder.",
+            where=str(tokenizer),
+            fix="point `data.tokenizer` at the folder tokenizer.save_pretrained wrote.",
+        )
 
 
 def checks_preflight(spec: AuditSpec, header: DataHeader) -> None:
@@ -268,5 +300,6 @@ def preflight(
         check_cron(cron)
     if out is not None:
         check_writable(out)
+    model_files(spec)
     checks_preflight(spec, data_header(spec))
     return spec

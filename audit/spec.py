@@ -37,8 +37,19 @@ class ModelSpec(Strict):
     )
     path: Path | None = Field(
         None,
-        description="A torch.export archive (`.pt2`) or a TorchScript file (`.pt`); it carries "
-        "its weights.",
+        description="A torch.export archive (`.pt2`), a TorchScript file (`.pt`), or a Hugging "
+        "Face `save_pretrained` folder (config.json, model.safetensors, tokenizer files); it "
+        "carries its weights.",
+    )
+    format: Literal["export", "torchscript", "huggingface"] | None = Field(
+        None,
+        description="How `path` is stored; unset: detected (a folder is `huggingface`, `.pt2` "
+        "`export`, `.pt` `torchscript`).",
+    )
+    inputs: list[Literal["input_ids", "attention_mask"]] = Field(
+        ["input_ids"],
+        description="Text, export/TorchScript/factory models: the tensors the model takes, in "
+        "order; `[input_ids, attention_mask]` passes the mask (1 on real tokens) as well.",
     )
     factory: str | None = Field(
         None,
@@ -73,17 +84,47 @@ class ModelSpec(Strict):
             raise ValueError("give exactly one of `path` (a .pt2/.pt file) or `factory`")
         if self.weights is not None and self.factory is None:
             raise ValueError("`weights` goes with `factory`; a `path` model carries its weights")
+        if self.format == "huggingface" and self.inputs != ["input_ids"]:
+            raise ValueError("a `huggingface` model builds its own attention mask; drop `inputs`")
+        if self.inputs[0] != "input_ids" or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError("`inputs` is [input_ids] or [input_ids, attention_mask]")
         return self
+
+    def source_format(self) -> Literal["export", "torchscript", "huggingface", "factory"]:
+        """The loader route: the declared `format`, else detected from `path`."""
+        if self.factory is not None:
+            return "factory"
+        if self.format is not None:
+            return self.format
+        assert self.path is not None  # guaranteed by _one_source
+        if self.path.is_dir():
+            return "huggingface"
+        return "export" if self.path.suffix.lower() == ".pt2" else "torchscript"
 
 
 class DataSpec(Strict):
-    """The audit dataset: tabular `.csv`/`.parquet`, or `.npz` arrays for images and text."""
+    """The audit dataset: tabular `.csv`/`.parquet`, raw text in `.csv`/`.parquet`/`.jsonl`,
+    or `.npz` arrays for images and pre-tokenized text."""
 
     path: Path = Field(
-        description="Tabular: `.csv` or `.parquet`; image and text: `.npz` holding `x`, the "
-        "label array and one array per sensitive attribute."
+        description="Tabular: `.csv` or `.parquet`; raw text (with `text`): `.csv`, `.parquet` "
+        "or `.jsonl`; image and pre-tokenized text: `.npz` holding `x`, the label array and one "
+        "array per sensitive attribute."
     )
     label: str = Field(description="The label column (tabular) or array name (`.npz`).")
+    text: str | None = Field(
+        None,
+        description="Text: the column of raw text; the model's tokenizer tokenizes it (with "
+        "attention masks, truncation at the model's maximum length).",
+    )
+    tokenizer: Path | None = Field(
+        None,
+        description="Raw text with an export/TorchScript/factory model: a Hugging Face "
+        "tokenizer folder (`tokenizer.json`); a `huggingface` model uses its own.",
+    )
+    max_length: int | None = Field(
+        None, ge=2, description="Raw text: truncate at this many tokens (at most the model's)."
+    )
     features: list[str] | None = Field(
         None,
         description="Tabular (required there): the model's input columns, in model input order.",
@@ -239,6 +280,7 @@ _PATH_FIELDS = (
     ("model", "path"),
     ("model", "weights"),
     ("data", "path"),
+    ("data", "tokenizer"),
     ("signing", "key"),
     ("signing", "cert"),
     ("signing", "pkcs12"),
@@ -281,6 +323,9 @@ def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
     out = spec.model_copy(
         update={s: getattr(spec, s).model_copy(update=u) for s, u in updates.items()}
     )
+    if "modality" not in out.model.model_fields_set and out.model.source_format() == "huggingface":
+        # a Hugging Face folder of a sequence classifier reads text (docs/contract.md, section 2)
+        out = out.model_copy(update={"model": out.model.model_copy(update={"modality": "text"})})
     sections = {
         name: plugins()[name].resolve_paths(config, _check_resolver(name, base, file))
         for name, config in out.checks.enabled().items()

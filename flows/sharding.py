@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from audit.checks.rows import cut, resolve
 from audit.errors import SpecError
 from audit.loaders.data import Dataset, load_dataset
-from audit.loaders.model import ModelRunner, load_module, make_runner, model_sha256
+from audit.loaders.model import ModelRunner, load_runner, model_sha256
 from audit.spec import AuditSpec, RunnerSpec, load_spec, sha256_file
 
 CHANGED_ON_DISK = (
@@ -124,7 +124,7 @@ def shard_inputs(spec_path: str, hashes: Mapping[str, str]) -> ShardInputs:
             spec = load_spec(spec_path)
             _verify(spec, spec_path, hashes)
             data = load_dataset(spec.data, spec.model)
-            runner = make_runner(spec.model, load_module(spec.model), data.x)
+            runner = load_runner(spec.model, data)
             _CACHE[key] = ShardInputs(spec=spec, runner=runner, data=data)
         return _CACHE[key]
 

@@ -1,6 +1,7 @@
 """Load the audit dataset and check it against the spec.
 
-Tabular data is CSV or Parquet (pandas/pyarrow); image and text data is `.npz`
+Tabular data is CSV or Parquet (pandas/pyarrow); raw text is a column of a CSV, Parquet or
+JSONL file, tokenized by the model's own tokenizer; image and pre-tokenized text data is `.npz`
 (docs/contract.md, section 3). Every problem is reported with the file and the column.
 """
 
@@ -16,36 +17,51 @@ import pandas as pd
 
 from audit.errors import DataError
 from audit.spec import DataSpec, ModelSpec
+from audit.tokenization import TextEncoder
 
 
 @dataclass(frozen=True)
 class Dataset:
     """Model inputs, labels and sensitive attributes, row-aligned."""
 
-    x: np.ndarray  # float32 (N, F) | float32 (N, C, H, W) | int64 (N, L)
+    x: np.ndarray  # float32 (N, F) | float32 (N, C, H, W) | int64 (N, L), right-padded
     y: np.ndarray  # int64 (N,)
     sensitive: pd.DataFrame  # one column per sensitive name; raw values, may hold NaN
     modality: str
     feature_names: tuple[str, ...] = ()
     pad_id: int = 0
     classes: tuple[int, ...] = field(default=())
+    # raw text: the texts (row-aligned with x, which is their encoding), the model's tokenizer,
+    # and how many rows were cut at its maximum length; None / 0 for `.npz` token ids
+    texts: tuple[str, ...] | None = None
+    encoder: TextEncoder | None = None
+    truncated: int = 0
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+def table_suffix(path: Path) -> str:
+    """The file type of a table: `.csv`, `.csv.gz`, `.parquet`, `.jsonl` ..."""
+    return "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+
+
+def _read_frame(path: Path, *, text: bool = False) -> pd.DataFrame:
+    suffix = table_suffix(path)
     try:
         if suffix in {".csv", ".csv.gz"}:
-            frame = pd.read_csv(path, low_memory=False)
+            # raw text stays text: no NA guessing on words like "NA" or "null"
+            frame = pd.read_csv(path, low_memory=False, keep_default_na=not text)
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
+        elif text and suffix in {".jsonl", ".jsonl.gz"}:
+            frame = pd.read_json(path, lines=True, dtype=False)
         else:
+            kinds = ".csv, .parquet or .jsonl" if text else ".csv, .csv.gz or .parquet"
             raise DataError(
-                f"unsupported tabular file type {suffix!r}.",
+                f"unsupported {'text' if text else 'tabular'} file type {suffix!r}.",
                 where=str(path),
-                fix="use .csv, .csv.gz or .parquet.",
+                fix=f"use {kinds}.",
             )
     except DataError:
         raise
@@ -246,10 +262,96 @@ def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:
     )
 
 
+def _texts(frame: pd.DataFrame, column: str, path: Path) -> tuple[str, ...]:
+    values = frame[column]
+    missing = values.map(lambda v: not isinstance(v, str) or not v.strip())
+    if missing.any():
+        first = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError(
+            f"text column {column!r} has {int(missing.sum())} missing, empty or non-text "
+            f"value(s), first in row {first + 1}.",
+            where=str(path),
+            fix="drop those rows or fill them with the text the model should read.",
+        )
+    return tuple(values.tolist())
+
+
+def text_encoder(spec: DataSpec, model: ModelSpec) -> TextEncoder:
+    """The tokenizer raw text is encoded with: the model folder's own, or `data.tokenizer`."""
+    from audit.loaders.huggingface import load_encoder
+
+    if model.source_format() == "huggingface":
+        if spec.tokenizer is not None:
+            raise DataError(
+                "a Hugging Face model folder carries its tokenizer; `data.tokenizer` is for "
+                "export, TorchScript and factory models.",
+                where="data.tokenizer",
+                fix="remove `data.tokenizer`.",
+            )
+        assert model.path is not None  # a huggingface route has a path
+        return load_encoder(model.path, spec.max_length)
+    if spec.tokenizer is None:
+        raise DataError(
+            "raw text needs the model's tokenizer.",
+            where="data.tokenizer",
+            fix="give `data.tokenizer`: the folder the tokenizer was saved to "
+            "(tokenizer.save_pretrained), or audit a Hugging Face model folder.",
+        )
+    return load_encoder(spec.tokenizer, spec.max_length)
+
+
+def _load_text(spec: DataSpec, model: ModelSpec) -> Dataset:
+    path, column = spec.path, spec.text
+    assert column is not None  # only called with `data.text`
+    frame = _read_frame(path, text=True)
+    columns = list(frame.columns)
+    require_columns(columns, [column], "text", path)
+    require_columns(columns, [spec.label], "label", path)
+    require_columns(columns, spec.sensitive, "sensitive", path)
+    if len(frame) == 0:
+        raise DataError("the dataset has no rows.", where=str(path))
+    texts = _texts(frame, column, path)
+    y = _labels(frame[spec.label].to_numpy(), model.task, f"{path} column {spec.label!r}")
+    encoder = text_encoder(spec, model)
+    if "pad_id" in spec.model_fields_set and spec.pad_id != encoder.pad_id:
+        raise DataError(
+            f"`data.pad_id` {spec.pad_id} differs from the tokenizer's padding id "
+            f"{encoder.pad_id}.",
+            where="data.pad_id",
+            fix="remove `data.pad_id`; raw text is padded with the tokenizer's own id.",
+        )
+    encoded = encoder.encode(texts)
+    return Dataset(
+        x=encoded.ids,
+        y=y,
+        sensitive=frame[spec.sensitive].reset_index(drop=True),
+        modality="text",
+        pad_id=encoder.pad_id,
+        classes=tuple(sorted(set(y.tolist()))),
+        texts=texts,
+        encoder=encoder,
+        truncated=int(encoded.truncated.sum()),
+    )
+
+
 def load_dataset(spec: DataSpec, model: ModelSpec) -> Dataset:
     """Read the data the spec names and check it fits the model's task and modality."""
     if not spec.path.is_file():
         raise DataError("data file not found.", where=str(spec.path), fix="check `data.path`.")
+    if spec.text is not None:
+        if model.modality != "text":
+            raise DataError(
+                f"`data.text` names a text column, but the model's modality is {model.modality!r}.",
+                where="data.text",
+                fix="set `model.modality: text`, or remove `data.text`.",
+            )
+        return _load_text(spec, model)
     if model.modality == "tabular":
         return _load_tabular(spec, model)
+    if model.source_format() == "huggingface":
+        raise DataError(
+            "a Hugging Face text model reads raw text: name the text column.",
+            where="data.text",
+            fix="set `data.text` to the column holding the texts (CSV, Parquet or JSONL).",
+        )
     return _load_npz(spec, model)

@@ -1,7 +1,8 @@
 """Load a model safely and run it in batches.
 
-Three routes (docs/contract.md, section 2): a torch.export archive (`.pt2`), TorchScript (`.pt`),
-or an importable `factory` plus a `weights_only=True` state dict. Nothing here ever unpickles
+Four routes (docs/contract.md, section 2): a torch.export archive (`.pt2`), TorchScript (`.pt`),
+an importable `factory` plus a `weights_only=True` state dict, or a Hugging Face folder
+(`audit.loaders.huggingface`: safetensors, offline, no remote code). Nothing here ever unpickles
 arbitrary objects: a file that would need it is refused with a clear error.
 """
 
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from audit.errors import ModelError
+from audit.loaders.data import Dataset
 from audit.spec import ModelSpec, sha256_file
 
 _GUARD = re.compile(
@@ -150,12 +152,30 @@ def _load_factory(spec: ModelSpec, device: str) -> nn.Module:
     return model
 
 
-def model_sha256(spec: ModelSpec) -> str:
-    """The model's provenance hash: the file's sha256, or factory name plus weights' sha256."""
+def model_provenance(spec: ModelSpec) -> dict[str, str]:
+    """The model's provenance hashes. `model`: the file's sha256, a Hugging Face folder's
+    hash over all its files (then also `model_config`, `model_weights` and `tokenizer`), or
+    the factory name plus the weights' sha256."""
+    if spec.source_format() == "huggingface":
+        from audit.loaders.huggingface import folder_hashes
+
+        assert spec.path is not None
+        parts = folder_hashes(spec.path)
+        return {
+            "model": parts["folder"],
+            "model_config": parts["config"],
+            "model_weights": parts["weights"],
+            "tokenizer": parts["tokenizer"],
+        }
     if spec.path is not None:
-        return sha256_file(spec.path)
+        return {"model": sha256_file(spec.path)}
     weights = sha256_file(spec.weights) if spec.weights else "none"
-    return hashlib.sha256(f"{spec.factory}|{weights}".encode()).hexdigest()
+    return {"model": hashlib.sha256(f"{spec.factory}|{weights}".encode()).hexdigest()}
+
+
+def model_sha256(spec: ModelSpec) -> str:
+    """The model's provenance hash (`model_provenance`'s `model`)."""
+    return model_provenance(spec)["model"]
 
 
 def load_module(spec: ModelSpec) -> nn.Module:
@@ -167,17 +187,23 @@ def load_module(spec: ModelSpec) -> nn.Module:
             where="model.device",
             fix="set `device: cpu`.",
         )
-    if spec.factory is not None:
+    route = spec.source_format()
+    if route == "factory":
         module = _load_factory(spec, device)
+    elif route == "huggingface":
+        from audit.loaders.huggingface import load_classifier
+
+        assert spec.path is not None
+        module = load_classifier(spec.path, device)
     else:
         path = spec.path
         assert path is not None  # guaranteed by ModelSpec
         if not path.is_file():
             raise ModelError("model file not found.", where=str(path), fix="check `model.path`.")
         suffix = path.suffix.lower()
-        if suffix == ".pt2":
+        if route == "export" and (spec.format == "export" or suffix == ".pt2"):
             module = _load_export(path)
-        elif suffix in {".pt", ".pth", ".ts"}:
+        elif spec.format == "torchscript" or suffix in {".pt", ".pth", ".ts"}:
             module = _load_torchscript(path, device)
         else:
             raise ModelError(
@@ -191,6 +217,14 @@ def load_module(spec: ModelSpec) -> nn.Module:
     for p in module.parameters():
         p.requires_grad_(False)
     return module
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    """`rows 0-63`, or for a length-sorted batch `64 rows (from row 17)`."""
+    low, high = int(rows.min()), int(rows.max())
+    if high - low + 1 == len(rows):
+        return f"rows {low}-{high}"
+    return f"{len(rows)} rows (from row {low})"
 
 
 _TORCHSCRIPT_HEADER = "The following operation failed in the TorchScript interpreter."
@@ -216,6 +250,11 @@ class ModelRunner:
 
     `scores(x)` is differentiable (for captum); `predict_proba` runs batched without grad.
     A torch.export archive with a fixed batch size is detected and run in padded chunks.
+
+    Text: `x` is right-padded token ids. With `pad_id` set, a model declared to take
+    `[input_ids, attention_mask]` gets the mask (1 on real tokens) as its second input, and
+    `predict_proba` batches rows of similar length together and cuts each batch's trailing
+    padding (`trim_padding`; dynamic padding), so the cost follows the real token count.
     """
 
     module: nn.Module
@@ -226,10 +265,18 @@ class ModelRunner:
     n_classes: int = 2
     fixed_batch: int | None = None
     input_dtype: torch.dtype = torch.float32
+    pad_id: int | None = None  # text only
+    pass_mask: bool = False  # the module takes (input_ids, attention_mask)
+    trim_padding: bool = False  # the module accepts any sequence length
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pass_mask and self.pad_id is not None:
+            return self.module(x, torch.ne(x, self.pad_id).long())
+        return self.module(x)
 
     def _raw(self, x: torch.Tensor) -> torch.Tensor:
         if self.fixed_batch is None:
-            return self.module(x)
+            return self._call(x)
         n, b = x.shape[0], self.fixed_batch
         outs = []
         for start in range(0, n, b):
@@ -237,7 +284,7 @@ class ModelRunner:
             pad = b - chunk.shape[0]
             if pad:
                 chunk = torch.cat([chunk, chunk[:1].expand(pad, *chunk.shape[1:])])
-            outs.append(self.module(chunk)[: b - pad])
+            outs.append(self._call(chunk)[: b - pad])
         return torch.cat(outs)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -254,19 +301,37 @@ class ModelRunner:
         t = torch.as_tensor(x)
         return t.to(device=self.device, dtype=self.input_dtype)
 
+    def _batches(
+        self, x: np.ndarray | torch.Tensor, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | torch.Tensor]]:
+        """(row indices, inputs) per batch: in order, or, with `trim_padding`, rows sorted by
+        length with each batch cut to its longest row."""
+        n = len(x)
+        if not self.trim_padding or n == 0:
+            for start in range(0, n, batch_size):
+                yield np.arange(start, min(start + batch_size, n)), x[start : start + batch_size]
+            return
+        ids = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
+        real = ids != self.pad_id
+        # one past the last real token: trailing padding is what a batch can drop
+        ends = np.where(real.any(axis=1), ids.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+        order = np.argsort(ends, kind="stable")
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            yield rows, ids[rows, : int(ends[rows].max())]
+
     def predict_proba(self, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
         """Probabilities for every row, in batches, checked to be finite and well-shaped."""
         n = len(x)
         out = np.empty((n, self.n_classes), dtype=np.float64)
         with torch.no_grad():
-            for start in range(0, n, batch_size):
-                batch = self.as_tensor(x[start : start + batch_size])
+            for rows, part in self._batches(x, batch_size):
+                batch = self.as_tensor(part)
                 try:
                     p = self.scores(batch)
                 except Exception as exc:
                     raise ModelError(
-                        f"the model raised on rows {start}-{start + len(batch) - 1}: "
-                        f"{exception_summary(exc)}"
+                        f"the model raised on {_rows_text(rows)}: {exception_summary(exc)}"
                     ) from None
                 if p.shape != (len(batch), self.n_classes):
                     raise ModelError(
@@ -274,7 +339,7 @@ class ModelRunner:
                         f"expected ({len(batch)}, {self.n_classes}).",
                         where="model.task",
                     )
-                out[start : start + len(batch)] = p.detach().cpu().double().numpy()
+                out[rows] = p.detach().cpu().double().numpy()
         if not np.isfinite(out).all():
             bad = int((~np.isfinite(out)).any(axis=1).sum())
             raise ModelError(
@@ -301,28 +366,47 @@ class ModelRunner:
         return proba.argmax(axis=1).astype(np.int64)
 
 
-def _probe(module: nn.Module, example: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+def _probe(module: nn.Module, *example: torch.Tensor) -> tuple[torch.Tensor, int | None]:
     """Run a 2-row example; on a fixed-batch export, learn its batch size from the guard."""
     try:
         with torch.no_grad():
-            return module(example), None
+            return module(*example), None
     except Exception as exc:
         match = _GUARD.search(str(exc))
         if not match:
             raise
         fixed = int(match.group(1) or match.group(2))
-        reps = -(-fixed // len(example))
+        rows = len(example[0])
+        reps = -(-fixed // rows)
+        tiled = [t.repeat(reps, *([1] * (t.ndim - 1)))[:fixed] for t in example]
         with torch.no_grad():
-            out = module(example.repeat(reps, *([1] * (example.ndim - 1)))[:fixed])
-        return out[: len(example)], fixed
+            out = module(*tiled)
+        return out[:rows], fixed
 
 
-def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> ModelRunner:
-    """Check the model's output against the task on a few real rows, and wrap it."""
-    dtype = torch.int64 if spec.modality == "text" else torch.float32
+def make_runner(
+    spec: ModelSpec,
+    module: nn.Module,
+    example: np.ndarray,
+    *,
+    pad_id: int = 0,
+    variable_length: bool = False,
+) -> ModelRunner:
+    """Check the model's output against the task on a few real rows, and wrap it.
+
+    Text only: `pad_id` is the data's padding id; `variable_length` says the model reads
+    sequences of any length (raw text, whose encoding is as long as its longest row), so
+    batches may drop their trailing padding. Pre-tokenized `.npz` ids keep their width: a
+    model built for that width may not take another."""
+    text = spec.modality == "text"
+    dtype = torch.int64 if text else torch.float32
     x = torch.as_tensor(example[:2]).to(device=spec.device, dtype=dtype)
+    pass_mask = text and spec.inputs == ["input_ids", "attention_mask"]
     try:
-        out, fixed = _probe(module, x)
+        if pass_mask:
+            out, fixed = _probe(module, x, (x != pad_id).long())
+        else:
+            out, fixed = _probe(module, x)
     except Exception as exc:
         raise ModelError(
             f"the model failed on the first rows of the data: {exception_summary(exc)}",
@@ -360,6 +444,20 @@ def make_runner(spec: ModelSpec, module: nn.Module, example: np.ndarray) -> Mode
         n_classes=2 if spec.task == "binary" else width,
         fixed_batch=fixed,
         input_dtype=dtype,
+        pad_id=pad_id if text else None,
+        pass_mask=pass_mask,
+        trim_padding=text and variable_length,
+    )
+
+
+def load_runner(spec: ModelSpec, data: Dataset) -> ModelRunner:
+    """Load the spec's model and wrap it for the loaded data (its padding, its lengths)."""
+    return make_runner(
+        spec,
+        load_module(spec),
+        data.x,
+        pad_id=data.pad_id,
+        variable_length=data.encoder is not None,
     )
 
 

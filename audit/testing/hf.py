@@ -1,0 +1,109 @@
+"""Tiny Hugging Face text classifiers saved as folders, for tests and demos.
+
+A folder made here is what a user ships: `save_pretrained` writes `config.json`,
+`model.safetensors` and the tokenizer's files, and the audit loads it through the same route
+as any local Hugging Face model. The tokenizer is a WordPiece over a given word list, built
+in code (`tokenizers`) and wrapped in `BertTokenizerFast(tokenizer_object=...)`:
+`BertTokenizerFast(vocab_file=...)` mapped every word to `[UNK]` on these machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def word_tokenizer(
+    words: Sequence[str], *, max_length: int = 64, pieces: Sequence[str] = ()
+) -> Any:
+    """A lower-casing WordPiece tokenizer knowing `words` (and `##` sub-word `pieces`)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(dict.fromkeys([*SPECIALS, *words, *pieces]))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=max_length,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def tiny_classifier(
+    vocab_size: int,
+    *,
+    architecture: Literal["bert", "distilbert"] = "bert",
+    layers: int = 2,
+    heads: int = 2,
+    hidden: int = 16,
+    max_length: int = 64,
+    seed: int = 0,
+) -> Any:
+    """An untrained sequence classifier (2 labels) of the given size, seeded."""
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
+
+    torch.manual_seed(seed)
+    if architecture == "distilbert":
+        config = DistilBertConfig(
+            vocab_size=vocab_size,
+            dim=hidden,
+            n_layers=layers,
+            n_heads=heads,
+            hidden_dim=2 * hidden,
+            max_position_embeddings=max_length,
+            num_labels=2,
+            pad_token_id=0,
+        )
+        return DistilBertForSequenceClassification(config).eval()
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_length,
+        num_labels=2,
+        pad_token_id=0,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+def tiny_bert_folder(
+    folder: Path,
+    words: Sequence[str],
+    *,
+    architecture: Literal["bert", "distilbert"] = "bert",
+    max_length: int = 64,
+    seed: int = 0,
+    pieces: Sequence[str] = (),
+) -> Path:
+    """Save an untrained tiny classifier and its tokenizer to `folder`, as a user would."""
+    tokenizer = word_tokenizer(words, max_length=max_length, pieces=pieces)
+    model = tiny_classifier(
+        len(tokenizer), architecture=architecture, max_length=max_length, seed=seed
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
