@@ -19,14 +19,14 @@ third-party ones registered under the `audit.checks` entry-point group.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from audit.records import SUBJECT_KEYS
+from audit.records import SUBJECT_KEYS, Finding, Metric
 
 if TYPE_CHECKING:  # the plugin boundary is declared without importing the heavy parts
     from audit.checks.base import CheckContext, CheckOutput
@@ -107,6 +107,14 @@ class CheckPlugin(ABC):
         """Cross-check this section against the loaded data before any model work, raising a
         `SpecError`/`DataError` for a mistake that would otherwise surface only as an `error`
         report after the checks ran (default: nothing to cross-check)."""
+        return None
+
+    def plain_sentence(
+        self, finding: Finding, metrics: Sequence[Metric], confidence_pct: str
+    ) -> str | None:
+        """This check's own wording of a finding for reviewers (the summary's "What needs
+        attention"), given all the audit's metrics; None: the generic sentence built from the
+        metric catalogue (`audit.presentation.plain`)."""
         return None
 
     def contract_config(self, modality: str) -> BaseModel:

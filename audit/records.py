@@ -347,6 +347,16 @@ class Finding:
     adjustment: Adjustment | None = None
     detectable: Detectable | None = None
 
+    def judged(self) -> float | None:
+        """The number the rule compared with its threshold: the point estimate, or the
+        interval bound the rule reads (after any multiple-comparison adjustment)."""
+        if self.metric is None or self.threshold is None:
+            return None
+        if self.adjustment is not None and self.adjustment.adjusted is not None:
+            return self.adjustment.adjusted
+        bound: float | None = getattr(self.metric, self.threshold.on)
+        return bound
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "check": self.check, "metric": self.metric_name}
         if self.metric is not None:

@@ -39,16 +39,18 @@ def error(message: str) -> None:
 
 def verdict_table(result: AuditResult) -> Table:
     table = Table(title=f"Audit {result.name}: verdict {result.verdict.value.upper()}")
-    for col in ("rule", "subject", "value", "threshold", "severity", "status"):
+    for col in ("rule", "subject", "value", "judged", "threshold", "severity", "status"):
         table.add_column(col)
     for f in result.findings:
         value = "" if f.metric is None else f"{f.metric.value:.3g}"
+        judged = f.judged()
         subject = f.metric.subject if f.metric else ""
         style = _STYLE[f.status]
         table.add_row(
             escape(f.rule),
             escape(subject),
             value,
+            "" if judged is None else f"{judged:.3g}",
             str(f.threshold) if f.threshold else "",
             f.severity.value,
             f"[{style}]{f.status.value}[/]",

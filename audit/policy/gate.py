@@ -11,11 +11,12 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 from audit.policy.evaluate import unjudged_blockers
+from audit.presentation.plain import plural
 from audit.records import AuditResult, Finding, Status, Verdict
 
 MAX_ROWS = 50
 BESIDE_FAIL = (
-    "Failed, and beside the failures {n} blocking finding(s) could not be judged "
+    "Failed, and beside the failures {findings} could not be judged "
     "(insufficient data or error); they are listed below."
 )
 _ORDER = (
@@ -90,6 +91,11 @@ def _value(finding: Finding) -> str:
     return "" if finding.metric is None else f"{finding.metric.value:.4g}"
 
 
+def _judged(finding: Finding) -> str:
+    judged = finding.judged()
+    return "" if judged is None else f"{judged:.4g}"
+
+
 def summary_markdown(result: AuditResult) -> str:
     """A short PR comment: verdict, counts by status, then every finding that is not a pass."""
     counts = Counter(f.status for f in result.findings)
@@ -104,7 +110,7 @@ def summary_markdown(result: AuditResult) -> str:
     ]
     unjudged = unjudged_blockers(result.findings)
     if result.verdict == Verdict.FAIL and unjudged:
-        lines += [BESIDE_FAIL.format(n=len(unjudged)), ""]
+        lines += [BESIDE_FAIL.format(findings=plural(len(unjudged), "blocking finding")), ""]
     shown = sorted(
         (f for f in result.findings if f.status != Status.PASS),
         key=lambda f: (_ORDER.index(f.status), -f.severity.rank, f.rule),
@@ -113,8 +119,8 @@ def summary_markdown(result: AuditResult) -> str:
         lines.append("Every rule was evaluated and passed.")
         return "\n".join(lines) + "\n"
     lines += [
-        "| status | severity | rule | subject | value | threshold | message |",
-        "|---|---|---|---|---|---|---|",
+        "| status | severity | rule | subject | value | judged | threshold | message |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for f in shown[:MAX_ROWS]:
         threshold = "" if f.threshold is None else str(f.threshold)
@@ -128,6 +134,7 @@ def summary_markdown(result: AuditResult) -> str:
                     f.rule,
                     _subject(f),
                     _value(f),
+                    _judged(f),
                     threshold,
                     f.message,
                 )

@@ -13,6 +13,7 @@ from typing import Any
 
 from audit import registry
 from audit.presentation.format import clip, fmt, fmt_ci, threshold_text
+from audit.presentation.plain import generic_sentence, plural
 from audit.presentation.view import CheckSection, ReportSettings, SectionInput, metrics_table
 from audit.records import (
     VERDICT_TEXT,
@@ -106,8 +107,7 @@ def _sections(result: AuditResult) -> list[CheckSection]:
 
 # Verdict precedence: a fail is reported with the blocking findings that could not be judged.
 UNJUDGED_BESIDE_FAIL = (
-    " Beside the failures, {n} blocking finding(s) could not be judged (insufficient data or "
-    "error): {which}."
+    " Beside the failures, {findings} could not be judged (insufficient data or error): {which}."
 )
 UNJUDGED_SHOWN = 12
 
@@ -204,6 +204,20 @@ def _switched_off(result: AuditResult, policy: str) -> str:
     return " ".join(parts)
 
 
+def plain_sentence(result: AuditResult, finding: Finding) -> str:
+    """A finding in words for the summary: its check's own wording, else the generic one
+    from the metric catalogue (the findings table keeps the rule's terms)."""
+    pct = settings(result).confidence_pct
+    plugin = registry.plugins().get(finding.check)
+    if plugin is None:
+        return generic_sentence(finding, None, pct)
+    own = plugin.plain_sentence(finding, result.metrics, pct)
+    if own is not None:
+        return own
+    info = next((m for m in plugin.catalogue if m.name == finding.metric_name), None)
+    return generic_sentence(finding, info, pct)
+
+
 def summary(result: AuditResult, model: str) -> dict[str, Any]:
     counts = Counter(f.status for f in result.findings)
     count_rows = [
@@ -227,13 +241,18 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
     if result.verdict == Verdict.PASS:
         outcome = (
             f"passed: every blocking rule of the {policy} was evaluated and met"
-            + (f", though {len(problems)} finding(s) deserve attention" if problems else "")
+            + (
+                f", though {plural(len(problems), 'finding')} "
+                f"{'deserves' if len(problems) == 1 else 'deserve'} attention"
+                if problems
+                else ""
+            )
             + "."
         )
     elif result.verdict == Verdict.FAIL:
         outcome = (
-            f"failed: {blocking} blocking finding(s) under the {policy} were not met, so the "
-            "release is blocked."
+            f"failed: {plural(blocking, 'blocking finding')} under the {policy} "
+            f"{'was' if blocking == 1 else 'were'} not met, so the release is blocked."
         )
         unjudged = [
             f
@@ -243,7 +262,7 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
         ]
         if unjudged:
             outcome += UNJUDGED_BESIDE_FAIL.format(
-                n=len(unjudged),
+                findings=plural(len(unjudged), "blocking finding"),
                 which="; ".join(
                     clip(
                         f"{f.rule} {f.metric.subject if f.metric else f.metric_name}"
@@ -261,9 +280,15 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
         )
     errors = [r for r in result.check_runs if r.state == "error"]
     paragraph = (
-        f"The audit of {model} {outcome} {n} rule judgement(s) were made across "
-        f"{len({f.check for f in result.findings})} check(s)."
-        + (f" {len(errors)} check(s) raised an error." if errors else "")
+        f"The audit of {model} {outcome} {plural(n, 'rule judgement')} "
+        f"{'was' if n == 1 else 'were'} made across "
+        f"{plural(len({f.check for f in result.findings}), 'check')}."
+        + (
+            f" {plural(len(errors), 'check')} raised "
+            f"{'an error' if len(errors) == 1 else 'errors'}."
+            if errors
+            else ""
+        )
     )
     return {
         "paragraph": paragraph,
@@ -275,7 +300,7 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
                 "severity": f.severity.value,
                 "status": STATUS_LABELS[f.status],
                 "status_cls": f"status-{f.status.value}",
-                "sentence": clip(f.message, 600),
+                "sentence": clip(plain_sentence(result, f), 600),
                 "rationale": f.rationale,
             }
             for f in problems[:TOP_FAILURES]

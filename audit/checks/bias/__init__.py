@@ -5,6 +5,7 @@ The plugin declares the check; the work is in `check.py`, imported only when it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -13,6 +14,7 @@ from audit.checks.bias.evidence import BiasEvidence
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError
 from audit.plugin import Better, CheckPlugin, MetricInfo
+from audit.records import Finding, Metric
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
@@ -179,6 +181,14 @@ class BiasPlugin(CheckPlugin):
         from audit.checks.bias.section import section
 
         return section(self, inputs)
+
+    def plain_sentence(
+        self, finding: Finding, metrics: Sequence[Metric], confidence_pct: str
+    ) -> str | None:
+        """Parity and impact ratios in words, naming the groups compared."""
+        from audit.checks.bias._sentences import plain_ratio
+
+        return plain_ratio(finding, metrics, confidence_pct)
 
 
 __all__ = ["BiasPlugin", "BiasSpec"]

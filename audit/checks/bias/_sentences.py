@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from audit.checks.bias._groups import MISSING
-from audit.records import EXCLUDED_SHARE, Metric
+from audit.records import EXCLUDED_SHARE, Finding, Metric
 
 _LISTED = 5
 
@@ -146,3 +146,52 @@ def sentences(
         for name, groups in skipped
     ]
     return out
+
+
+_RATIO_FINDINGS = frozenset({"demographic_parity_ratio", "impact_ratio"})
+
+
+def plain_ratio(finding: Finding, metrics: Sequence[Metric], confidence_pct: str) -> str | None:
+    """A judged selection-rate ratio in words, naming the groups it compares:
+    "In sex, Female is selected at 34% of the rate of Male (95% CI 31% to 37%); the policy
+    requires at least 80%." None for other findings (the generic sentence serves them)."""
+    metric, threshold = finding.metric, finding.threshold
+    if finding.metric_name not in _RATIO_FINDINGS or metric is None or threshold is None:
+        return None
+    rates = [
+        m
+        for m in metrics
+        if m.name == "selection_rate"
+        and m.feature == metric.feature
+        and m.method == metric.method
+        and m.group is not None
+    ]
+    if len(rates) < 2:
+        return None
+    if finding.metric_name == "impact_ratio":
+        low = next((m for m in rates if m.group == metric.group), None)
+        ratio = metric.value
+        if low is None or ratio <= 0:
+            return None
+        low_rate = low.value
+        # the reference group: the one whose rate the ratio divided by
+        top = min(rates, key=lambda m: abs(m.value * ratio - low_rate))
+    else:
+        low, top = min(rates, key=lambda m: m.value), max(rates, key=lambda m: m.value)
+    # name groups only when they are the ones the ratio compared (exclusions can change that)
+    if low.group == top.group or top.value <= 0 or abs(low.value / top.value - metric.value) > 1e-6:
+        return None
+    ci = (
+        f"; {confidence_pct} CI of the ratio {metric.ci_low:.0%} to {metric.ci_high:.0%}"
+        if metric.ci_low is not None and metric.ci_high is not None
+        else ""
+    )
+    bound = {"ci_low": " for the lower end of the interval", "ci_high": " for its upper end"}
+    ops = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+    where = f"{_prefix(metric.method)}{'in' if metric.method else 'In'} {_iso(metric.feature)}"
+    return (
+        f"{where}, {_iso(low.group)} is selected at {metric.value:.0%} of "
+        f"the rate of {_iso(top.group)} ({low.value:.1%} against {top.value:.1%}{ci}); "
+        f"the policy requires {ops[threshold.op]} {threshold.value:.0%}"
+        f"{bound.get(threshold.on, '')}."
+    )

@@ -110,7 +110,7 @@ def test_messages_are_escaped():
 def test_finding_without_metric_or_threshold():
     f = Finding("CHECK-BIAS", "bias", "(check run)", Status.ERROR, Severity.BLOCKER, None, "boom")
     assert "CHECK-BIAS (check run) [no metric]" in _cases(junit_xml(_result([f])))
-    assert "| error | blocker | CHECK-BIAS | no metric |  |  | boom |" in summary_markdown(
+    assert "| error | blocker | CHECK-BIAS | no metric |  |  |  | boom |" in summary_markdown(
         _result([f])
     )
 
