@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from audit import registry
+from audit import progress, registry
 from audit.checks.base import CheckContext, CheckOutput, Predictions
 from audit.errors import ModelError, ReportError
 from audit.fsio import write_atomic
@@ -105,9 +105,11 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     spec = load_spec(path)
     pol = load_policy(policy) if policy else load_policy(spec.policy, base_dir=path.parent)
     signer = load_signer(spec.signing)
-    data = load_dataset(spec.data, spec.model)
+    with progress.stage("Loading the data"):
+        data = load_dataset(spec.data, spec.model)
     preflight(spec, data)
-    runner = load_runner(spec.model, data)
+    with progress.stage("Loading the model"):
+        runner = load_runner(spec.model, data)
     hashes = {
         **model_provenance(spec.model),
         "data": sha256_file(spec.data.path),
@@ -130,7 +132,10 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
 
 def predict(loaded: Loaded) -> Predictions:
     """Class probabilities and decisions for every row, computed once in chunks."""
-    proba = loaded.runner.predict_proba(loaded.data.x, batch_size=loaded.spec.data.batch_size)
+    with progress.stage("Predicting every row", total=len(loaded.data.x)) as shown:
+        proba = loaded.runner.predict_proba(
+            loaded.data.x, batch_size=loaded.spec.data.batch_size, on_rows=shown.advance
+        )
     if loaded.runner.task == "multiclass":
         n_classes = proba.shape[1]
         if loaded.data.y.max() >= n_classes:
@@ -173,8 +178,11 @@ def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
             failed.append(exc)
 
     worker = threading.Thread(target=target, name=f"check-{check}", daemon=True)
-    worker.start()
-    worker.join(timeout)
+    with progress.stage(f"Check: {registry.plugin(check).title}") as shown:
+        worker.start()
+        worker.join(timeout)
+        if failed or worker.is_alive():
+            shown.fail()
     seconds = time.perf_counter() - started
     if worker.is_alive():
         msg = f"timed out after {timeout:g} s (runner.check_timeout)"
@@ -375,18 +383,19 @@ def publish(
 
     out_dir = Path(out_dir)
     findings_bytes = json.dumps(result.findings_json(), indent=2, sort_keys=False).encode()
-    pdf = render_pdf(
-        result,
-        signer=loaded.signer.subject,
-        attachments={"findings.json": findings_bytes, "spec.yaml": loaded.spec_text.encode()},
-    )
-    signed = sign_pdf(
-        pdf,
-        loaded.signer,
-        tsa_url=loaded.spec.signing.tsa_url if loaded.spec.signing else None,
-        visible=bool(loaded.spec.signing and loaded.spec.signing.visible),
-        reason=f"Audit {result.name}: verdict {result.verdict.value}",
-    )
+    with progress.stage("Rendering and signing the report"):
+        pdf = render_pdf(
+            result,
+            signer=loaded.signer.subject,
+            attachments={"findings.json": findings_bytes, "spec.yaml": loaded.spec_text.encode()},
+        )
+        signed = sign_pdf(
+            pdf,
+            loaded.signer,
+            tsa_url=loaded.spec.signing.tsa_url if loaded.spec.signing else None,
+            visible=bool(loaded.spec.signing and loaded.spec.signing.visible),
+            reason=f"Audit {result.name}: verdict {result.verdict.value}",
+        )
     files: list[tuple[str, Path, bytes | str]] = [("report", out_dir / "report.pdf", signed)]
     if "html" in formats:
         html = render_html(result, signer=loaded.signer.subject)

@@ -30,7 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from audit import ledger as audit_ledger
-from audit import paths, pipeline
+from audit import paths, pipeline, progress
 from audit.checks.base import Predictions
 from audit.errors import AuditError
 from audit.policy.gate import summary_markdown
@@ -280,21 +280,23 @@ def audit_flow(
     """
     started = pipeline.now_iso()
     cancel.watch_for_cancel()  # a cancel from the UI stops this process like SIGTERM
-    loaded = load_task(spec_path, policy)
-    _name_run(loaded)
-    run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
-    baseline = baseline_task(loaded.spec.name, ledger_url)
-    predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
-    predictions = predict(loaded)
-    measured = _measure(loaded, predictions, run_spec)
-    results = pipeline.add_regressions(measured, baseline, loaded.policy)
-    results += pipeline.skipped_runs(loaded.spec)
-    findings, verdict = judge_task(loaded, results, fail_on)
-    result = pipeline.add_history(
-        pipeline.assemble(loaded, results, findings, verdict, started_at=started), baseline
-    )
-    target = str(pipeline.out_dir_for(loaded.spec.name, out_dir, out_root))
-    published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
-    record_task(result, str(published.report), ledger_url)
-    _artifacts(result, published)
-    return result, published
+    # the steps go to the run's log, so the Prefect UI shows what a terminal shows
+    with progress.reporting(progress.LogSink(get_run_logger())):
+        loaded = load_task(spec_path, policy)
+        _name_run(loaded)
+        run_spec = sharding.runner_override(loaded.spec.runner, runner, dask_address)
+        baseline = baseline_task(loaded.spec.name, ledger_url)
+        predict = _cached(predict_task, _predict_key) if run_spec.cache else predict_task
+        predictions = predict(loaded)
+        measured = _measure(loaded, predictions, run_spec)
+        results = pipeline.add_regressions(measured, baseline, loaded.policy)
+        results += pipeline.skipped_runs(loaded.spec)
+        findings, verdict = judge_task(loaded, results, fail_on)
+        result = pipeline.add_history(
+            pipeline.assemble(loaded, results, findings, verdict, started_at=started), baseline
+        )
+        target = str(pipeline.out_dir_for(loaded.spec.name, out_dir, out_root))
+        published = publish_task(result, loaded, target, formats or ["pdf"], summary_md)
+        record_task(result, str(published.report), ledger_url)
+        _artifacts(result, published)
+        return result, published

@@ -26,9 +26,13 @@ app = typer.Typer(
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks on errors."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's run logs."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress output (the verdict and paths only)."
+    ),
 ) -> None:
     _console.settings.debug = debug
     _console.settings.verbose = verbose
+    _console.settings.quiet = quiet
 
 
 for module in (runs, keys, verify, review, policy, export, history):

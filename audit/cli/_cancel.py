@@ -33,6 +33,8 @@ from audit.fsio import OutputClaim
 GRACE_S = 2.0
 TERM_WAIT_S = 3.0
 KILL_WAIT_S = 2.0
+SWEEPS = 3
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 CANCELLED = "audit cancelled by {name}: stopped {procs} process(es) it started; {files}.\n"
 
@@ -45,6 +47,21 @@ class RunCancelled(BaseException):
         self.signum = signum
 
 
+def become_subreaper() -> bool:
+    """Adopt this run's orphans (Linux `PR_SET_CHILD_SUBREAPER`): a process whose parent dies
+    while the run is being stopped re-parents to us instead of to init, so a later sweep still
+    finds it. False where the call is not available (the sweeps alone must do)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 def descendants() -> list[psutil.Process]:
     return psutil.Process().children(recursive=True)
 
@@ -53,21 +70,28 @@ def stop_descendants(
     spare: frozenset[int] = frozenset(), term_wait: float = TERM_WAIT_S
 ) -> list[psutil.Process]:
     """SIGTERM every process below this one but `spare`, then SIGKILL those that outlive
-    `term_wait`.
+    `term_wait`; repeated (up to SWEEPS times) while new ones turn up.
 
     The tree is read before anything is signalled: a child that dies first would otherwise
-    orphan its own children out of the tree. Returns the processes that were found.
+    orphan its own children out of the tree. A process being started as the signal arrives
+    (a server spawning its worker) is not in that snapshot, hence the sweeps. Returns every
+    process that was found.
     """
-    procs = [p for p in descendants() if p.pid not in spare]
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=term_wait)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=KILL_WAIT_S)
-    return procs
+    found: dict[int, psutil.Process] = {}
+    for _ in range(SWEEPS):
+        procs = [p for p in descendants() if p.pid not in spare and p.pid not in found]
+        if not procs:
+            break
+        found.update((p.pid, p) for p in procs)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, alive = psutil.wait_procs(procs, timeout=term_wait)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=KILL_WAIT_S)
+    return list(found.values())
 
 
 class _Guard:
@@ -167,6 +191,7 @@ def cancellable(claim: OutputClaim | None) -> Iterator[None]:
     Must be entered in the main thread, before Prefect starts its server: `atexit` runs hooks
     last-registered first, so the leftover reaper registered here runs after Prefect's.
     """
+    become_subreaper()
     guard = _Guard(claim)
     if not _SPARE_AT_EXIT:
         _SPARE_AT_EXIT.append(guard.spare)

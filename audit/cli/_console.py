@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -10,8 +11,10 @@ from rich.table import Table
 
 from audit.records import AuditResult, Status
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Not on a terminal (a CI log), rich would wrap tables at 80 columns; a log has room.
+_LOG_WIDTH = 120
+out = Console(highlight=False, width=None if sys.stdout.isatty() else _LOG_WIDTH)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _LOG_WIDTH)
 
 _STYLE = {
     Status.PASS: "green",
@@ -28,6 +31,7 @@ _STYLE = {
 class Settings:
     debug: bool = False
     verbose: bool = False
+    quiet: bool = False
 
 
 settings = Settings()
@@ -44,6 +48,8 @@ def verdict_table(result: AuditResult) -> Table:
     for f in result.findings:
         value = "" if f.metric is None else f"{f.metric.value:.3g}"
         judged = f.judged()
+        if f.metric is not None and judged == f.metric.value:
+            judged = None  # the rule judged the value itself: said once, in `value`
         subject = f.metric.subject if f.metric else ""
         style = _STYLE[f.status]
         table.add_row(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from audit import fsio
+from audit import fsio, progress
 from audit.cli import _console
 from audit.cli._cancel import cancellable
 from audit.cli.policy import FailOn
@@ -46,16 +47,26 @@ def _execute(
     from flows.audit_flow import audit_flow
 
     _quiet_prefect()
-    return audit_flow(
-        spec_path=str(spec),
-        out_dir=str(out) if out else None,
-        policy=policy,
-        fail_on=fail_on,
-        formats=formats,
-        summary_md=str(summary_md) if summary_md else None,
-        runner=runner,
-        dask_address=dask_address,
-    )
+    with progress.reporting(*_progress_sinks()):
+        return audit_flow(
+            spec_path=str(spec),
+            out_dir=str(out) if out else None,
+            policy=policy,
+            fail_on=fail_on,
+            formats=formats,
+            summary_md=str(summary_md) if summary_md else None,
+            runner=runner,
+            dask_address=dask_address,
+        )
+
+
+def _progress_sinks() -> tuple[progress.Sink, ...]:
+    """A live display on a terminal, timestamped lines in a log (CI), nothing with --quiet."""
+    if _console.settings.quiet:
+        return ()
+    if _console.err.is_terminal:
+        return (progress.RichSink(_console.err),)
+    return (progress.LogSink(progress.stream_logger(sys.stderr)),)
 
 
 def _print_outcome(result: AuditResult, published: Published) -> None:

@@ -320,8 +320,15 @@ class ModelRunner:
             rows = order[start : start + batch_size]
             yield rows, ids[rows, : int(ends[rows].max())]
 
-    def predict_proba(self, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
-        """Probabilities for every row, in batches, checked to be finite and well-shaped."""
+    def predict_proba(
+        self,
+        x: np.ndarray | torch.Tensor,
+        batch_size: int = 4096,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Probabilities for every row, in batches, checked to be finite and well-shaped.
+
+        `on_rows(n)` is told each batch's row count as it finishes (progress display)."""
         n = len(x)
         out = np.empty((n, self.n_classes), dtype=np.float64)
         with torch.no_grad():
@@ -340,6 +347,8 @@ class ModelRunner:
                         where="model.task",
                     )
                 out[rows] = p.detach().cpu().double().numpy()
+                if on_rows is not None:
+                    on_rows(len(rows))
         if not np.isfinite(out).all():
             bad = int((~np.isfinite(out)).any(axis=1).sum())
             raise ModelError(

@@ -62,6 +62,8 @@ def _subject(metric: Metric) -> str:
 def generic_sentence(finding: Finding, info: MetricInfo | None, confidence_pct: str) -> str:
     """A finding in words, from the metric catalogue's meaning of its metric."""
     what = info.meaning if info is not None else finding.metric_name.replace("_", " ")
+    # a meaning may open with its own article ("the larger of ..."); say "The" once
+    what = what[4:] if what.lower().startswith("the ") else what
     metric = finding.metric
     subject = _subject(metric) if metric is not None else ""
     if finding.status in _NOT_JUDGED or metric is None or finding.threshold is None:

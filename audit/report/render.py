@@ -207,10 +207,29 @@ def _untag_widgets(pdf: pydyf.PDF) -> None:
         pdf.objects[int(ref.split()[0])].pop("StructParent", None)
 
 
+def _without_object_streams(pdf: pydyf.PDF) -> None:
+    """Write every object on its own, never packed into one object stream.
+
+    pydyf packs all of a document's small objects (here thousands of structure elements)
+    into a single object stream, and pyHanko reads such an object by scanning the stream's
+    header from the top: signing a review and validating a signature walk the structure tree,
+    so each took close to a minute on the demo report (quadratic in the object count). The
+    streams themselves (page content, fonts, attachments) stay compressed; only the packing
+    of dictionaries goes.
+    """
+    write = pdf.write
+
+    def write_loose(output: object, version: bytes, identifier: object, compress: bool) -> None:
+        write(output, version, identifier, compress=False)
+
+    pdf.write = write_loose
+
+
 def _finish(document: object, pdf: pydyf.PDF) -> None:
     _dedupe_associated_files(pdf)
     _archival_form(pdf)
     _untag_widgets(pdf)
+    _without_object_streams(pdf)
 
 
 def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:

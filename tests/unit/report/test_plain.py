@@ -74,6 +74,13 @@ def test_generic_sentence_uses_the_catalogue_meaning_and_percentages():
     )
 
 
+def test_a_meaning_with_its_own_article_says_the_once():
+    info = MetricInfo("gap", ("feature",), "difference", "lower", "the larger of two gaps")
+    metric = Metric(check="bias", name="gap", value=0.3, feature="race")
+    text = generic_sentence(_finding(metric, Threshold("<=", 0.1)), info, "95%")
+    assert text.startswith("The larger of two gaps") and "The the" not in text
+
+
 def test_summary_top_findings_carry_no_metric_names_or_operators():
     result = make_result()
     names = {m.name for m in result.metrics} | {f.metric_name for f in result.findings}
