@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -137,6 +137,21 @@ class DataSpec(Strict):
     bins: dict[str, Binning] = Field(
         {}, description="Per numeric sensitive column: how to cut it into groups."
     )
+    categories: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(
+        {},
+        description="Tabular: the labels of integer-coded feature columns (code i is the "
+        "i-th label), so the report shows `Private`, not `2`.",
+    )
+
+    @model_validator(mode="after")
+    def _categories_are_features(self) -> DataSpec:
+        unknown = sorted(set(self.categories) - set(self.features or ()))
+        if unknown:
+            raise ValueError(
+                f"`categories` names {', '.join(unknown)}, not in `features`; list the labels "
+                "of feature columns only"
+            )
+        return self
 
     @field_validator("features", "sensitive")
     @classmethod

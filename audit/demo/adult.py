@@ -157,7 +157,7 @@ def _cache_key(seed: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _spec_text(seed: int) -> str:
+def _spec_text(seed: int, vocab: dict[str, list[str]]) -> str:
     return f"""\
 # Demo audit: an income classifier (MLP) on the UCI Adult test split.
 name: adult-income-mlp
@@ -173,6 +173,7 @@ data:
   label: {LABEL}
   features: {json.dumps(FEATURES)}
   sensitive: {json.dumps(SENSITIVE)}
+  categories: {json.dumps(vocab)}
 checks:
   bias: {{}}
   spurious:
@@ -206,5 +207,5 @@ def build_tabular_demo(cache: Path, seed: int = 0) -> Path:
     tmp.replace(folder / "model.pt2")
     write_atomic(folder / "adult-test.csv", encode(test, vocab).to_csv(index=False))
     write_atomic(folder / "vocabulary.json", json.dumps(vocab, indent=1))
-    write_atomic(spec_path, _spec_text(seed))
+    write_atomic(spec_path, _spec_text(seed, vocab))
     return spec_path

@@ -7,7 +7,7 @@ JSONL file, tokenized by the model's own tokenizer; image and pre-tokenized text
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class Dataset:
     texts: tuple[str, ...] | None = None
     encoder: TextEncoder | None = None
     truncated: int = 0
+    # tabular: labels of integer-coded feature columns (`data.categories`), for the report
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -194,6 +196,8 @@ def _load_tabular(spec: DataSpec, model: ModelSpec) -> Dataset:
         raise DataError("the dataset has no rows.", where=str(path))
     x = _features(frame, spec.features, path)
     y = _labels(frame[spec.label].to_numpy(), model.task, f"{path} column {spec.label!r}")
+    for column, labels in spec.categories.items():
+        _require_codes(x[:, spec.features.index(column)], column, labels, path)
     return Dataset(
         x=x,
         y=y,
@@ -202,7 +206,21 @@ def _load_tabular(spec: DataSpec, model: ModelSpec) -> Dataset:
         feature_names=tuple(spec.features),
         pad_id=spec.pad_id,
         classes=tuple(sorted(set(y.tolist()))),
+        categories={c: tuple(labels) for c, labels in spec.categories.items()},
     )
+
+
+def _require_codes(values: np.ndarray, column: str, labels: Sequence[str], path: Path) -> None:
+    """A column given labels in `data.categories` holds codes 0..len(labels)-1, nothing else."""
+    codes = np.unique(values[~np.isnan(values)])
+    bad = codes[(codes != np.round(codes)) | (codes < 0) | (codes >= len(labels))]
+    if len(bad):
+        raise DataError(
+            f"column {column!r} holds {bad[0]:g}, which is not a code of its {len(labels)} "
+            f"labels in `data.categories` (codes 0 to {len(labels) - 1}).",
+            where=f"{path} column {column!r}",
+            fix=f"list every label of {column!r} in code order under data.categories.{column}.",
+        )
 
 
 def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:

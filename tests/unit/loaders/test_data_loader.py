@@ -133,3 +133,24 @@ def test_npz_text_must_be_token_ids(tmp_path):
     model = ModelSpec(path=Path("m.pt2"), task="binary", modality="text")
     with pytest.raises(DataError, match="int64 token ids"):
         load_dataset(DataSpec(path=path, label="y"), model)
+
+
+def test_category_labels_travel_with_the_data(tmp_path):
+    df = frame().assign(b=[0, 1, 2, 0, 1, 2])
+    ds = load_dataset(
+        data_spec(csv(tmp_path, df), categories={"b": ["Private", "State", "Self"]}), BINARY
+    )
+    assert ds.categories == {"b": ("Private", "State", "Self")}
+
+
+@pytest.mark.parametrize("bad", [3.0, -1.0, 0.5])
+def test_a_value_that_is_no_code_of_its_labels_is_refused(tmp_path, bad):
+    df = frame().assign(b=[0, 1, bad, 0, 1, 1])
+    with pytest.raises(DataError) as err:
+        load_dataset(data_spec(csv(tmp_path, df), categories={"b": ["x", "y", "z"]}), BINARY)
+    assert "column 'b'" in err.value.where and "data.categories.b" in (err.value.fix or "")
+
+
+def test_labels_for_a_column_that_is_no_feature_are_a_spec_error(tmp_path):
+    with pytest.raises(ValueError, match="not in `features`"):
+        data_spec(tmp_path / "d.csv", categories={"sex": ["F", "M"]})
