@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 import pydyf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from weasyprint import CSS, HTML, Attachment
 from weasyprint.html import UA, UA_COUNTER_STYLE, UA_FORM_STYLESHEET, UA_STYLESHEET
 from weasyprint.urls import FatalURLFetchingError, URLFetcher
@@ -74,8 +74,21 @@ def html_document(html: str) -> HTML:
     return _ReportHTML(string=html, base_url=str(TEMPLATES), url_fetcher=_LocalFetcher())
 
 
+def column_header(name: object) -> Markup:
+    """A column header that may wrap only between name parts: after `_`, `*`, `/` and `-`.
+
+    Headers never break inside a word (`th` has `overflow-wrap: normal`), so without these
+    break points `education_num` could not wrap at all, and with `anywhere` it split as
+    "educa tion_n um".
+    """
+    text = str(escape(str(name)))
+    for mark in ("_", "*", "/", "-"):
+        text = text.replace(mark, f"{mark}<wbr>")
+    return Markup(text)
+
+
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -83,6 +96,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["header"] = column_header
+    return env
 
 
 _ENV = _environment()
