@@ -1,0 +1,190 @@
+"""The identity-term check's report section and its plain-language sentences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from audit.checks.identity_terms.evidence import IdentityTermsEvidence
+from audit.presentation.format import clip, fmt
+from audit.presentation.view import Cell, CheckSection, SectionInput, table, value_ci
+from audit.records import Finding, Metric
+
+if TYPE_CHECKING:
+    from audit.plugin import CheckPlugin
+
+_TERM_COLUMNS = ("subgroup_auc", "bpsn_auc", "bnsp_auc", "ctf_gap_term", "template_mean_score")
+_WORDS = {
+    "ctf_gap": "swapping one {feature} term for another changes the model's probabilities by",
+    "swap_flip_rate": "swapping one {feature} term for another changes the decision in",
+    "template_score_gap": "the mean template score differs between terms by",
+}
+_AUC_GAP = {
+    "max_bpsn_auc_gap": (
+        "bpsn_auc",
+        "the model separates toxic texts that do not mention {term} from non-toxic texts that "
+        "do (BPSN AUC {auc}) worse than it separates all texts (AUC {overall}): texts naming "
+        "{term} are pushed towards the positive class",
+    ),
+    "max_bnsp_auc_gap": (
+        "bnsp_auc",
+        "the model separates toxic texts that mention {term} from non-toxic texts that do not "
+        "(BNSP AUC {auc}) worse than all texts (AUC {overall}): texts naming {term} are pushed "
+        "towards the negative class",
+    ),
+    "max_subgroup_auc_gap": (
+        "subgroup_auc",
+        "within the texts that mention {term}, the model ranks toxic above non-toxic worse "
+        "(subgroup AUC {auc}) than on all texts (AUC {overall})",
+    ),
+}
+_OPS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+
+
+def _by(metrics: Sequence[Metric], name: str) -> dict[tuple[str | None, str | None], Metric]:
+    return {(m.feature, m.group): m for m in metrics if m.name == name}
+
+
+def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
+    """Per category a table of each term's AUCs, swap gap and template score; the most-changed
+    swaps as words; the terms too small to judge."""
+    out = CheckSection(plugin.name, plugin.title)
+    evidence = inputs.evidence
+    level = inputs.settings.confidence_pct
+    if isinstance(evidence, IdentityTermsEvidence) and evidence.reason:
+        out.empty_message = f"Not applicable: {evidence.reason}."
+        return out
+    metrics = inputs.metrics
+    overall = next((m for m in metrics if m.name == "overall_auc"), None)
+    if overall is not None:
+        out.sentences.append(f"Overall AUC on all rows: {value_ci(overall)} ({level} interval).")
+    columns = {name: _by(metrics, name) for name in _TERM_COLUMNS}
+    mentions = _by(metrics, "mentions")
+    ctf = _by(metrics, "ctf_gap")
+    flips = _by(metrics, "swap_flip_rate")
+    categories = list(
+        dict.fromkeys(m.feature for m in metrics if m.feature is not None and m.group is not None)
+    )
+    for category in categories:
+        terms = list(
+            dict.fromkeys(m.group for m in metrics if m.feature == category and m.group is not None)
+        )
+        rows = []
+        for term in terms:
+            seen = mentions.get((category, term))
+            cells = [Cell(term), Cell(fmt(seen.value) if seen else "—", "num")]
+            cells += [Cell(value_ci(columns[c].get((category, term))), "num") for c in _TERM_COLUMNS]
+            rows.append(cells)
+        gap, flip = ctf.get((category, None)), flips.get((category, None))
+        caption = f"{category}: per term, with {level} bootstrap intervals"
+        if gap is not None:
+            caption += f"; CTF gap {value_ci(gap)}"
+        if flip is not None:
+            caption += f", decisions flipped by swaps {value_ci(flip)}"
+        out.tables.append(
+            table(
+                caption,
+                ("Term", "Mentions", "Subgroup AUC", "BPSN AUC", "BNSP AUC", "Swap gap",
+                 "Template score"),
+                rows,
+            )
+        )
+    if isinstance(evidence, IdentityTermsEvidence):
+        if evidence.examples:
+            out.tables.append(
+                table(
+                    "Most-changed swaps (probability change: total variation; binary: |Δp|)",
+                    ("Category", "Swap", "Before", "After", "Score", "Change"),
+                    [
+                        (
+                            Cell(e.category),
+                            Cell(f"{e.source} → {e.target}"),
+                            Cell(clip(e.before)),
+                            Cell(clip(e.after)),
+                            Cell(f"{fmt(e.score_before)} → {fmt(e.score_after)}", "num"),
+                            Cell(fmt(e.change), "num"),
+                        )
+                        for e in evidence.examples
+                    ],
+                )
+            )
+        if evidence.too_small:
+            listed = ", ".join(f"{t} ({c}, n = {n})" for c, t, n in evidence.too_small[:20])
+            out.sentences.append(
+                f"Not measured, too few positives or negatives (under "
+                f"{evidence.min_group_size}): {listed}"
+                + (" and more" if len(evidence.too_small) > 20 else "")
+                + ". Their categories' AUC aggregates are insufficient data."
+            )
+        if evidence.unmentioned:
+            out.sentences.append(
+                "No row mentions a term of: " + ", ".join(evidence.unmentioned) + "."
+            )
+    if not metrics:
+        out.empty_message = "Nothing was measured."
+    return out
+
+
+def _requires(finding: Finding) -> str:
+    threshold = finding.threshold
+    if threshold is None:
+        return ""
+    bound = {"ci_low": " at the low end of its interval", "ci_high": " at its high end"}
+    return (
+        f"; the policy requires {_OPS.get(threshold.op, threshold.op)} {threshold.value:g}"
+        f"{bound.get(threshold.on, '')}"
+    )
+
+
+def plain_sentence(
+    finding: Finding, metrics: Sequence[Metric], confidence_pct: str
+) -> str | None:
+    """A judged swap gap, template gap or worst-term AUC gap in words; None for others."""
+    metric = finding.metric
+    if metric is None or metric.feature is None:
+        return None
+    ci = (
+        f" ({confidence_pct} CI {metric.ci_low:.3f} to {metric.ci_high:.3f})"
+        if metric.ci_low is not None and metric.ci_high is not None
+        else ""
+    )
+    name = finding.metric_name
+    if name in _WORDS:
+        amount = {
+            "swap_flip_rate": f"{metric.value:.1%} of the swaps",
+            "ctf_gap": f"{metric.value:.3f} on average",
+        }.get(name, f"{metric.value:.3f}")
+        lead = _WORDS[name].format(feature=metric.feature)
+        return f"In {metric.feature}, {lead} {amount}{ci}{_requires(finding)}."
+    if name in _AUC_GAP:
+        per_term, words = _AUC_GAP[name]
+        overall = next((m for m in metrics if m.name == "overall_auc"), None)
+        gaps = [
+            m
+            for m in metrics
+            if m.name == f"{per_term}_gap" and m.feature == metric.feature and m.group
+        ]
+        if overall is None or not gaps:
+            return None
+        worst = max(gaps, key=lambda m: m.value)
+        term_auc = next(
+            (
+                m
+                for m in metrics
+                if m.name == per_term and m.feature == metric.feature and m.group == worst.group
+            ),
+            None,
+        )
+        if term_auc is None:
+            return None
+        text = words.format(
+            term=worst.group, auc=f"{term_auc.value:.3f}", overall=f"{overall.value:.3f}"
+        )
+        return (
+            f"In {metric.feature}, {text}; the largest gap is {metric.value:.3f}{ci}"
+            f"{_requires(finding)}."
+        )
+    return None
+
+
+__all__ = ["plain_sentence", "section"]
