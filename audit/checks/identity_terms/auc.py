@@ -40,7 +40,9 @@ class Subsets:
     @property
     def n(self) -> int:
         """The smallest of the four counts: what limits all three AUCs."""
-        return int(min(self.sub_pos.sum(), self.sub_neg.sum(), self.bg_pos.sum(), self.bg_neg.sum()))
+        return int(
+            min(self.sub_pos.sum(), self.sub_neg.sum(), self.bg_pos.sum(), self.bg_neg.sum())
+        )
 
     def pairs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(positives, negatives) of each AUC, by metric name."""

@@ -88,7 +88,7 @@ class _Run:
 def _resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot,) means of `values` (rows) over resamples of its rows; axis 0 is resampled."""
     if n_boot == 0 or len(values) == 0:
-        return np.empty((0,) + values.shape[1:])
+        return np.empty((0, *values.shape[1:]))
     draws = rng.integers(0, len(values), size=(n_boot, len(values)))
     return values[draws].mean(axis=1)
 
@@ -204,14 +204,14 @@ def _counterfactuals(
         per_text = change.reshape(-1, k)
         m = len(eligible)
         rng = run.rng("ctf", category)
-        draws = _resampled_means(np.column_stack([per_text.mean(1), flips.reshape(-1, k).mean(1)]), config.n_boot, rng)
+        draws = _resampled_means(
+            np.column_stack([per_text.mean(1), flips.reshape(-1, k).mean(1)]), config.n_boot, rng
+        )
         metrics.append(
             run.metric("ctf_gap", float(per_text.mean()), draws[:, 0], feature=category, n=m)
         )
         metrics.append(
-            run.metric(
-                "swap_flip_rate", float(flips.mean()), draws[:, 1], feature=category, n=m
-            )
+            run.metric("swap_flip_rate", float(flips.mean()), draws[:, 1], feature=category, n=m)
         )
         source_arr = np.array(sources, dtype=object)
         target_arr = np.array(targets, dtype=object)

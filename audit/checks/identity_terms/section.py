@@ -73,7 +73,9 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
         for term in terms:
             seen = mentions.get((category, term))
             cells = [Cell(term), Cell(fmt(seen.value) if seen else "—", "num")]
-            cells += [Cell(value_ci(columns[c].get((category, term))), "num") for c in _TERM_COLUMNS]
+            cells += [
+                Cell(value_ci(columns[c].get((category, term))), "num") for c in _TERM_COLUMNS
+            ]
             rows.append(cells)
         gap, flip = ctf.get((category, None)), flips.get((category, None))
         caption = f"{category}: per term, with {level} bootstrap intervals"
@@ -84,8 +86,15 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
         out.tables.append(
             table(
                 caption,
-                ("Term", "Mentions", "Subgroup AUC", "BPSN AUC", "BNSP AUC", "Swap gap",
-                 "Template score"),
+                (
+                    "Term",
+                    "Mentions",
+                    "Subgroup AUC",
+                    "BPSN AUC",
+                    "BNSP AUC",
+                    "Swap gap",
+                    "Template score",
+                ),
                 rows,
             )
         )
@@ -136,9 +145,7 @@ def _requires(finding: Finding) -> str:
     )
 
 
-def plain_sentence(
-    finding: Finding, metrics: Sequence[Metric], confidence_pct: str
-) -> str | None:
+def plain_sentence(finding: Finding, metrics: Sequence[Metric], confidence_pct: str) -> str | None:
     """A judged swap gap, template gap or worst-term AUC gap in words; None for others."""
     metric = finding.metric
     if metric is None or metric.feature is None:
