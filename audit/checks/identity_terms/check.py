@@ -127,6 +127,19 @@ class IdentityTermsCheck:
         metrics: list[Metric] = []
         not_applicable: dict[str, str] = {}
 
+        too_small: list[tuple[str, str, int]] = []
+        y = np.asarray(ctx.data.y)
+        if not binary:
+            not_applicable |= _not_applicable(
+                "subgroup, BPSN and BNSP AUCs are defined for binary classifiers", AUC_NAMES
+            )
+        elif len(np.unique(y)) < 2:
+            not_applicable |= _not_applicable("the labels hold a single class", AUC_NAMES)
+        elif not any(any(f) for f in found.values()):
+            not_applicable |= _not_applicable("no row mentions an identity term", AUC_NAMES)
+        else:
+            aucs, too_small = _aucs(run, matchers, found, y)
+            metrics += aucs  # first: `mentions` sizes each term for the judge
         swapped, examples = _counterfactuals(run, matchers, found)
         metrics += swapped
         if not swapped:
@@ -147,19 +160,6 @@ class IdentityTermsCheck:
         else:
             metrics += _templates(run, lexicon, read_templates(template_path))
 
-        too_small: list[tuple[str, str, int]] = []
-        y = np.asarray(ctx.data.y)
-        if not binary:
-            not_applicable |= _not_applicable(
-                "subgroup, BPSN and BNSP AUCs are defined for binary classifiers", AUC_NAMES
-            )
-        elif len(np.unique(y)) < 2:
-            not_applicable |= _not_applicable("the labels hold a single class", AUC_NAMES)
-        elif not any(any(f) for f in found.values()):
-            not_applicable |= _not_applicable("no row mentions an identity term", AUC_NAMES)
-        else:
-            aucs, too_small = _aucs(run, matchers, found, y)
-            metrics += aucs
         evidence = IdentityTermsEvidence(
             lexicon="spec" if config.terms is not None else "bundled",
             templates=""

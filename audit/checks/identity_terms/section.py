@@ -150,12 +150,13 @@ def plain_sentence(finding: Finding, metrics: Sequence[Metric], confidence_pct: 
     metric = finding.metric
     if metric is None or metric.feature is None:
         return None
+    name = finding.metric_name
+    form = ".1%" if name == "swap_flip_rate" else ".3f"
     ci = (
-        f" ({confidence_pct} CI {metric.ci_low:.3f} to {metric.ci_high:.3f})"
+        f" ({confidence_pct} CI {metric.ci_low:{form}} to {metric.ci_high:{form}})"
         if metric.ci_low is not None and metric.ci_high is not None
         else ""
     )
-    name = finding.metric_name
     if name in _WORDS:
         amount = {
             "swap_flip_rate": f"{metric.value:.1%} of the swaps",
@@ -174,6 +175,8 @@ def plain_sentence(finding: Finding, metrics: Sequence[Metric], confidence_pct: 
         if overall is None or not gaps:
             return None
         worst = max(gaps, key=lambda m: m.value)
+        if worst.value <= 0:  # no term is worse than the whole: the generic sentence serves
+            return None
         term_auc = next(
             (
                 m
