@@ -62,8 +62,13 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     mentions = _by(metrics, "mentions")
     ctf = _by(metrics, "ctf_gap")
     flips = _by(metrics, "swap_flip_rate")
+    # a table per category the data mention; the others have only template scores (below)
     categories = list(
-        dict.fromkeys(m.feature for m in metrics if m.feature is not None and m.group is not None)
+        dict.fromkeys(
+            m.feature
+            for m in metrics
+            if m.name in ("mentions", "ctf_gap_term") and m.feature is not None
+        )
     )
     for category in categories:
         terms = list(
@@ -98,6 +103,7 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
                 rows,
             )
         )
+    _template_table(out, metrics, level)
     if isinstance(evidence, IdentityTermsEvidence):
         if evidence.examples:
             out.tables.append(
@@ -132,6 +138,38 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     if not metrics:
         out.empty_message = "Nothing was measured."
     return out
+
+
+def _template_table(out: CheckSection, metrics: Sequence[Metric], level: str) -> None:
+    """One row per category: the spread of template scores, Dixon's equality differences,
+    and the terms scored highest and lowest."""
+    gaps = _by(metrics, "template_score_gap")
+    if not gaps:
+        return
+    fped, fned = _by(metrics, "template_fped"), _by(metrics, "template_fned")
+    rows = []
+    for (category, _), gap in gaps.items():
+        scores = [m for m in metrics if m.name == "template_mean_score" and m.feature == category]
+        top = max(scores, key=lambda m: m.value)
+        low = min(scores, key=lambda m: m.value)
+        rows.append(
+            (
+                Cell(str(category)),
+                Cell(value_ci(gap), "num"),
+                Cell(value_ci(fped.get((category, None))), "num"),
+                Cell(value_ci(fned.get((category, None))), "num"),
+                Cell(f"{top.group} ({fmt(top.value)})"),
+                Cell(f"{low.group} ({fmt(low.value)})"),
+            )
+        )
+    out.tables.append(
+        table(
+            f"Templates: mean-score spread and equality differences per category ({level} "
+            "bootstrap intervals over templates)",
+            ("Category", "Score gap", "FPED", "FNED", "Highest", "Lowest"),
+            rows,
+        )
+    )
 
 
 def _requires(finding: Finding) -> str:

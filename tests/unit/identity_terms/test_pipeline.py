@@ -46,9 +46,7 @@ def _audit(root: Path, planted: dict[str, float]) -> dict[str, dict[str, str]]:
     }
     path = root / "spec.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    _, published = run_audit(
-        path, root / "out", ledger_url=f"sqlite:///{root / 'ledger.sqlite'}"
-    )
+    _, published = run_audit(path, root / "out", ledger_url=f"sqlite:///{root / 'ledger.sqlite'}")
     findings = json.loads(published.findings.read_text(encoding="utf-8"))["findings"]
     out: dict[str, dict[str, str]] = {}
     for f in findings:
