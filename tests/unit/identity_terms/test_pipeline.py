@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from identity_planted import NEUTRAL, TOXIC, corpus, planted_bert_folder
 
 from audit.checks.identity_terms.lexicon import bundled_lexicon
 from audit.pipeline import run_audit
+from audit.records import Status
 
 WORDS = [*NEUTRAL, *TOXIC, *dict.fromkeys(t for v in bundled_lexicon().values() for t in v)]
 
@@ -71,3 +73,32 @@ def test_planted_identity_bias_is_flagged_and_the_control_is_not(tmp_path, plant
     # templates are scored for every category, and only religion carries the planted words
     assert status["IDT-006"]["religion"] == expected
     assert status["IDT-006"]["gender"] == "pass"
+
+
+def test_a_tabular_audit_under_default_skips_every_identity_rule_with_the_reason(tmp_path):
+    """Required by `default`, the check runs on a table, measures nothing and says why; its
+    rules are `skipped`, never errors, so tabular verdicts are unchanged."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame["y"] = (x @ [1.0, -2.0, 0.5] > 0).astype(int)
+    frame["s"] = rng.choice(["f", "m"], 200)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    spec = {
+        "name": "tabular-identity",
+        "model": {"factory": "tests.tiny_models:linear", "task": "binary"},
+        "data": {"path": "data.csv", "label": "y", "features": ["a", "b", "c"], "sensitive": ["s"]},
+        "checks": {
+            "bias": {"n_boot": 50, "intersections": False},
+            "robustness": {"sample": 60, "min_flip_sample": 4, "pgd_steps": 3},
+        },
+        "policy": "default",
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result, _ = run_audit(path, tmp_path / "out", ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}")
+    identity = [f for f in result.findings if f.rule.startswith("IDT-")]
+    assert len(identity) == 6
+    assert all(f.status == Status.SKIPPED and "tabular" in f.message for f in identity)
+    run = next(r for r in result.check_runs if r.check == "identity_terms")
+    assert run.state == "ran" and not [m for m in result.metrics if m.check == "identity_terms"]
