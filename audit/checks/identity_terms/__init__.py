@@ -6,6 +6,7 @@ The plugin declares the check; the work is in `check.py`, imported only when it 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -17,6 +18,7 @@ from audit.records import Finding, Metric
 
 if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
+    from audit.loaders.data import Dataset
     from audit.presentation.view import CheckSection, SectionInput
 
 _TERM = ("feature", "group")  # feature: the category (religion ...), group: the term
@@ -163,8 +165,9 @@ class IdentityTermsPlugin(CheckPlugin):
         "that mention it) is not measured, and the aggregates of its category are then reported "
         "as insufficient data, never as passing. Matching is lexical: words with other senses "
         "(white, black, straight, old) count as mentions, and identities named otherwise "
-        "(slurs, spelling variants, other languages) are missed. Swaps can make unnatural "
-        "sentences; a lexicon and templates cover only the identities and phrasings they list."
+        "(unlisted plurals, slurs, spelling variants, other languages) are missed. Swaps can "
+        "make unnatural sentences, and a swap past the model's maximum length changes nothing "
+        "it reads; a lexicon and templates cover only the identities and phrasings they list."
     )
     evidence_type = IdentityTermsEvidence
 
@@ -182,6 +185,14 @@ class IdentityTermsPlugin(CheckPlugin):
         if isinstance(config.templates, bool):
             return config
         return config.model_copy(update={"templates": resolve(config.templates, "templates")})
+
+    def preflight(self, config: BaseModel, data: Dataset) -> None:
+        """A template file is read, and refused naming its line, before any model work."""
+        from audit.checks.identity_terms.lexicon import read_templates
+
+        assert isinstance(config, IdentityTermsSpec)
+        if isinstance(config.templates, Path):
+            read_templates(config.templates)
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         from audit.checks.identity_terms.check import IdentityTermsCheck

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-CHUNK = 64  # resamples per pass: (CHUNK, N) float64 weights stay small
+CHUNK = 64  # most resamples per pass
+CELLS = 4_000_000  # most resamples x rows of float64 weights held at once
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,16 @@ class Ranked:
         self, weights: np.ndarray, positives: np.ndarray, negatives: np.ndarray
     ) -> np.ndarray:
         """AUC per row of `weights` (B, N): positive mass above negative mass, ties half."""
-        w = np.atleast_2d(weights)[:, self.order]
-        pos = np.add.reduceat(w * positives[self.order], self.starts, axis=1)
-        neg = np.add.reduceat(w * negatives[self.order], self.starts, axis=1)
+        order = self.order
+        return self.sorted_auc(np.atleast_2d(weights)[:, order], positives[order], negatives[order])
+
+    def sorted_auc(
+        self, weights: np.ndarray, positives: np.ndarray, negatives: np.ndarray
+    ) -> np.ndarray:
+        """`weighted_auc` with weights and masks already in score order."""
+        w = weights
+        pos = np.add.reduceat(w * positives, self.starts, axis=1)
+        neg = np.add.reduceat(w * negatives, self.starts, axis=1)
         below = np.cumsum(neg, axis=1) - neg
         wins = (pos * (below + 0.5 * neg)).sum(axis=1)
         total = pos.sum(axis=1) * neg.sum(axis=1)
@@ -93,13 +101,16 @@ def bootstrap_aucs(
     """(n_boot, len(pairs)) AUCs over row resamples (every pair sees the same resamples)."""
     n = len(score)
     ranked = Ranked(score)
+    order = ranked.order
+    masks = [(p[order], q[order]) for p, q in pairs]  # sorted once, not once per resample
     out = np.empty((n_boot, len(pairs)))
     uniform = np.full(n, 1.0 / n)
-    for start in range(0, n_boot, CHUNK):
-        b = min(CHUNK, n_boot - start)
-        weights = rng.multinomial(n, uniform, size=b).astype(np.float64)
-        for j, (positives, negatives) in enumerate(pairs):
-            out[start : start + b, j] = ranked.weighted_auc(weights, positives, negatives)
+    step = max(1, min(CHUNK, CELLS // max(n, 1)))
+    for start in range(0, n_boot, step):
+        b = min(step, n_boot - start)
+        weights = rng.multinomial(n, uniform, size=b).astype(np.float64)[:, order]
+        for j, (positives, negatives) in enumerate(masks):
+            out[start : start + b, j] = ranked.sorted_auc(weights, positives, negatives)
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from audit.checks.identity_terms.auc import Subsets, auc, bootstrap_aucs
 from audit.checks.identity_terms.evidence import IdentityTermsEvidence, SwapExample
 from audit.checks.identity_terms.lexicon import Matcher, Template, bundled_lexicon, read_templates
 from audit.checks.identity_terms.spec import IdentityTermsSpec
-from audit.records import IntervalBasis, Metric
+from audit.records import IntervalBasis, Metric, SubjectKeys
 from audit.stats import percentile_interval, wilson_interval
 from audit.streams import stream
 
@@ -50,6 +51,14 @@ AUC_NAMES = (
     *(f"max_{a}_gap" for a in AUCS),
 )
 ALL_NAMES = (*CTF_NAMES, *TEMPLATE_NAMES, *AUC_NAMES)
+SCORE_CHUNK = 8192  # texts tokenized and scored per call (each chunk padded to its longest)
+BOOT_CELLS = 8_000_000  # resamples x rows held at once by a bootstrap of means
+
+
+class _Keys(SubjectKeys, total=False):
+    """A metric's subject and its `n`."""
+
+    n: int | None
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class _Run:
         return IntervalBasis("percentile", self.confidence)
 
     def metric(
-        self, name: str, value: float, samples: np.ndarray | None = None, **keys: object
+        self, name: str, value: float, samples: np.ndarray | None = None, **keys: Unpack[_Keys]
     ) -> Metric:
         """A Metric whose percentile interval (if resampled) is widened to bracket the value."""
         low = high = None
@@ -72,7 +81,7 @@ class _Run:
             if np.isfinite(lo) and np.isfinite(hi):
                 low, high = min(float(lo), value), max(float(hi), value)
         interval = self.basis if low is not None else None
-        return Metric(NAME, name, value, ci_low=low, ci_high=high, interval=interval, **keys)  # type: ignore[arg-type]
+        return Metric(NAME, name, value, ci_low=low, ci_high=high, interval=interval, **keys)
 
     def rng(self, *keys: str) -> np.random.Generator:
         return stream(self.ctx.seed, NAME, *keys)
@@ -81,16 +90,25 @@ class _Run:
         """Probabilities and decisions for new texts, tokenized by the model's own tokenizer."""
         encoder = self.ctx.data.encoder
         assert encoder is not None
-        ids = encoder.encode(list(texts)).ids
-        return self.ctx.predict(ids, self.config.batch_size)
+        parts = [
+            self.ctx.predict(encoder.encode(texts[i : i + SCORE_CHUNK]).ids, self.config.batch_size)
+            for i in range(0, len(texts), SCORE_CHUNK)
+        ]
+        return np.concatenate([p for p, _ in parts]), np.concatenate([d for _, d in parts])
 
 
 def _resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot,) means of `values` (rows) over resamples of its rows; axis 0 is resampled."""
     if n_boot == 0 or len(values) == 0:
         return np.empty((0, *values.shape[1:]))
-    draws = rng.integers(0, len(values), size=(n_boot, len(values)))
-    return values[draws].mean(axis=1)
+    m = len(values)
+    step = max(1, BOOT_CELLS // m)
+    return np.concatenate(
+        [
+            values[rng.integers(0, m, size=(min(step, n_boot - start), m))].mean(axis=1)
+            for start in range(0, n_boot, step)
+        ]
+    )
 
 
 def _not_applicable(reason: str, names: Sequence[str] = ALL_NAMES) -> dict[str, str]:

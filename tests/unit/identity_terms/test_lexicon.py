@@ -92,3 +92,15 @@ def test_bad_template_file_names_the_line_and_the_fix(tmp_path):
     (tmp_path / "h.csv").write_text("text,label\nx,0\n", encoding="utf-8")
     with pytest.raises(SpecError, match="columns"):
         read_templates(tmp_path / "h.csv")
+
+
+def test_preflight_refuses_a_bad_template_file_before_any_model_work(tmp_path):
+    from audit import registry
+    from audit.checks.identity_terms.spec import IdentityTermsSpec
+    from audit.testing.inputs import make_inputs
+
+    path = tmp_path / "t.csv"
+    path.write_text("template,label\nI am {term}.,2\n", encoding="utf-8")
+    data = make_inputs("text", "binary").data
+    with pytest.raises(SpecError, match="line 2"):
+        registry.plugin("identity_terms").preflight(IdentityTermsSpec(templates=path), data)
