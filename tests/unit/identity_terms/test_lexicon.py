@@ -104,3 +104,21 @@ def test_preflight_refuses_a_bad_template_file_before_any_model_work(tmp_path):
     data = make_inputs("text", "binary").data
     with pytest.raises(SpecError, match="line 2"):
         registry.plugin("identity_terms").preflight(IdentityTermsSpec(templates=path), data)
+
+
+def test_a_template_path_resolves_beside_the_spec(tmp_path):
+    import yaml
+
+    from audit.spec import load_spec
+
+    (tmp_path / "t.csv").write_text("template,label\nI am {term}.,0\n", encoding="utf-8")
+    spec = {
+        "name": "s",
+        "model": {"path": "model", "task": "binary"},
+        "data": {"path": "d.csv", "text": "text", "label": "label"},
+        "checks": {"identity_terms": {"templates": "t.csv", "terms": {"r": ["a", "b"]}}},
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    section = load_spec(tmp_path / "spec.yaml").checks.section("identity_terms")
+    assert section.templates == (tmp_path / "t.csv").resolve()
+    assert section.terms == {"r": ["a", "b"]}
