@@ -231,63 +231,75 @@ def _counterfactuals(
         metrics.append(
             run.metric("swap_flip_rate", float(flips.mean()), draws[:, 1], feature=category, n=m)
         )
-        source_arr = np.array(sources, dtype=object)
-        target_arr = np.array(targets, dtype=object)
-        for s in terms:
-            rows = np.flatnonzero(source_arr == s)
-            if not len(rows):
-                continue
-            mine = per_text[rows]
-            rng_s = run.rng("ctf", category, s)
-            metrics.append(
-                run.metric(
-                    "ctf_gap_term",
-                    float(mine.mean()),
-                    _resampled_means(mine.mean(1), config.n_boot, rng_s),
-                    feature=category,
-                    group=s,
-                    n=len(rows),
-                )
-            )
-            column = {t: j for j, t in enumerate(target_arr[rows[0]])}
-            for t in terms:
-                if t == s:
-                    continue
-                pair = mine[:, column[t]]
-                metrics.append(
-                    run.metric(
-                        "ctf_gap_pair",
-                        float(pair.mean()),
-                        _resampled_means(pair, config.n_boot, run.rng("ctf", category, s, t)),
-                        feature=category,
-                        group=s,
-                        perturbation=f"to {t}",
-                        n=len(rows),
-                    )
-                )
-        # binary: the positive class's probability; multiclass: the original decision's
-        score_col = (
-            np.ones(len(change), dtype=int)
-            if proba.shape[1] == 2
-            else np.repeat(ctx.predictions.label[eligible], k)
+        metrics += _term_gaps(run, category, terms, np.array(sources, dtype=object), per_text)
+        examples += _examples(
+            run, category, eligible, sources, targets, swapped, proba, before, change
         )
-        after_score = proba[np.arange(len(change)), score_col]
-        before_score = before[np.arange(len(change)), score_col]
-        for j in np.argsort(-change, kind="stable")[: config.examples]:
-            row, col = divmod(int(j), k)
-            examples.append(
-                SwapExample(
-                    category=category,
-                    source=sources[row],
-                    target=targets[row][col],
-                    before=texts[int(eligible[row])],
-                    after=swapped[int(j)],
-                    score_before=float(before_score[j]),
-                    score_after=float(after_score[j]),
-                    change=float(change[j]),
-                )
-            )
     return metrics, examples
+
+
+def _term_gaps(
+    run: _Run, category: str, terms: Sequence[str], sources: np.ndarray, per_text: np.ndarray
+) -> list[Metric]:
+    """`ctf_gap_term` per source term and `ctf_gap_pair` per (source, target) pair; a text's
+    swaps run over the other terms in lexicon order, so column j of `per_text` is the j-th."""
+    n_boot = run.config.n_boot
+    out: list[Metric] = []
+    for s in terms:
+        rows = np.flatnonzero(sources == s)
+        if not len(rows):
+            continue
+        mine = per_text[rows]
+        draws = _resampled_means(mine.mean(1), n_boot, run.rng("ctf", category, s))
+        keys: _Keys = {"feature": category, "group": s, "n": len(rows)}
+        out.append(run.metric("ctf_gap_term", float(mine.mean()), draws, **keys))
+        for j, t in enumerate(t for t in terms if t != s):
+            pair = mine[:, j]
+            draws = _resampled_means(pair, n_boot, run.rng("ctf", category, s, t))
+            pair_keys: _Keys = {**keys, "perturbation": f"to {t}"}
+            out.append(run.metric("ctf_gap_pair", float(pair.mean()), draws, **pair_keys))
+    return out
+
+
+def _examples(
+    run: _Run,
+    category: str,
+    eligible: np.ndarray,
+    sources: list[str],
+    targets: list[list[str]],
+    swapped: list[str],
+    proba: np.ndarray,
+    before: np.ndarray,
+    change: np.ndarray,
+) -> list[SwapExample]:
+    """The most-changed swaps of a category, as words, with the score the reader compares:
+    binary, the positive class's probability; multiclass, the original decision's."""
+    texts = run.ctx.data.texts
+    assert texts is not None
+    k = len(targets[0]) if targets else 1
+    column = (
+        np.ones(len(change), dtype=int)
+        if proba.shape[1] == 2
+        else np.repeat(run.ctx.predictions.label[eligible], k)
+    )
+    rows = np.arange(len(change))
+    after_score, before_score = proba[rows, column], before[rows, column]
+    out = []
+    for j in np.argsort(-change, kind="stable")[: run.config.examples]:
+        row, col = divmod(int(j), k)
+        out.append(
+            SwapExample(
+                category=category,
+                source=sources[row],
+                target=targets[row][col],
+                before=texts[int(eligible[row])],
+                after=swapped[int(j)],
+                score_before=float(before_score[j]),
+                score_after=float(after_score[j]),
+                change=float(change[j]),
+            )
+        )
+    return out
 
 
 def _templates(
