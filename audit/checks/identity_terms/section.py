@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING
 
 from audit.checks.identity_terms.evidence import IdentityTermsEvidence
 from audit.presentation.format import clip, fmt
+from audit.presentation.plain import measured, requirement
 from audit.presentation.view import Cell, CheckSection, SectionInput, table, value_ci
-from audit.records import Finding, Metric
+from audit.records import Finding, Metric, Status
 
 if TYPE_CHECKING:
     from audit.plugin import CheckPlugin
 
 _TERM_COLUMNS = ("subgroup_auc", "bpsn_auc", "bnsp_auc", "ctf_gap_term", "template_mean_score")
 _WORDS = {
-    "ctf_gap": "swapping one {feature} term for another changes the model's probabilities by",
-    "swap_flip_rate": "swapping one {feature} term for another changes the decision in",
+    "ctf_gap": "swapping one term for another changes the model's probabilities by",
+    "swap_flip_rate": "swapping one term for another changes the decision in",
     "template_score_gap": "the mean template score differs between terms by",
 }
 _AUC_GAP = {
@@ -38,7 +39,8 @@ _AUC_GAP = {
         "(subgroup AUC {auc}) than on all texts (AUC {overall})",
     ),
 }
-_OPS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+_UNITS = {"ctf_gap": "probability", "swap_flip_rate": "rate", "template_score_gap": "probability"}
+_NOT_JUDGED = frozenset({Status.ERROR, Status.INSUFFICIENT_DATA, Status.SKIPPED})
 
 
 def _by(metrics: Sequence[Metric], name: str) -> dict[tuple[str | None, str | None], Metric]:
@@ -172,67 +174,40 @@ def _template_table(out: CheckSection, metrics: Sequence[Metric], level: str) ->
     )
 
 
-def _requires(finding: Finding) -> str:
-    threshold = finding.threshold
-    if threshold is None:
-        return ""
-    bound = {"ci_low": " at the low end of its interval", "ci_high": " at its high end"}
-    return (
-        f"; the policy requires {_OPS.get(threshold.op, threshold.op)} {threshold.value:g}"
-        f"{bound.get(threshold.on, '')}"
-    )
-
-
 def plain_sentence(finding: Finding, metrics: Sequence[Metric], confidence_pct: str) -> str | None:
-    """A judged swap gap, template gap or worst-term AUC gap in words; None for others."""
-    metric = finding.metric
-    if metric is None or metric.feature is None:
+    """A judged swap gap, template gap or worst-term AUC gap in words; None for the others and
+    for findings that were not judged (the generic sentence gives the judge's reason)."""
+    metric, threshold = finding.metric, finding.threshold
+    if (
+        metric is None
+        or metric.feature is None
+        or threshold is None
+        or finding.status in _NOT_JUDGED
+    ):
         return None
     name = finding.metric_name
-    form = ".1%" if name == "swap_flip_rate" else ".3f"
-    ci = (
-        f" ({confidence_pct} CI {metric.ci_low:{form}} to {metric.ci_high:{form}})"
-        if metric.ci_low is not None and metric.ci_high is not None
-        else ""
-    )
+    unit = _UNITS.get(name, "difference")
+    need = f"; the policy requires {requirement(threshold, confidence_pct, unit)}."
     if name in _WORDS:
-        amount = {
-            "swap_flip_rate": f"{metric.value:.1%} of the swaps",
-            "ctf_gap": f"{metric.value:.3f} on average",
-        }.get(name, f"{metric.value:.3f}")
-        lead = _WORDS[name].format(feature=metric.feature)
-        return f"In {metric.feature}, {lead} {amount}{ci}{_requires(finding)}."
-    if name in _AUC_GAP:
-        per_term, words = _AUC_GAP[name]
-        overall = next((m for m in metrics if m.name == "overall_auc"), None)
-        gaps = [
-            m
-            for m in metrics
-            if m.name == f"{per_term}_gap" and m.feature == metric.feature and m.group
-        ]
-        if overall is None or not gaps:
-            return None
-        worst = max(gaps, key=lambda m: m.value)
-        if worst.value <= 0:  # no term is worse than the whole: the generic sentence serves
-            return None
-        term_auc = next(
-            (
-                m
-                for m in metrics
-                if m.name == per_term and m.feature == metric.feature and m.group == worst.group
-            ),
-            None,
-        )
-        if term_auc is None:
-            return None
-        text = words.format(
-            term=worst.group, auc=f"{term_auc.value:.3f}", overall=f"{overall.value:.3f}"
-        )
-        return (
-            f"In {metric.feature}, {text}; the largest gap is {metric.value:.3f}{ci}"
-            f"{_requires(finding)}."
-        )
-    return None
+        found = measured(metric, confidence_pct, unit)
+        tail = {"swap_flip_rate": " of the swaps", "ctf_gap": " on average"}.get(name, "")
+        return f"In {metric.feature}, {_WORDS[name]} {found}{tail}{need}"
+    if name not in _AUC_GAP:
+        return None
+    per_term, words = _AUC_GAP[name]
+    overall = next((m for m in metrics if m.name == "overall_auc"), None)
+    gaps = [m for m in metrics if m.name == f"{per_term}_gap" and m.feature == metric.feature]
+    if overall is None or not gaps:
+        return None
+    worst = max(gaps, key=lambda m: m.value)
+    if worst.value <= 0:  # no term does worse than all texts: the generic sentence serves
+        return None
+    term_auc = _by(metrics, per_term).get((metric.feature, worst.group))
+    if term_auc is None:
+        return None
+    text = words.format(term=worst.group, auc=fmt(term_auc.value), overall=fmt(overall.value))
+    gap = measured(metric, confidence_pct, unit)
+    return f"In {metric.feature}, {text}; the largest gap is {gap}{need}"
 
 
 __all__ = ["plain_sentence", "section"]
