@@ -30,6 +30,7 @@ _BUILTIN = (
     "audit.checks.bias:BiasPlugin",
     "audit.checks.spurious:SpuriousPlugin",
     "audit.checks.robustness:RobustnessPlugin",
+    "audit.checks.identity_terms:IdentityTermsPlugin",
     "audit.checks.performance:PerformancePlugin",
 )
 

@@ -20,6 +20,7 @@ from audit.checks.base import CheckContext, Predictions
 from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
 from audit.streams import stream
+from audit.tokenization import TextEncoder
 
 MODALITIES: tuple[str, ...] = ("tabular", "image", "text")
 TASKS: tuple[str, ...] = ("binary", "multiclass")
@@ -112,6 +113,25 @@ def _features(modality: str, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def _text_view(x: np.ndarray) -> tuple[tuple[str, ...], TextEncoder]:
+    """The token ids as raw text (id i is the word `wi`) and a tokenizer that encodes those
+    texts back to exactly `x`, so checks that read raw text (`Dataset.texts`) meet the same
+    rows as checks that read ids. Words it does not know become `[UNK]` (id 1)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": PAD_ID, "[UNK]": 1, **{f"w{i}": i for i in range(2, VOCAB)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", model_max_length=64
+    )
+    texts = tuple(" ".join(f"w{i}" for i in row[row != PAD_ID]) for row in x)
+    encoder = TextEncoder(fast, 64, "0" * 64)
+    assert np.array_equal(encoder.encode(texts).ids, x), "the contract's text view drifted"
+    return texts, encoder
+
+
 def _signal(modality: str, x: np.ndarray) -> np.ndarray:
     """A per-row score the label follows, so the model has something real to learn."""
     score: np.ndarray  # numpy types arithmetic on slices of an ndarray as Any
@@ -166,6 +186,7 @@ def make_inputs(modality: str, task: str) -> Inputs:
             "age_band": rng.choice(["<30", "30-50", ">50"], N_ROWS),
         }
     )
+    texts, encoder = _text_view(x) if modality == "text" else (None, None)
     data = Dataset(
         x=x,
         y=y,
@@ -174,6 +195,8 @@ def make_inputs(modality: str, task: str) -> Inputs:
         feature_names=TABULAR_FEATURES if modality == "tabular" else (),
         pad_id=PAD_ID,
         classes=tuple(range(classes)),
+        texts=texts,
+        encoder=encoder,
     )
     return Inputs(modality=modality, task=task, runner=runner, data=data)
 

@@ -27,7 +27,13 @@ def test_minimal_spec_gets_defaults_and_resolved_paths(tmp_path):
     assert spec.data.path == (tmp_path / "data/holdout.csv").resolve()
     assert spec.policy == "default" and spec.seed == 0
     assert spec.model.decision_threshold == 0.5
-    assert set(spec.checks.enabled()) == {"bias", "spurious", "robustness", "performance"}
+    assert set(spec.checks.enabled()) == {
+        "bias",
+        "spurious",
+        "robustness",
+        "identity_terms",
+        "performance",
+    }
 
 
 def test_contract_example_parses(tmp_path):

@@ -35,7 +35,13 @@ def test_regulatory_packs_say_they_are_not_legal_advice(name):
 
 def test_strict_gate_requires_every_check():
     policy = load_policy("release-gate-strict")
-    assert set(policy.required_checks) == {"bias", "spurious", "robustness", "performance"}
+    assert set(policy.required_checks) == {
+        "bias",
+        "spurious",
+        "robustness",
+        "identity_terms",
+        "performance",
+    }
 
 
 @pytest.mark.parametrize("ref", ["a b", ".hidden", "..", "x;rm", "default\n"])

@@ -23,11 +23,12 @@ def test_every_shipped_pack_requires_every_check_its_rules_judge(name: str) -> N
     assert policy.optional_checks == ()
 
 
-def test_default_requires_all_four_checks() -> None:
+def test_default_requires_every_check() -> None:
     assert set(load_policy("default").required_checks) == {
         "bias",
         "spurious",
         "robustness",
+        "identity_terms",
         "performance",
     }
 
@@ -35,7 +36,7 @@ def test_default_requires_all_four_checks() -> None:
 def test_a_child_releases_only_what_it_names() -> None:
     policy = load_policy(QUICK)
     assert policy.required_checks == ("bias", "performance")
-    assert policy.optional_checks == ("spurious", "robustness")
+    assert policy.optional_checks == ("spurious", "robustness", "identity_terms")
     assert {r.id for r in policy.rules} == {r.id for r in load_policy("default").rules}
 
 
@@ -46,7 +47,7 @@ def test_a_grandchild_can_require_a_released_check_again(tmp_path: Path) -> None
     )
     policy = load_policy(child)
     assert set(policy.required_checks) == {"bias", "performance", "robustness"}
-    assert policy.optional_checks == ("spurious",)
+    assert policy.optional_checks == ("spurious", "identity_terms")
 
 
 def test_required_and_optional_at_once_is_an_error(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_default_with_bias_switched_off_is_an_error() -> None:
 
 def test_the_released_checks_are_skipped_not_errors() -> None:
     runs = [
-        *_runs(spurious="skipped", robustness="skipped"),
+        *_runs(spurious="skipped", robustness="skipped", identity_terms="skipped"),
         CheckRun("bias", "ran", ""),
         CheckRun("performance", "ran", ""),
     ]
@@ -85,7 +86,8 @@ def test_the_released_checks_are_skipped_not_errors() -> None:
     findings, verdict = judge(load_policy(QUICK), metrics, runs, today=TODAY)
     assert verdict == Verdict.PASS
     skipped = {f.rule for f in findings if f.status == Status.SKIPPED}
-    assert skipped == {"SPUR-001", "SPUR-002", "SPUR-003", "ROB-001", "ROB-002"}
+    identity = {f"IDT-00{i}" for i in range(1, 7)}
+    assert skipped == {"SPUR-001", "SPUR-002", "SPUR-003", "ROB-001", "ROB-002", *identity}
 
 
 def test_spurious_without_probes_is_skipped_not_an_error_under_default() -> None:
