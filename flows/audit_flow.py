@@ -47,10 +47,12 @@ def _transient(task_: Any, task_run: Any, state: Any) -> bool:
 
 @functools.cache
 def _code_version() -> str:
-    """Measurements depend on the check and loader code too, not only on the inputs."""
+    """Measurements depend on the check and loader code too, not only on the inputs, and on
+    the data files a check ships (identity lexicon and templates, synonym lists)."""
     root = paths.repo_dir() / "audit"
     digest = hashlib.sha256()
-    for file in sorted([*root.glob("checks/**/*.py"), *root.glob("loaders/*.py")]):
+    shipped = [f for f in root.glob("checks/**/*") if f.is_file() and "__pycache__" not in f.parts]
+    for file in sorted([*shipped, *root.glob("loaders/*.py"), root / "tokenization.py"]):
         digest.update(file.relative_to(root).as_posix().encode() + file.read_bytes())
     for pkg, version in sorted(pipeline._versions().items()):
         digest.update(f"{pkg}={version}".encode())
