@@ -202,11 +202,13 @@ class SpuriousPlugin(CheckPlugin):
         from audit.checks.spurious.attribution import resolve_method_for
 
         model = spec.model
-        kind = None  # a factory builds a live module
-        if model.path is not None:
-            kind = _EXPORT_KIND if model.path.suffix.lower() == ".pt2" else "TorchScript"
+        route = model.source_format()
+        kind = None  # a factory or a Hugging Face folder builds a live module
+        if route in ("export", "torchscript"):
+            kind = _EXPORT_KIND if route == "export" else "TorchScript"
         method = resolve_method_for(config.method, config.fallback_method, kind, model.modality)
-        if method == "layer_integrated_gradients" and kind is None:
+        # a Hugging Face model names its own input embedding (get_input_embeddings)
+        if method == "layer_integrated_gradients" and route == "factory":
             from audit.checks.spurious.attribution import token_embedding
             from audit.loaders.model import load_module
 

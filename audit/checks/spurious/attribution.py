@@ -84,6 +84,9 @@ class MethodConfig:
     feature_mask: np.ndarray | None = None  # FeatureAblation groups, broadcastable to one row
     embedding_layer: str | None = None
     seed: int = 0
+    # text: ids the baseline keeps in place ([CLS], [SEP], <s>, the pad id); every other
+    # token's baseline is the pad id
+    special_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,11 @@ def resolve_method_for(
 
 
 def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
-    """The per-token embedding layer_integrated_gradients attributes to (named, or the only one)."""
-    name, layer = _embedding(module, name)
+    """The per-token embedding layer_integrated_gradients attributes to: named, a Hugging Face
+    model's own input embedding (`get_input_embeddings()`: its word embeddings, not the
+    position or segment ones), or the module's only Embedding."""
+    hf = _input_embeddings(module) if name is None else None
+    name, layer = hf if hf is not None else _embedding(module, name)
     if isinstance(layer, nn.EmbeddingBag):
         raise ModelError(
             _BAG_EMBEDDING.format(name=name),
@@ -187,6 +193,18 @@ def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module
             fix="use `method: feature_ablation` (ablates each token to the pad id).",
         )
     return name, layer
+
+
+def _input_embeddings(module: nn.Module) -> tuple[str, nn.Module] | None:
+    """A transformers model's input embedding, itself or wrapped (`HFTextClassifier.model`)."""
+    for prefix, model in (("", module), ("model.", getattr(module, "model", None))):
+        get = getattr(model, "get_input_embeddings", None)
+        if isinstance(model, nn.Module) and callable(get):
+            layer = get()
+            if isinstance(layer, nn.Module):
+                names = {id(m): n for n, m in model.named_modules()}
+                return prefix + names.get(id(layer), "get_input_embeddings()"), layer
+    return None
 
 
 def _embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
@@ -299,10 +317,21 @@ def _integrated_gradients(
     return attr.detach(), delta
 
 
+def text_baseline(x: torch.Tensor, pad_id: int, special_ids: Sequence[int]) -> torch.Tensor:
+    """The pad id everywhere but at special tokens, which keep their ids: attribution then
+    measures each word against its absence, with the sequence's frame ([CLS] ... [SEP]) as
+    the model always sees it, and a special token's own attribution is zero."""
+    keep = torch.isin(x, torch.as_tensor(list(special_ids), dtype=x.dtype, device=x.device))
+    return torch.where(keep, x, torch.full_like(x, pad_id))
+
+
 def _attribute_batch(
     method: str, runner: ModelRunner, x: torch.Tensor, target: torch.Tensor, cfg: MethodConfig
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    base = torch.as_tensor(cfg.baseline, dtype=x.dtype).expand_as(x)
+    if x.is_floating_point():
+        base = torch.as_tensor(cfg.baseline, dtype=x.dtype).expand_as(x)
+    else:
+        base = text_baseline(x, int(cfg.baseline), cfg.special_ids)
     forward = runner.scores
     if method == "saliency":
         return _input_gradient(forward, x, target)[0].abs(), None
@@ -350,10 +379,14 @@ def _attribute_batch(
         )
     if method == "layer_integrated_gradients":
         _, layer = token_embedding(runner.module, cfg.embedding_layer)
+        # the input's attention mask goes in as a forward argument, so the baseline's pass
+        # (all pad ids but the specials) attends to the same positions as the input's
+        extra = (torch.ne(x, int(cfg.baseline)).long(),) if runner.takes_mask else None
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
             x,
             baselines=base,
             target=target,
+            additional_forward_args=extra,
             n_steps=cfg.n_steps,
             internal_batch_size=cfg.batch_size * cfg.n_steps,
             return_convergence_delta=True,
