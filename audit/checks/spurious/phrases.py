@@ -215,7 +215,8 @@ class PhraseEditor:
         texts, spans = [], []
         for r, row_runs, piece in zip(rows, runs, content, strict=True):
             row = self.rows[int(r)]
-            text, placed = row.text, []
+            text = row.text
+            placed: list[tuple[int, int]] = []
             for a, b in sorted(row_runs, reverse=True):  # right to left: spans stay valid
                 start, end = row.words[a].span[0], row.words[b - 1].span[1]
                 if not piece:
