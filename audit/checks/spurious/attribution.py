@@ -317,21 +317,21 @@ def _integrated_gradients(
     return attr.detach(), delta
 
 
-def text_baseline(x: torch.Tensor, pad_id: int, special_ids: Sequence[int]) -> torch.Tensor:
-    """The pad id everywhere but at special tokens, which keep their ids: attribution then
-    measures each word against its absence, with the sequence's frame ([CLS] ... [SEP]) as
-    the model always sees it, and a special token's own attribution is zero."""
+def text_baseline(x: torch.Tensor, pad: torch.Tensor, special_ids: Sequence[int]) -> torch.Tensor:
+    """The pad id (`pad`, broadcast to x) everywhere but at special tokens, which keep their
+    ids: attribution then measures each word against its absence, with the sequence's frame
+    ([CLS] ... [SEP]) as the model always sees it, and a special token's own attribution is
+    zero."""
     keep = torch.isin(x, torch.as_tensor(list(special_ids), dtype=x.dtype, device=x.device))
-    return torch.where(keep, x, torch.full_like(x, pad_id))
+    return torch.where(keep, x, pad.expand_as(x))
 
 
 def _attribute_batch(
     method: str, runner: ModelRunner, x: torch.Tensor, target: torch.Tensor, cfg: MethodConfig
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if x.is_floating_point():
-        base = torch.as_tensor(cfg.baseline, dtype=x.dtype).expand_as(x)
-    else:
-        base = text_baseline(x, int(cfg.baseline), cfg.special_ids)
+    base = torch.as_tensor(cfg.baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    if not x.is_floating_point():
+        base = text_baseline(x, base, cfg.special_ids)
     forward = runner.scores
     if method == "saliency":
         return _input_gradient(forward, x, target)[0].abs(), None
@@ -381,7 +381,8 @@ def _attribute_batch(
         _, layer = token_embedding(runner.module, cfg.embedding_layer)
         # the input's attention mask goes in as a forward argument, so the baseline's pass
         # (all pad ids but the specials) attends to the same positions as the input's
-        extra = (torch.ne(x, int(cfg.baseline)).long(),) if runner.takes_mask else None
+        mask = runner.takes_mask and runner.pad_id is not None
+        extra = (torch.ne(x, runner.pad_id).long(),) if mask else None
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
             x,
             baselines=base,
