@@ -381,8 +381,8 @@ def _attribute_batch(
         _, layer = token_embedding(runner.module, cfg.embedding_layer)
         # the input's attention mask goes in as a forward argument, so the baseline's pass
         # (all pad ids but the specials) attends to the same positions as the input's
-        mask = runner.takes_mask and runner.pad_id is not None
-        extra = (torch.ne(x, runner.pad_id).long(),) if mask else None
+        pad = runner.pad_id
+        extra = (torch.ne(x, pad).long(),) if runner.takes_mask and pad is not None else None
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
             x,
             baselines=base,

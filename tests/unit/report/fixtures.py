@@ -479,9 +479,7 @@ def _evidence() -> dict:
                 ),
             ),
             local_examples=(
-                TextExample(
-                    "(local)", ("slow", "<i>ship</i>"), (-0.4, 0.8), (), 1, 1, unit="word"
-                ),
+                TextExample("(local)", ("slow", "<i>ship</i>"), (-0.4, 0.8), (), 1, 1, unit="word"),
             ),
             word_importance=(
                 WordImportance("fastship", 0.31, 0.25, 0.37, 40),
