@@ -465,7 +465,7 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float)
     feature = getattr(probe, "feature", name)
     phrase = isinstance(probe, PhraseProbe)
     null_words = _PHRASE_NULL_WORDS if phrase else _NULL_WORDS
-    verb = {
+    verb_of = {
         "insert": f"inserting “{name}” into texts without it"
         if phrase
         else "inserting the artifact",
@@ -475,7 +475,8 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float)
         if phrase
         else f"changing {feature} to another value",
         "reference": f"setting {feature} to its median",
-    }[main]
+    }
+    verb = verb_of[main]
     text = (
         f"Probe {name}: {verb} changed {_pct(r['value'])} of predictions "
         f"({_pct(confidence)} CI {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
@@ -494,6 +495,16 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float)
             f"; {' and '.join(nulls)}. Against the smaller null ({what}) the excess is "
             f"{100 * ex['value']:.0f} points (CI {100 * ex['ci_low']:.0f} to "
             f"{100 * ex['ci_high']:.0f}); an excess clearly above zero means the model {means}."
+        )
+    for art, other in list(summary["excess"].items())[1:] if phrase else []:
+        null = rates.get(_null_label(art, "location_null"))
+        done = verb_of[art]
+        text += f" {done[0].upper()}{done[1:]} changed {_pct(rates[art]['value'])}"
+        if null is not None:
+            text += f", {null_words[_null_label(art, 'location_null')][0]} {_pct(null['value'])}"
+        text += (
+            f" (excess {100 * other['value']:.0f} points, CI {100 * other['ci_low']:.0f} to "
+            f"{100 * other['ci_high']:.0f})."
         )
     if summary.get("enrichment"):
         e = summary["enrichment"]
