@@ -23,7 +23,9 @@ from audit.checks.spurious.words import word_sums
 from audit.loaders.huggingface import load_classifier, load_encoder
 from audit.loaders.model import ModelRunner
 from audit.pipeline import run_audit
+from audit.preflight import checks_preflight, data_header
 from audit.signing import init_keys
+from audit.spec import load_spec
 from audit.testing.hf import tiny_bert_folder, trained_bert_folder, word_tokenizer
 from audit.tokenization import TextEncoder
 
@@ -283,6 +285,7 @@ def audits(tmp_path_factory: pytest.TempPathFactory, trained: dict[str, Path]) -
         }
         (folder / "spec.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
         out[case], _ = run_audit(folder / "spec.yaml", folder / "out")
+        out[f"{case}_spec"] = folder / "spec.yaml"
     return out
 
 
@@ -296,9 +299,38 @@ def _excess(result, art: str):
 
 
 def test_the_check_runs_on_a_hugging_face_folder(audits):
-    for result in audits.values():
-        (run,) = [r for r in result.check_runs if r.check == "spurious"]
+    for case in ("shortcut", "control"):
+        (run,) = [r for r in audits[case].check_runs if r.check == "spurious"]
         assert run.state == "ran", run.message
+    # preflight (what `audit run` does before any server starts) resolves the text method
+    # for a folder without loading the model, and accepts the phrase probe
+    spec = load_spec(audits["shortcut_spec"])
+    checks_preflight(spec, data_header(spec))
+    assert spec.checks.spurious.probes[0].type == "phrase"
+
+
+def test_the_section_shades_words_by_signed_attribution_with_a_legend():
+    from audit.checks.spurious import SpuriousPlugin
+    from audit.checks.spurious.evidence import SpuriousEvidence
+    from audit.presentation.view import ReportSettings, SectionInput
+
+    words = ("a", "<b>fastship</b>", "ship")
+    ev = SpuriousEvidence(
+        method="layer_integrated_gradients",
+        sanity_spearman=0.2,
+        examples=(TextExample("fastship", words, (0.5, 1.0, -0.25), (1,), 0, 1, unit="word"),),
+        local_examples=(TextExample("(local)", words, (-2.0, 1.0, 0.0), (), 1, 1, unit="word"),),
+    )
+    section = SpuriousPlugin().section(SectionInput((), (), ev, ReportSettings()))
+    probe, local = section.text_examples
+    assert [h.text for h in probe.texts[0].spans] == list(words)  # escaped by the template
+    assert [h.weight for h in probe.texts[0].spans] == [0.5, 1.0, -0.25]
+    assert [h.marked for h in probe.texts[0].spans] == [False, True, False]
+    styles = [h.style for h in local.texts[0].spans]
+    assert styles[0] == "background-color: rgba(86, 180, 233, 1.00)"  # against: blue
+    assert styles[1] == "background-color: rgba(230, 159, 0, 0.50)"  # towards: orange
+    assert "word" in probe.towards and probe.marked and not local.marked
+    assert "not a cause" in local.caption
 
 
 def test_a_planted_shortcut_phrase_is_flagged_and_its_control_is_not(audits):
