@@ -41,6 +41,11 @@ from audit.errors import ModelError, SpecError
 from audit.loaders.model import ModelRunner, copy_module, private_runner
 
 _ABLATIONS_PER_EVAL = 16
+# Tokens per layer_integrated_gradients pass (model rows x sequence length): a transformer's
+# activations grow with both, so long texts take fewer rows per pass (bench/text_attribution.py:
+# 2,048 rows of 128 tokens were slower than 32 on one thread, and 512-token rows would need
+# gigabytes per layer)
+TOKENS_PER_PASS = 16_384
 HOOK_METHODS = frozenset({"deeplift", "lrp", "layer_integrated_gradients"})
 TEXT_METHODS = frozenset({"layer_integrated_gradients", "feature_ablation", "occlusion"})
 RANDOM_METHODS = frozenset({"noise_tunnel"})
@@ -389,7 +394,7 @@ def _attribute_batch(
             target=target,
             additional_forward_args=extra,
             n_steps=cfg.n_steps,
-            internal_batch_size=cfg.batch_size * cfg.n_steps,
+            internal_batch_size=layer_rows_per_pass(cfg, x.shape[1]),
             return_convergence_delta=True,
         )
         return attr.sum(dim=-1), delta
@@ -398,6 +403,13 @@ def _attribute_batch(
         # captum announces that it hooks the activations; it removes the hooks afterwards
         warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
         return explainer.attribute(x, target=target), None
+
+
+def layer_rows_per_pass(cfg: MethodConfig, length: int) -> int:
+    """Model rows per layer_integrated_gradients pass for sequences of `length` tokens: the
+    rows integrated gradients would take (`batch_size * n_steps`), at most TOKENS_PER_PASS
+    tokens in all."""
+    return max(1, min(cfg.batch_size * cfg.n_steps, TOKENS_PER_PASS // max(1, length)))
 
 
 def rows_per_batch(cfg: MethodConfig) -> int:

@@ -360,3 +360,10 @@ def test_text_evidence_is_words_with_the_phrase_marked(audits):
     assert ev.word_importance[0].word == "fastship"
     words = audits["control"].evidence["spurious"].word_importance
     assert words[0].word in {"good", "bad"}
+
+
+def test_long_texts_take_fewer_rows_per_layer_pass():
+    cfg = attr.MethodConfig("layer_integrated_gradients", np.array(0), n_steps=32, batch_size=64)
+    assert attr.layer_rows_per_pass(cfg, 4) == 2048  # the integrated-gradients budget
+    assert attr.layer_rows_per_pass(cfg, 128) == attr.TOKENS_PER_PASS // 128
+    assert attr.layer_rows_per_pass(cfg, 10**6) == 1
