@@ -66,8 +66,12 @@ class _Text:
     occurrences: list[Span]  # non-overlapping runs of words that are the phrase
 
     def tokens_before(self) -> np.ndarray:
-        """(W + 1,) tokens the text takes before each word boundary."""
-        return np.concatenate([[0], np.cumsum([len(w.ids) for w in self.words])])
+        return _tokens_before(self.words)
+
+
+def _tokens_before(words: list[Word]) -> np.ndarray:
+    """(W + 1,) tokens the words take before each word boundary."""
+    return np.concatenate([[0], np.cumsum([len(w.ids) for w in words])]).astype(np.int64)
 
 
 class PhraseEditor:
@@ -91,8 +95,7 @@ class PhraseEditor:
         self._vocab = self._vocabulary({i for p in self.patterns for w in p for i in w})
 
     def _read(self, text: str, words: list[Word]) -> _Text:
-        kept = np.concatenate([[0], np.cumsum([len(w.ids) for w in words])])
-        visible = int(np.searchsorted(kept, self.budget, side="right")) - 1
+        visible = int(np.searchsorted(_tokens_before(words), self.budget, side="right")) - 1
         occurrences: list[Span] = []
         i = 0
         while i + self.length <= len(words):
