@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from audit.checks.spurious import attribution as attr
 from audit.checks.spurious.evidence import TextExample
 from audit.checks.spurious.phrases import PhraseEditor, phrase_variants
-from audit.checks.spurious.spec import PhraseProbe
+from audit.checks.spurious.spec import PhraseProbe, TokenProbe
 from audit.checks.spurious.words import word_sums
 from audit.loaders.huggingface import load_classifier, load_encoder
 from audit.loaders.model import ModelRunner
@@ -372,3 +372,16 @@ def test_long_texts_take_fewer_rows_per_layer_pass():
     assert attr.layer_rows_per_pass(cfg, 4) == 2048  # the integrated-gradients budget
     assert attr.layer_rows_per_pass(cfg, 128) == attr.TOKENS_PER_PASS // 128
     assert attr.layer_rows_per_pass(cfg, 10**6) == 1
+
+
+def test_preflight_refuses_a_token_probe_on_raw_text(audits):
+    from audit.errors import SpecError
+
+    spec = load_spec(audits["shortcut_spec"])
+    token = spec.checks.spurious.model_copy(
+        update={"probes": [TokenProbe(type="token", tokens=[5])]}
+    )
+    changed = spec.model_copy(update={"checks": spec.checks.model_copy(update={"spurious": token})})
+    with pytest.raises(SpecError, match="raw text") as refused:
+        checks_preflight(changed, data_header(changed))
+    assert refused.value.where == "checks.spurious.probes[0]"
