@@ -50,6 +50,16 @@ class EncodedText:
     truncated: np.ndarray  # bool (N,): the text was cut at the model's maximum length
 
 
+@dataclass(frozen=True)
+class Word:
+    """One word of a text as the tokenizer splits it: its string, its character span in the
+    text, and the token ids it takes there."""
+
+    text: str
+    span: tuple[int, int]
+    ids: tuple[int, ...]
+
+
 def files_sha256(folder: Path, names: Sequence[str]) -> str:
     """One hash over the named files that exist in `folder` (name and content of each)."""
     digest = hashlib.sha256()
@@ -129,14 +139,33 @@ class TextEncoder:
     def words(self, text: str) -> list[tuple[str, tuple[int, int]]]:
         """The words the tokenizer splits `text` into, with their character spans in `text`
         (all of it, not cut at the maximum length)."""
-        encoding = self._tokenizer(text, add_special_tokens=False).encodings[0]
-        spans: dict[int, tuple[int, int]] = {}
-        for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
-            if word is None:
-                continue
-            low, high = spans.get(word, (start, end))
-            spans[word] = (min(low, start), max(high, end))
-        return [(text[a:b], (a, b)) for _, (a, b) in sorted(spans.items())]
+        return [(w.text, w.span) for w in self.segment([text])[0]]
+
+    def segment(self, texts: Sequence[str]) -> list[list[Word]]:
+        """Each text's words in order, with their character spans and the token ids each
+        takes in that text (all of it, not cut at the maximum length; no special tokens).
+
+        The ids are the word's tokens in context, so comparing them compares what the model
+        reads (its normalization, case folding, sub-word split), not the surface strings."""
+        if not texts:
+            return []
+        batch = self._tokenizer(list(texts), add_special_tokens=False)
+        out = []
+        for text, encoding in zip(texts, batch.encodings, strict=True):
+            spans: dict[int, tuple[int, int]] = {}
+            ids: dict[int, list[int]] = {}
+            for word, tok, (start, end) in zip(
+                encoding.word_ids, encoding.ids, encoding.offsets, strict=True
+            ):
+                if word is None:
+                    continue
+                low, high = spans.get(word, (start, end))
+                spans[word] = (min(low, start), max(high, end))
+                ids.setdefault(word, []).append(int(tok))
+            out.append(
+                [Word(text[a:b], (a, b), tuple(ids[w])) for w, (a, b) in sorted(spans.items())]
+            )
+        return out
 
     def tokens(self, ids: Sequence[int]) -> list[str]:
         """Token strings (e.g. `fast`, `##ship`) for ids."""

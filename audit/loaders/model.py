@@ -30,6 +30,7 @@ from torch import nn
 
 from audit.errors import ModelError
 from audit.loaders.data import Dataset
+from audit.loaders.huggingface import HFTextClassifier
 from audit.spec import ModelSpec, sha256_file
 
 _GUARD = re.compile(
@@ -269,27 +270,40 @@ class ModelRunner:
     pass_mask: bool = False  # the module takes (input_ids, attention_mask)
     trim_padding: bool = False  # the module accepts any sequence length
 
-    def _call(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pass_mask and self.pad_id is not None:
-            return self.module(x, torch.ne(x, self.pad_id).long())
-        return self.module(x)
+    @property
+    def takes_mask(self) -> bool:
+        """The module takes (input_ids, attention_mask): declared so, or a Hugging Face
+        classifier (which otherwise builds the mask from the padding id itself)."""
+        return self.pass_mask or isinstance(self.module, HFTextClassifier)
 
-    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+    def _call(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is None and self.pass_mask and self.pad_id is not None:
+            mask = torch.ne(x, self.pad_id).long()
+        return self.module(x) if mask is None else self.module(x, mask)
+
+    def _raw(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if self.fixed_batch is None:
-            return self._call(x)
+            return self._call(x, mask)
         n, b = x.shape[0], self.fixed_batch
         outs = []
         for start in range(0, n, b):
             chunk = x[start : start + b]
+            part = None if mask is None else mask[start : start + b]
             pad = b - chunk.shape[0]
             if pad:
                 chunk = torch.cat([chunk, chunk[:1].expand(pad, *chunk.shape[1:])])
-            outs.append(self._call(chunk)[: b - pad])
+                if part is not None:
+                    part = torch.cat([part, part[:1].expand(pad, *part.shape[1:])])
+            outs.append(self._call(chunk, part)[: b - pad])
         return torch.cat(outs)
 
-    def scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, K) as a differentiable function of the input."""
-        out = self._raw(x)
+    def scores(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Class probabilities (N, K) as a differentiable function of the input.
+
+        `attention_mask` (text, a module that `takes_mask`): given explicitly rather than
+        derived from `x`, so that captum's layer methods, which run the model on baseline ids
+        too, keep the input's mask."""
+        out = self._raw(x, attention_mask)
         if out.ndim == 1:
             out = out[:, None]
         if out.shape[-1] == 1:  # binary with one output

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from audit.presentation import plots
 from audit.presentation.format import clip, fmt, fmt_ci, pct, svg_uri
@@ -43,6 +42,64 @@ class Figure:
     cls: str = ""  # "grid": an image grid drawn at full text width
 
 
+# Signed attribution shades (Okabe-Ito orange and sky blue: told apart with any colour vision)
+_TOWARDS_RGB = "230, 159, 0"
+_AGAINST_RGB = "86, 180, 233"
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """One word (or token) of a highlighted text; `weight` is its signed attribution over
+    the text's largest |attribution|, so the shade is comparable within one text only."""
+
+    text: str
+    weight: float  # in [-1, 1]; positive: towards the class the text is explained for
+    marked: bool = False  # the probe placed it
+
+    @property
+    def style(self) -> str:
+        rgb = _TOWARDS_RGB if self.weight >= 0 else _AGAINST_RGB
+        return f"background-color: rgba({rgb}, {min(1.0, abs(self.weight)):.2f})"
+
+
+@dataclass(frozen=True)
+class HighlightedText:
+    label: str  # e.g. "fastship: prediction 0 → 1"
+    spans: tuple[Highlight, ...]
+
+
+@dataclass(frozen=True)
+class TextHighlights:
+    """A group of highlighted texts with the legend that reads them."""
+
+    title: str
+    caption: str
+    towards: str  # what the first hue means
+    against: str  # what the second hue means
+    marked: str  # what an outlined span is ("": none is)
+    texts: tuple[HighlightedText, ...]
+
+    @property
+    def towards_style(self) -> str:
+        return Highlight("", 1.0).style
+
+    @property
+    def against_style(self) -> str:
+        return Highlight("", -1.0).style
+
+
+def highlights(
+    units: Sequence[str], attribution: Sequence[float], marked: Iterable[int] = ()
+) -> tuple[Highlight, ...]:
+    """Spans shaded by signed attribution, scaled by the text's largest magnitude."""
+    top = max((abs(a) for a in attribution), default=0.0) or 1.0
+    chosen = set(marked)
+    return tuple(
+        Highlight(clip(u, 40), float(a) / top, i in chosen)
+        for i, (u, a) in enumerate(zip(units, attribution, strict=True))
+    )
+
+
 @dataclass
 class CheckSection:
     """One check's part of the report: its state (set by the report) and what it shows."""
@@ -55,7 +112,7 @@ class CheckSection:
     sentences: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    text_examples: list[dict[str, Any]] = field(default_factory=list)
+    text_examples: list[TextHighlights] = field(default_factory=list)
     evidence_error: str = ""  # evidence that could not be drawn; the numbers still are
 
 
@@ -146,10 +203,14 @@ __all__ = [
     "Cell",
     "CheckSection",
     "Figure",
+    "Highlight",
+    "HighlightedText",
     "ReportSettings",
     "SectionInput",
     "Table",
+    "TextHighlights",
     "figure",
+    "highlights",
     "metrics_table",
     "table",
     "threshold_lines",

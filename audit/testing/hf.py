@@ -107,3 +107,47 @@ def tiny_bert_folder(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def trained_bert_folder(
+    folder: Path,
+    words: Sequence[str],
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    pieces: Sequence[str] = (),
+    max_length: int = 32,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> Path:
+    """A tiny BERT classifier trained (seeded, CPU, seconds) on `texts` and `labels`, saved
+    as a user would: a model that has learnt whatever the labels follow, a planted shortcut
+    phrase included."""
+    tokenizer = word_tokenizer(words, max_length=max_length, pieces=pieces)
+    model = tiny_classifier(len(tokenizer), max_length=max_length, seed=seed)
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+    y = torch.as_tensor(list(labels), dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains several times faster on one thread
+    try:
+        model.train()
+        for _ in range(epochs):
+            for rows in torch.randperm(len(y), generator=gen).split(32):
+                out = model(
+                    input_ids=batch["input_ids"][rows],
+                    attention_mask=batch["attention_mask"][rows],
+                    labels=y[rows],
+                )
+                optimizer.zero_grad()
+                out.loss.backward()
+                optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from audit.checks.spurious.evidence import SpuriousEvidence
-from audit.checks.spurious.spec import FeatureProbe, PatchProbe, SpuriousSpec
+from audit.checks.spurious.spec import (
+    FeatureProbe,
+    PatchProbe,
+    PhraseProbe,
+    SpuriousSpec,
+    TokenProbe,
+)
 from audit.errors import SpecError
 from audit.plugin import Better, CheckPlugin, DataHeader, MetricInfo, PathResolver
 
@@ -25,6 +31,11 @@ if TYPE_CHECKING:
 _PROBE_FEATURE = "feature probe {name!r} names {what}."
 _PROBE_FEATURE_FIX = "probe one of `data.features`: {features}"
 _EXPORT_KIND = "torch.export GraphModule"
+_PHRASE_NEEDS_TEXT = "a phrase probe edits raw text, but the data is token ids (no `data.text`)."
+_TOKEN_NEEDS_IDS = (
+    "a token probe inserts token ids, but the data is raw text (`data.text`): ids inserted "
+    "into an encoding could land beside [CLS] or [SEP] and split words."
+)
 _PROBE = ("probe", "perturbation", "method", "feature")
 
 
@@ -180,7 +191,8 @@ class SpuriousPlugin(CheckPlugin):
         return config.model_copy(update={"probes": probes, "vocab": vocab})
 
     def preflight_spec(self, config: BaseModel, spec: AuditSpec, header: DataHeader) -> None:
-        """Probe features name model inputs, patch regions fit the images, and the attribution
+        """Probe features name model inputs, patch regions fit the images, phrase probes come
+        with raw text and token probes with ids, and the attribution
         method fits the model format (hook-based methods need a live `factory` module; a text
         factory model's token embedding is found by building it once)."""
         assert isinstance(config, SpuriousSpec)
@@ -194,6 +206,20 @@ class SpuriousPlugin(CheckPlugin):
                     where=f"checks.spurious.probes[{i}].feature",
                     fix=_PROBE_FEATURE_FIX.format(features=", ".join(features[:12])),
                 )
+        raw = spec.data.text is not None
+        for i, probe in enumerate(config.probes):
+            if isinstance(probe, PhraseProbe) and not raw:
+                raise SpecError(
+                    _PHRASE_NEEDS_TEXT,
+                    where=f"checks.spurious.probes[{i}]",
+                    fix="give the texts (`data.text`), or probe ids with `type: token`.",
+                )
+            if isinstance(probe, TokenProbe) and raw:
+                raise SpecError(
+                    _TOKEN_NEEDS_IDS,
+                    where=f"checks.spurious.probes[{i}]",
+                    fix="probe the words: `{type: phrase, text: ...}`.",
+                )
         shape = header.x_shape
         if spec.model.modality == "image" and shape is not None and len(shape) == 4:
             for i, probe in enumerate(config.probes):
@@ -202,11 +228,13 @@ class SpuriousPlugin(CheckPlugin):
         from audit.checks.spurious.attribution import resolve_method_for
 
         model = spec.model
-        kind = None  # a factory builds a live module
-        if model.path is not None:
-            kind = _EXPORT_KIND if model.path.suffix.lower() == ".pt2" else "TorchScript"
+        route = model.source_format()
+        kind = None  # a factory or a Hugging Face folder builds a live module
+        if route in ("export", "torchscript"):
+            kind = _EXPORT_KIND if route == "export" else "TorchScript"
         method = resolve_method_for(config.method, config.fallback_method, kind, model.modality)
-        if method == "layer_integrated_gradients" and kind is None:
+        # a Hugging Face model names its own input embedding (get_input_embeddings)
+        if method == "layer_integrated_gradients" and route == "factory":
             from audit.checks.spurious.attribution import token_embedding
             from audit.loaders.model import load_module
 

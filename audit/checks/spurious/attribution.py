@@ -41,6 +41,11 @@ from audit.errors import ModelError, SpecError
 from audit.loaders.model import ModelRunner, copy_module, private_runner
 
 _ABLATIONS_PER_EVAL = 16
+# Tokens per layer_integrated_gradients pass (model rows x sequence length): a transformer's
+# activations grow with both, so long texts take fewer rows per pass (bench/text_attribution.py:
+# 2,048 rows of 128 tokens were slower than 32 on one thread, and 512-token rows would need
+# gigabytes per layer)
+TOKENS_PER_PASS = 16_384
 HOOK_METHODS = frozenset({"deeplift", "lrp", "layer_integrated_gradients"})
 TEXT_METHODS = frozenset({"layer_integrated_gradients", "feature_ablation", "occlusion"})
 RANDOM_METHODS = frozenset({"noise_tunnel"})
@@ -84,6 +89,9 @@ class MethodConfig:
     feature_mask: np.ndarray | None = None  # FeatureAblation groups, broadcastable to one row
     embedding_layer: str | None = None
     seed: int = 0
+    # text: ids the baseline keeps in place ([CLS], [SEP], <s>, the pad id); every other
+    # token's baseline is the pad id
+    special_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,8 +186,11 @@ def resolve_method_for(
 
 
 def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
-    """The per-token embedding layer_integrated_gradients attributes to (named, or the only one)."""
-    name, layer = _embedding(module, name)
+    """The per-token embedding layer_integrated_gradients attributes to: named, a Hugging Face
+    model's own input embedding (`get_input_embeddings()`: its word embeddings, not the
+    position or segment ones), or the module's only Embedding."""
+    hf = _input_embeddings(module) if name is None else None
+    name, layer = hf if hf is not None else _embedding(module, name)
     if isinstance(layer, nn.EmbeddingBag):
         raise ModelError(
             _BAG_EMBEDDING.format(name=name),
@@ -187,6 +198,18 @@ def token_embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module
             fix="use `method: feature_ablation` (ablates each token to the pad id).",
         )
     return name, layer
+
+
+def _input_embeddings(module: nn.Module) -> tuple[str, nn.Module] | None:
+    """A transformers model's input embedding, itself or wrapped (`HFTextClassifier.model`)."""
+    for prefix, model in (("", module), ("model.", getattr(module, "model", None))):
+        get = getattr(model, "get_input_embeddings", None)
+        if isinstance(model, nn.Module) and callable(get):
+            layer = get()
+            if isinstance(layer, nn.Module):
+                names = {id(m): n for n, m in model.named_modules()}
+                return prefix + names.get(id(layer), "get_input_embeddings()"), layer
+    return None
 
 
 def _embedding(module: nn.Module, name: str | None) -> tuple[str, nn.Module]:
@@ -299,10 +322,21 @@ def _integrated_gradients(
     return attr.detach(), delta
 
 
+def text_baseline(x: torch.Tensor, pad: torch.Tensor, special_ids: Sequence[int]) -> torch.Tensor:
+    """The pad id (`pad`, broadcast to x) everywhere but at special tokens, which keep their
+    ids: attribution then measures each word against its absence, with the sequence's frame
+    ([CLS] ... [SEP]) as the model always sees it, and a special token's own attribution is
+    zero."""
+    keep = torch.isin(x, torch.as_tensor(list(special_ids), dtype=x.dtype, device=x.device))
+    return torch.where(keep, x, pad.expand_as(x))
+
+
 def _attribute_batch(
     method: str, runner: ModelRunner, x: torch.Tensor, target: torch.Tensor, cfg: MethodConfig
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    base = torch.as_tensor(cfg.baseline, dtype=x.dtype).expand_as(x)
+    base = torch.as_tensor(cfg.baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    if not x.is_floating_point():
+        base = text_baseline(x, base, cfg.special_ids)
     forward = runner.scores
     if method == "saliency":
         return _input_gradient(forward, x, target)[0].abs(), None
@@ -350,12 +384,17 @@ def _attribute_batch(
         )
     if method == "layer_integrated_gradients":
         _, layer = token_embedding(runner.module, cfg.embedding_layer)
+        # the input's attention mask goes in as a forward argument, so the baseline's pass
+        # (all pad ids but the specials) attends to the same positions as the input's
+        pad = runner.pad_id
+        extra = (torch.ne(x, pad).long(),) if runner.takes_mask and pad is not None else None
         attr, delta = LayerIntegratedGradients(forward, layer).attribute(
             x,
             baselines=base,
             target=target,
+            additional_forward_args=extra,
             n_steps=cfg.n_steps,
-            internal_batch_size=cfg.batch_size * cfg.n_steps,
+            internal_batch_size=layer_rows_per_pass(cfg, x.shape[1]),
             return_convergence_delta=True,
         )
         return attr.sum(dim=-1), delta
@@ -364,6 +403,13 @@ def _attribute_batch(
         # captum announces that it hooks the activations; it removes the hooks afterwards
         warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
         return explainer.attribute(x, target=target), None
+
+
+def layer_rows_per_pass(cfg: MethodConfig, length: int) -> int:
+    """Model rows per layer_integrated_gradients pass for sequences of `length` tokens: the
+    rows integrated gradients would take (`batch_size * n_steps`), at most TOKENS_PER_PASS
+    tokens in all."""
+    return max(1, min(cfg.batch_size * cfg.n_steps, TOKENS_PER_PASS // max(1, length)))
 
 
 def rows_per_batch(cfg: MethodConfig) -> int:

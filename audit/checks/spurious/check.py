@@ -53,7 +53,7 @@ MASKED_ONLY = (
     "rate and its attribution share against a shadow feature"
 )
 _WRONG_MODALITY = "a {kind} probe does not apply to a {modality} model."
-_PROBE_MODALITY = {"feature": "tabular", "patch": "image", "token": "text"}
+_PROBE_MODALITY = {"feature": "tabular", "patch": "image", "token": "text", "phrase": "text"}
 
 
 class SpuriousCheck:
@@ -70,7 +70,7 @@ class SpuriousCheck:
                 raise SpecError(
                     _WRONG_MODALITY.format(kind=probe.type, modality=ctx.data.modality),
                     where=f"checks.spurious.probes ({probe_name(probe)})",
-                    fix=f"use a `{_kind_for(ctx.data.modality)}` probe for this model.",
+                    fix=f"use a {_kinds_for(ctx.data.modality)} probe for this model.",
                 )
         method = resolve_method(
             cfg.method, cfg.fallback_method, ctx.model.module, ctx.data.modality
@@ -117,8 +117,8 @@ def _not_applicable(probed: bool, modality: str) -> dict[str, str]:
     return dict.fromkeys(_SHARE_METRICS, TABULAR_ONLY)
 
 
-def _kind_for(modality: str) -> str:
-    return {v: k for k, v in _PROBE_MODALITY.items()}[modality]
+def _kinds_for(modality: str) -> str:
+    return " or ".join(f"`{k}`" for k, v in _PROBE_MODALITY.items() if v == modality)
 
 
 def _holm_adjusted(metrics: list[Metric]) -> list[Metric]:

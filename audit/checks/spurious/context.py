@@ -7,6 +7,7 @@ feature, and local explanations of a few misclassified inputs (context for the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,13 +27,19 @@ from audit.checks.spurious.evidence import (
     ImageExample,
     SpuriousEvidence,
     TextExample,
+    WordImportance,
 )
 from audit.checks.spurious.spec import SpuriousSpec
+from audit.checks.spurious.words import top_words, word_sums
+from audit.errors import DataError
 from audit.records import Metric
 from audit.streams import stream
+from audit.tokenization import TextEncoder
 
 SHADOW = "(shadow)"
 _SANITY_ROWS = 128
+TOP_WORDS = 15  # words shown in the global word importance
+MIN_WORD_COUNT = 3  # occurrences a word needs to be ranked (a mean of one is an anecdote)
 
 
 @dataclass
@@ -61,6 +68,11 @@ class ProbeSample:
     rng: np.random.Generator  # this sample's own stream (`for_probe` gives each probe one)
     sanity_layers: int = 1
     variant: ModelVariant = "model"
+    # raw text: the sampled texts, the model's tokenizer and the word of each token of `x`
+    # (-1: a special token or padding)
+    texts: tuple[str, ...] | None = None
+    encoder: TextEncoder | None = None
+    word_ids: np.ndarray | None = None
 
     @classmethod
     def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> ProbeSample:
@@ -69,6 +81,10 @@ class ProbeSample:
         rows = np.sort(draw.choice(n, size=min(cfg.sample, n), replace=False))
         rng = stream(ctx.seed, "spurious", "global")
         x = ctx.data.x[rows]
+        texts, word_ids = None, None
+        if ctx.data.texts is not None and ctx.data.encoder is not None:
+            texts = tuple(ctx.data.texts[int(r)] for r in rows)
+            word_ids = _word_ids(ctx.data.encoder, texts, x)
         return cls(
             ctx=ctx,
             rows=rows,
@@ -86,7 +102,17 @@ class ProbeSample:
             batch_size=cfg.batch_size,
             rng=rng,
             sanity_layers=cfg.sanity_layers,
+            texts=texts,
+            encoder=ctx.data.encoder,
+            word_ids=word_ids,
         )
+
+    def valid(self, x: np.ndarray, word_ids: np.ndarray | None = None) -> np.ndarray:
+        """Text positions that hold a word's token: not padding, and for raw text not a
+        special token either (their attribution is zero by construction of the baseline)."""
+        if word_ids is not None:
+            return word_ids >= 0
+        return x != self.pad_id
 
     def for_probe(self, name: str) -> ProbeSample:
         """The same sample with the probe's own random stream, so adding, removing or
@@ -136,6 +162,8 @@ def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodC
         mask = grid[None, None]
     else:
         baseline = np.array(ctx.data.pad_id, dtype=np.int64)
+    encoder = ctx.data.encoder
+    specials = {ctx.data.pad_id} | (set(encoder.special_ids) if encoder is not None else set())
     return MethodConfig(
         method=method,
         baseline=baseline,
@@ -145,7 +173,24 @@ def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodC
         feature_mask=mask,
         embedding_layer=cfg.embedding_layer,
         seed=ctx.seed,
+        special_ids=tuple(sorted(specials)) if ctx.data.modality == "text" else (),
     )
+
+
+def _word_ids(encoder: TextEncoder, texts: tuple[str, ...], x: np.ndarray) -> np.ndarray:
+    """The word of each token of the sampled rows `x` (their encoding, padded to the data's
+    width), from encoding their texts again."""
+    enc = encoder.encode(list(texts))
+    width = enc.ids.shape[1]
+    if width > x.shape[1] or not np.array_equal(enc.ids, x[:, :width]):
+        raise DataError(
+            "the sampled texts no longer encode to the data's token ids.",
+            where="data.text",
+            fix="report this: the tokenizer gave different ids for the same texts.",
+        )
+    word_ids = np.full(x.shape, -1, dtype=np.int64)
+    word_ids[:, :width] = enc.word_ids
+    return word_ids
 
 
 def _with_shadow(sample: ProbeSample, source: int) -> tuple[ProbeSample, np.ndarray]:
@@ -172,7 +217,8 @@ def global_evidence(
     k = min(_SANITY_ROWS, len(sample.x))
     first = sample.attribute(sample.x[:k], sample.pred[:k])
     again = sample.attribute(sample.x[:k], sample.pred[:k], random=True)
-    valid = sample.x[:k] != sample.pad_id if sample.modality == "text" else None
+    words = None if sample.word_ids is None else sample.word_ids[:k]
+    valid = sample.valid(sample.x[:k], words) if sample.modality == "text" else None
     rho = detect.rank_correlation(sample.maps(first.values), sample.maps(again.values), valid)
     metrics.append(
         Metric(check="spurious", name="sanity_rank_correlation", value=rho, method=method, n=k)
@@ -188,14 +234,29 @@ def global_evidence(
             )
         )
     importance: tuple[FeatureShare, ...] = ()
+    word_importance: tuple[WordImportance, ...] = ()
     local: tuple[Example, ...] = ()
     if sample.modality == "tabular":
         m, importance = _importance(sample, cfg)
         metrics.extend(m)
     else:
         local = _local_examples(sample, cfg.examples)
+    if words is not None and sample.encoder is not None and sample.texts is not None:
+        word_importance = top_words(
+            word_sums(first.values, words),
+            sample.encoder.segment(list(sample.texts[:k])),
+            top=TOP_WORDS,
+            min_count=MIN_WORD_COUNT,
+            n_boot=sample.n_boot,
+            confidence=sample.confidence,
+            rng=sample.rng,
+        )
     evidence = SpuriousEvidence(
-        method=method, sanity_spearman=rho, importance=importance, local_examples=local
+        method=method,
+        sanity_spearman=rho,
+        importance=importance,
+        local_examples=local,
+        word_importance=word_importance,
     )
     return metrics, evidence
 
@@ -236,11 +297,51 @@ def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
     order = wrong if wrong.size else np.argsort(sample.proba.max(axis=1))
     pick = order[:count]
     attr = sample.attribute(sample.x[pick], sample.pred[pick]).values
+    if sample.texts is not None and sample.word_ids is not None:
+        return tuple(
+            word_example(
+                sample,
+                "(local)",
+                sample.texts[i],
+                sample.word_ids[i],
+                a,
+                (),
+                int(sample.pred[i]),
+                int(sample.pred[i]),
+            )
+            for i, a in zip(pick, attr, strict=True)
+        )
     return tuple(
         example(
             sample, "(local)", sample.x[i], a, None, None, int(sample.pred[i]), int(sample.pred[i])
         )
         for i, a in zip(pick, attr, strict=True)
+    )
+
+
+def word_example(
+    sample: ProbeSample,
+    probe: str,
+    text: str,
+    word_ids: np.ndarray,
+    attr: np.ndarray,
+    marked: Sequence[int],
+    pred: int,
+    pred_after: int,
+) -> TextExample:
+    """A raw text as its words, each with the sum of its tokens' signed attributions; words
+    past the model's maximum length (never read) are left out."""
+    assert sample.encoder is not None
+    (sums,) = word_sums(attr[None], word_ids[None])
+    words = sample.encoder.segment([text])[0][: len(sums)]
+    return TextExample(
+        probe=probe,
+        tokens=tuple(w.text for w in words),
+        attribution=tuple(float(a) for a in sums),
+        marked=tuple(int(m) for m in marked if m < len(sums)),
+        pred=pred,
+        pred_after=pred_after,
+        unit="word",
     )
 
 

@@ -22,7 +22,8 @@ class ImageExample:
 
 @dataclass(frozen=True)
 class TextExample:
-    """A text's tokens with their attributions; `marked` are the artifact's positions."""
+    """A text as words (raw text) or tokens (`.npz` ids) with their signed attributions
+    towards `pred_after` (positive: towards it); `marked` are the probe's words or tokens."""
 
     probe: str
     tokens: tuple[str, ...]
@@ -30,6 +31,19 @@ class TextExample:
     marked: tuple[int, ...]
     pred: int
     pred_after: int
+    unit: str = "token"  # "word": sub-word attributions summed per word
+
+
+@dataclass(frozen=True)
+class WordImportance:
+    """A word's mean |attribution| over its occurrences in the sample, with its bootstrap
+    interval (probability units: integrated gradients of the predicted class's probability)."""
+
+    word: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    count: int
 
 
 Example = ImageExample | TextExample
@@ -54,6 +68,7 @@ class SpuriousEvidence:
     examples: tuple[Example, ...] = ()  # per probe: inputs with the artifact inserted
     local_examples: tuple[Example, ...] = ()  # misclassified or least confident inputs
     importance: tuple[FeatureShare, ...] = ()  # tabular: global importance with a shadow
+    word_importance: tuple[WordImportance, ...] = ()  # raw text: the most attributed words
     sentences: tuple[str, ...] = ()
 
 
@@ -63,4 +78,5 @@ __all__ = [
     "ImageExample",
     "SpuriousEvidence",
     "TextExample",
+    "WordImportance",
 ]

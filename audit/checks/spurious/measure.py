@@ -29,21 +29,38 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audit.checks.spurious import detect, probes
-from audit.checks.spurious.context import SHADOW, ProbeSample, example, tabular_attributions
+from audit.checks.spurious.context import (
+    SHADOW,
+    ProbeSample,
+    example,
+    tabular_attributions,
+    word_example,
+)
 from audit.checks.spurious.evidence import Example
+from audit.checks.spurious.phrases import phrase_variants
 from audit.checks.spurious.spec import (
     FeatureProbe,
     PatchProbe,
+    PhraseProbe,
     SpuriousSpec,
     TokenProbe,
     probe_name,
 )
+from audit.errors import SpecError
 from audit.records import Metric
 
 _NULL_WORDS = {
     "location_null": ("the same artifact elsewhere", "relies on the region"),
     "content_null": ("other content in the same place", "relies on the pattern"),
     "remove_location_null": ("the same replacement elsewhere", "relies on the region"),
+    "swap_location_null": ("the same replacement elsewhere", "relies on the region"),
+}
+# a phrase probe's nulls, in words a reviewer of text reads
+_PHRASE_NULL_WORDS = {
+    "location_null": ("the phrase at another place in the text", "relies on where it sits"),
+    "content_null": ("other words of the same length in its place", "relies on the phrase"),
+    "remove_location_null": ("removing other words instead", "relies on the phrase"),
+    "swap_location_null": ("replacing other words instead", "relies on the phrase"),
 }
 
 
@@ -56,6 +73,22 @@ class ProbeResult:
 
 
 def _variants(sample: ProbeSample, cfg: SpuriousSpec, probe: Any) -> probes.Variants:
+    if isinstance(probe, PhraseProbe):
+        if sample.texts is None or sample.encoder is None:
+            raise SpecError(
+                "a phrase probe edits raw text, but this data is token ids (.npz).",
+                where=f"checks.spurious.probes ({probe_name(probe)})",
+                fix="give the texts (`data.text` naming a column of a CSV, Parquet or JSONL "
+                "file), or probe token ids with `type: token`.",
+            )
+        return phrase_variants(probe, sample.encoder, list(sample.texts), sample.rng)
+    if isinstance(probe, TokenProbe) and sample.texts is not None:
+        raise SpecError(
+            "a token probe inserts ids, but this data is raw text: ids inserted into an "
+            "encoding could land beside [CLS] or [SEP] and split words.",
+            where=f"checks.spurious.probes ({probe_name(probe)})",
+            fix="probe the words instead: `{type: phrase, text: ...}`.",
+        )
     if isinstance(probe, PatchProbe):
         return probes.image_variants(probe, sample.x, cfg.location_nulls, sample.rng)
     if isinstance(probe, TokenProbe):
@@ -258,7 +291,7 @@ def _mask_attribution(
     metric: Any,
     sample: ProbeSample,
     cfg: SpuriousSpec,
-    probe: PatchProbe | TokenProbe,
+    probe: PatchProbe | TokenProbe | PhraseProbe,
     variants: probes.Variants,
     preds: dict[str, Any],
     target: int,
@@ -273,7 +306,7 @@ def _mask_attribution(
     attr_r = sample.attribute(v.x, tgt, random=True).values
     maps, maps_r = sample.maps(attr), sample.maps(attr_r)
     if sample.modality == "text":
-        valid = v.x != sample.pad_id
+        valid = sample.valid(v.x, v.word_ids)
         null_masks = _text_null_masks(valid, v.mask, cfg.location_nulls, sample.rng)
     else:
         valid = np.ones_like(v.mask, dtype=bool)
@@ -319,6 +352,20 @@ def _mask_attribution(
     vocab = probes.read_vocab(cfg.vocab) if sample.modality == "text" else None
     region = list(probe.region) if isinstance(probe, PatchProbe) else None
     for i in order:
+        if v.texts is not None and v.word_ids is not None:
+            out.examples.append(
+                word_example(
+                    sample,
+                    probe_name(probe),
+                    v.texts[i],
+                    v.word_ids[i],
+                    attr[i],
+                    v.marked[i],
+                    int(before[i]),
+                    int(after[i]),
+                )
+            )
+            continue
         marked = np.flatnonzero(mask[i]).tolist() if sample.modality == "text" else None
         out.examples.append(
             example(
@@ -416,13 +463,20 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float)
     r = rates[main]
     ex = summary["excess"][main]
     feature = getattr(probe, "feature", name)
-    verb = {
-        "insert": "inserting the artifact",
-        "remove": "removing the artifact",
+    phrase = isinstance(probe, PhraseProbe)
+    null_words = _PHRASE_NULL_WORDS if phrase else _NULL_WORDS
+    verb_of = {
+        "insert": f"inserting “{name}” into texts without it"
+        if phrase
+        else "inserting the artifact",
+        "remove": f"removing “{name}” from texts with it" if phrase else "removing the artifact",
         "permute": f"shuffling {feature} across rows",
-        "swap": f"changing {feature} to another value",
+        "swap": f"replacing “{name}” by ordinary words"
+        if phrase
+        else f"changing {feature} to another value",
         "reference": f"setting {feature} to its median",
-    }[main]
+    }
+    verb = verb_of[main]
     text = (
         f"Probe {name}: {verb} changed {_pct(r['value'])} of predictions "
         f"({_pct(confidence)} CI {_pct(r['ci_low'])} to {_pct(r['ci_high'])})"
@@ -430,16 +484,27 @@ def _sentence(name: str, probe: Any, summary: dict[str, Any], confidence: float)
     if ex["beaten"] is None:
         text += "; a feature the model ignored would change none."
     else:
+        own = {_null_label(main, k) for k in ("location_null", "content_null")}
         nulls = [
-            f"{_NULL_WORDS[k][0]} changed {_pct(v['value'])}"
+            f"{null_words[k][0]} changed {_pct(v['value'])}"
             for k, v in rates.items()
-            if v["null"] and k.startswith("remove") == (main == "remove")
+            if v["null"] and k in own
         ]
-        what, means = _NULL_WORDS[ex["beaten"]]
+        what, means = null_words[ex["beaten"]]
         text += (
             f"; {' and '.join(nulls)}. Against the smaller null ({what}) the excess is "
             f"{100 * ex['value']:.0f} points (CI {100 * ex['ci_low']:.0f} to "
             f"{100 * ex['ci_high']:.0f}); an excess clearly above zero means the model {means}."
+        )
+    for art, other in list(summary["excess"].items())[1:] if phrase else []:
+        null = rates.get(_null_label(art, "location_null"))
+        done = verb_of[art]
+        text += f" {done[0].upper()}{done[1:]} changed {_pct(rates[art]['value'])}"
+        if null is not None:
+            text += f", {null_words[_null_label(art, 'location_null')][0]} {_pct(null['value'])}"
+        text += (
+            f" (excess {100 * other['value']:.0f} points, CI {100 * other['ci_low']:.0f} to "
+            f"{100 * other['ci_high']:.0f})."
         )
     if summary.get("enrichment"):
         e = summary["enrichment"]

@@ -30,6 +30,11 @@ class Variant:
     rows: np.ndarray
     x: np.ndarray
     mask: np.ndarray | None = None  # (n, P) boolean over flattened positions, for attribution
+    # raw text: the edited texts, the word of each token (-1: special or padding) and, per
+    # text, the words the edit placed
+    texts: tuple[str, ...] | None = None
+    word_ids: np.ndarray | None = None
+    marked: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from audit.checks.spurious.evidence import (
     Example,
     ImageExample,
@@ -14,19 +12,31 @@ from audit.checks.spurious.evidence import (
     TextExample,
 )
 from audit.presentation import plots
-from audit.presentation.format import clip
+from audit.presentation.format import clip, fmt, fmt_ci
 from audit.presentation.view import (
     MAX_EXAMPLES,
+    Cell,
     CheckSection,
+    HighlightedText,
     SectionInput,
+    TextHighlights,
     figure,
+    highlights,
     metrics_table,
+    table,
 )
 
 if TYPE_CHECKING:
     from audit.plugin import CheckPlugin
 
 ENRICHMENT_NAMES = ("enrichment", "attribution_enrichment")
+LOCAL = "(local)"  # the probe label of a local explanation (spurious/context.py)
+
+
+def _text(examples: Sequence[Example]) -> bool:
+    return any(isinstance(e, TextExample) for e in examples)
+
+
 SHADOW = "(shadow)"  # the shuffled copy of a feature (spurious/context.py)
 
 
@@ -54,25 +64,66 @@ def _examples(section: CheckSection, examples: Sequence[Example], caption: str) 
                 cls="grid",
             )
         )
-    for e in [e for e in examples if isinstance(e, TextExample)][:MAX_EXAMPLES]:
-        attr = np.abs(np.asarray(e.attribution, dtype=float))
-        top = float(attr.max()) if attr.size and attr.max() > 0 else 1.0
-        marked = set(e.marked)
+    texts = [e for e in examples if isinstance(e, TextExample)][:MAX_EXAMPLES]
+    if texts:
+        unit = "word" if all(e.unit == "word" for e in texts) else "token"
+        local = all(e.probe == LOCAL for e in texts)
         section.text_examples.append(
-            {
-                "probe": e.probe,
-                "pred": e.pred,
-                "pred_after": e.pred_after,
-                "tokens": [
-                    {
-                        "text": clip(tok, 40),
-                        "style": f"background-color: rgba(230, 159, 0, {a / top:.2f})",
-                        "marked": i in marked,
-                    }
-                    for i, (tok, a) in enumerate(zip(e.tokens, attr, strict=True))
-                ],
-            }
+            TextHighlights(
+                title="Local explanations" if local else "Text examples",
+                caption=caption.replace("{unit}", unit),
+                towards=f"this {unit} pushes towards the class explained",
+                against=f"this {unit} pushes away from it",
+                marked="" if local else "outlined: placed by the probe",
+                texts=tuple(
+                    HighlightedText(
+                        f"{e.probe}: prediction {e.pred} → {e.pred_after}"
+                        if not local
+                        else f"prediction {e.pred}, explained for class {e.pred_after}",
+                        highlights(e.tokens, e.attribution, e.marked),
+                    )
+                    for e in texts
+                ),
+            )
         )
+
+
+def _word_importance(section: CheckSection, ev: SpuriousEvidence, level: str) -> None:
+    """The words with the highest mean |attribution| over the sample, with intervals."""
+    words = ev.word_importance
+    if not words:
+        return
+    section.figures.append(
+        figure(
+            plots.hbars(
+                [plots.Interval(w.word, w.mean, w.ci_low, w.ci_high) for w in words],
+                [],
+                xlabel="mean |attribution| (probability)",
+                title="Most attributed words",
+            ),
+            "The words with the highest mean attribution across the sample, with intervals",
+            f"The words with the highest mean |attribution| ({ev.method}, sub-word tokens "
+            "summed per word) towards each text's predicted class, over their occurrences in "
+            f"the sample (seen at least {min(w.count for w in words)} times), with bootstrap "
+            f"{level} CIs. Context only: a word the model weighs is not shown to be a "
+            "shortcut until a probe's counterfactual test says so.",
+        )
+    )
+    section.tables.append(
+        table(
+            f"Most attributed words, with {level} bootstrap intervals",
+            ("Word", "Mean |attribution|", "CI", "Occurrences"),
+            [
+                (
+                    Cell(clip(w.word, 40)),
+                    Cell(fmt(w.mean), "num"),
+                    Cell(fmt_ci(w.ci_low, w.ci_high), "num"),
+                    Cell(fmt(w.count), "num"),
+                )
+                for w in words
+            ],
+        )
+    )
 
 
 def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
@@ -87,7 +138,12 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             ev.examples,
             "Each pair: an input with its prediction, and the magnitude of its attribution "
             "(brighter = more) with the prediction once the artifact is inserted; the probed "
-            "artifact is outlined. Attribution shows where, not why.",
+            "artifact is outlined. Attribution shows where, not why."
+            if not _text(ev.examples)
+            else "Texts as the probe edited them, the flipped ones first: each {unit} shaded "
+            "by its signed attribution towards the prediction after the edit (sub-word "
+            "tokens summed per word; the stronger the shade, the larger its share of the "
+            "text's largest attribution). Attribution shows where the model looked, not why.",
         )
         _examples(
             section,
@@ -95,7 +151,12 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             "Local explanations of misclassified (else least confident) inputs: each input "
             "beside the magnitude of its attribution for the predicted class. A local "
             "explanation shows where the model looked for this input, not why, and is not "
-            "a cause.",
+            "a cause."
+            if not _text(ev.local_examples)
+            else "Misclassified (else least confident) texts, each {unit} shaded by its "
+            "signed attribution towards the predicted class. A local explanation shows "
+            "where the model looked for this one input; it is not a cause, and not "
+            "evidence of reliance on its own.",
         )
     probes = sorted({m.probe for m in metrics if m.probe is not None})
     for probe in probes:
@@ -119,7 +180,16 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             )
     enrich = [m for m in metrics if m.name in ENRICHMENT_NAMES]
     if enrich:
-        items = [plots.Interval(m.probe or m.subject, m.value, m.ci_low, m.ci_high) for m in enrich]
+        items = [
+            plots.Interval(
+                f"{m.probe} ({m.perturbation})" if m.probe and m.perturbation else m.subject,
+                m.value,
+                m.ci_low,
+                m.ci_high,
+                muted="null" in (m.perturbation or ""),
+            )
+            for m in enrich
+        ]
         section.figures.append(
             figure(
                 plots.bars(
@@ -152,6 +222,8 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
                 "more signal than noise.",
             )
         )
+    if ev is not None:
+        _word_importance(section, ev, level)
     if not probes:
         section.sentences.append(
             "No spurious-feature probes were declared, so no reliance was judged."

@@ -67,7 +67,7 @@ class PatchProbe(Strict):
 
 
 class TokenProbe(Strict):
-    """Text: token ids the model should not rely on."""
+    """Pre-tokenized text (`.npz`): token ids the model should not rely on."""
 
     type: Literal["token"] = Field(description="`token`.")
     tokens: Annotated[list[int], Field(min_length=1)] = Field(
@@ -77,10 +77,31 @@ class TokenProbe(Strict):
     target: int | None = Field(None, description=_TARGET)
 
 
-Probe = Annotated[FeatureProbe | PatchProbe | TokenProbe, Field(discriminator="type")]
+class PhraseProbe(Strict):
+    """Raw text: a word or phrase the model should not rely on, edited at word boundaries."""
+
+    type: Literal["phrase"] = Field(description="`phrase`.")
+    text: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The phrase, as it would appear in a text (one or more words); the "
+        "model's tokenizer splits it, and it is inserted, removed and swapped as a whole.",
+    )
+    name: str | None = Field(None, description=_NAME)
+    target: int | None = Field(None, description=_TARGET)
+
+    @model_validator(mode="after")
+    def _words(self) -> PhraseProbe:
+        if not any(c.isalnum() for c in self.text):
+            raise ValueError("the phrase needs at least one letter or digit")
+        return self
 
 
-def probe_name(probe: FeatureProbe | PatchProbe | TokenProbe) -> str:
+Probe = Annotated[FeatureProbe | PatchProbe | TokenProbe | PhraseProbe, Field(discriminator="type")]
+AnyProbe = FeatureProbe | PatchProbe | TokenProbe | PhraseProbe
+
+
+def probe_name(probe: AnyProbe) -> str:
     """A stable label for a probe, used as the `probe` key of its metrics."""
     if probe.name:
         return probe.name
@@ -88,6 +109,8 @@ def probe_name(probe: FeatureProbe | PatchProbe | TokenProbe) -> str:
         return probe.feature
     if isinstance(probe, PatchProbe):
         return "patch@" + ",".join(map(str, probe.region))
+    if isinstance(probe, PhraseProbe):
+        return probe.text.strip()
     return "tokens:" + ",".join(map(str, probe.tokens))
 
 

@@ -17,6 +17,7 @@ from audit.checks.spurious.evidence import (
     ImageExample,
     SpuriousEvidence,
     TextExample,
+    WordImportance,
 )
 from audit.records import (
     AuditResult,
@@ -467,6 +468,22 @@ def _evidence() -> dict:
                     0,
                     1,
                 ),
+                TextExample(
+                    "fastship",
+                    ("Great", HTML_NAME, "fastship", "&amp;", "[SEP]"),
+                    (0.2, -0.5, 0.9, 0.0, -0.1),
+                    (2,),
+                    0,
+                    1,
+                    unit="word",
+                ),
+            ),
+            local_examples=(
+                TextExample("(local)", ("slow", "<i>ship</i>"), (-0.4, 0.8), (), 1, 1, unit="word"),
+            ),
+            word_importance=(
+                WordImportance("fastship", 0.31, 0.25, 0.37, 40),
+                WordImportance(HTML_NAME, 0.05, 0.01, 0.09, 12),
             ),
             importance=(
                 FeatureShare("income", 0.41, 0.37, 0.45),
