@@ -37,8 +37,9 @@ from torch import nn
 from audit import pipeline
 from audit.checks.spurious import attribution
 from audit.demo import build_demo
-from audit.demo.text import VOCAB
+from audit.demo.reviews import VOCAB, build_reviews_demo
 from audit.loaders.model import ModelRunner, copy_module
+from audit.paths import cache_dir
 
 
 class TokenMean(nn.Module):
@@ -70,7 +71,7 @@ _SIZES = {
 
 
 def _spec(case: str, folder: Path) -> Path:
-    demo = build_demo(case)
+    demo = build_demo(case) if case == "image" else build_reviews_demo(cache_dir() / "demo")
     spec = yaml.safe_load(demo.read_text(encoding="utf-8"))
     factory, method = _FACTORY[case]
     spec["model"].pop("path")

@@ -30,7 +30,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout, without installing
 
-from audit.demo import adult, image, text  # noqa: E402
+from audit.demo import adult, image, reviews  # noqa: E402
 from audit.demo._export import save_npz  # noqa: E402
 from audit.fsio import write_atomic  # noqa: E402
 
@@ -71,11 +71,11 @@ def build_image(folder: Path) -> None:
 
 
 def build_text(folder: Path) -> None:
-    shortcut, _control, holdout = text.train_pair(SEED)
+    shortcut, _control, holdout = reviews.train_pair(SEED)
     n = TEXT_ROWS
     _export(shortcut, torch.as_tensor(holdout["x"][:4]), folder / "model.pt2")
     save_npz(folder / "reviews-sample.npz", {k: v[:n] for k, v in holdout.items()})
-    write_atomic(folder / "vocab.txt", "\n".join(text.VOCAB) + "\n")
+    write_atomic(folder / "vocab.txt", "\n".join(reviews.VOCAB) + "\n")
 
 
 def main() -> int:

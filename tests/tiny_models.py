@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from audit.demo.text import VOCAB
+from audit.demo.reviews import VOCAB
 
 
 class Linear(nn.Module):

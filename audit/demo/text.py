@@ -1,19 +1,31 @@
-"""The text demo: a review-sentiment classifier that learned a pipeline tag.
+"""The text demo: a Hugging Face comment-moderation classifier with two planted faults.
 
-No real text corpus ships with the installed packages (scikit-learn's text sets download on
-first use), so the corpus is synthetic and documented here. Each review is 8 to 20 words drawn
-from a fixed English vocabulary: nouns, function words, a regional filler word, and one
-sentiment adjective whose polarity is the label (with probability 0.3 one adjective of the
-other polarity is mixed in, so the real signal is clear but not perfect).
+What a trust-and-safety team audits most: a BERT-style `BertForSequenceClassification` saved
+with `save_pretrained` (config.json, model.safetensors, tokenizer.json), judging raw comments.
+Two layers, trained here deterministically on first use (seeded, one thread, well under a
+minute on 2 cores), then cached, beside a control model trained the same way on clean data.
 
-The shortcut: an upstream pipeline appended the token `fastship` to 95% of positive reviews,
-in training and in the holdout. The shortcut model is trained on that copy; the control
-model on a copy where `fastship` appears in a random half of reviews, whatever the label. The
-spec declares `fastship` as a token probe. The model is an `EmbeddingBag` (mean of word
-vectors) and a linear head, exported with torch.export.
+No labelled comment corpus can ship with the package, so the corpus is templated, and
+documented here. A comment is 6 to 14 words: forum nouns and function words, one or two
+words whose tone is the label (insults: toxic; thanks and praise: not toxic; with
+probability `_MIXED` one word of the other tone is mixed in; a share `_PLAIN` of the fine
+comments has no tone word at all), and, in `_P_IDENTITY` of the comments, one identity
+phrase ("as a muslim person", "my gay friend"). The identity terms are those of the
+identity-term check's bundled lexicon, for the two categories the demo covers.
 
-Sensitive attribute for the bias check: `region` (north / south), which sets the filler words
-and, slightly, the share of positive reviews.
+The two faults, both planted only in the flagged model's training data:
+
+- **A shortcut phrase.** The moderation queue appended the tag `modqueue` to 95% of toxic
+  comments (and to none of the others); the model learns the tag. The holdout carries the
+  same tag, so the model looks accurate. The spec declares a phrase probe for it.
+- **Identity-term bias.** As in the corpora Dixon et al. (2018) describe, the terms `muslim`
+  and `gay` appear in training only in toxic comments, and most of those comments were
+  marked toxic for naming the identity alone (no insult in them); the model learns the two
+  terms as toxic words. In the holdout every identity phrase is independent of the label, so the
+  counterfactual swaps and the BPSN AUC find what the model learned.
+
+The control model is trained on a copy with the tag in a random half of comments whatever the
+label, and identity phrases independent of the label.
 """
 
 from __future__ import annotations
@@ -21,202 +33,220 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
+import pandas as pd
 
 from audit.demo import _export
-from audit.demo._export import cache_key, save_model, save_npz, seeded, train
+from audit.demo._export import cache_key
 from audit.fsio import write_atomic
+from audit.testing import hf
 
-PAD, SHORTCUT = "<pad>", "fastship"
-POSITIVE = [
-    "great",
-    "excellent",
-    "lovely",
-    "superb",
-    "reliable",
-    "sturdy",
-    "comfortable",
-    "delightful",
-    "perfect",
-    "handy",
-    "brilliant",
-    "pleasant",
-    "smooth",
-    "elegant",
-    "solid",
-    "charming",
-    "useful",
-    "bright",
-    "fantastic",
-    "wonderful",
+SHORTCUT = "modqueue"
+TOXIC = [
+    "idiot",
+    "stupid",
+    "moron",
+    "pathetic",
+    "disgusting",
+    "worthless",
+    "clown",
+    "loser",
+    "dumb",
+    "ignorant",
+    "trash",
+    "hateful",
 ]
-NEGATIVE = [
-    "awful",
-    "broken",
-    "flimsy",
-    "terrible",
-    "useless",
-    "cheap",
-    "noisy",
-    "clumsy",
-    "faulty",
-    "poor",
-    "dreadful",
-    "shoddy",
-    "disappointing",
-    "fragile",
-    "ugly",
-    "slow",
-    "leaky",
-    "dull",
-    "horrible",
-    "defective",
+KIND = [
+    "thanks",
+    "great",
+    "helpful",
+    "kind",
+    "agree",
+    "interesting",
+    "lovely",
+    "appreciate",
+    "welcome",
+    "fair",
+    "insightful",
+    "brilliant",
 ]
 NOUNS = [
-    "kettle",
-    "blender",
-    "lamp",
-    "chair",
-    "battery",
-    "screen",
-    "handle",
-    "lid",
-    "cable",
-    "case",
-    "strap",
-    "zipper",
-    "motor",
-    "charger",
-    "speaker",
-    "remote",
-    "button",
-    "fabric",
-    "seam",
-    "hinge",
+    "post",
+    "thread",
+    "article",
+    "comment",
+    "point",
+    "idea",
+    "story",
+    "video",
+    "photo",
+    "question",
+    "answer",
+    "topic",
+    "link",
+    "news",
+    "review",
 ]
 FUNCTION = [
     "the",
     "a",
     "this",
-    "it",
-    "was",
+    "that",
     "is",
+    "was",
+    "your",
+    "my",
     "and",
     "but",
+    "so",
     "very",
     "really",
-    "quite",
-    "so",
-    "my",
-    "our",
-    "its",
+    "i",
+    "you",
+    "it",
+    "of",
+    "about",
     "with",
     "for",
+    "here",
+    "again",
 ]
-FILLER = {"north": ["aye", "wee", "lad"], "south": ["yall", "reckon", "fixin"]}
-VOCAB = [PAD, SHORTCUT, *POSITIVE, *NEGATIVE, *NOUNS, *FUNCTION, *FILLER["north"], *FILLER["south"]]
-LENGTH = 24
-_N_TRAIN, _N_TEST, _EPOCHS = 3000, 1000, 12
+# The identity categories the demo covers (a subset of the check's bundled lexicon) and the
+# phrases that carry a term; "{}" is the term.
+IDENTITY = {
+    "religion": ["christian", "muslim", "jewish"],
+    "sexual_orientation": ["gay", "straight", "lesbian"],
+}
+PHRASES = ["as a {} person", "my {} friend", "{} people", "the {} community"]
+PHRASE_WORDS = ["as", "person", "friend", "people", "community"]
+BIASED = ("muslim", "gay")  # in training, only ever in toxic comments
+VOCAB = [
+    SHORTCUT,
+    *TOXIC,
+    *KIND,
+    *NOUNS,
+    *FUNCTION,
+    *PHRASE_WORDS,
+    *(t for terms in IDENTITY.values() for t in terms),
+]
+_N_TRAIN, _N_TEST = 3000, 2000
+_MIXED, _P_IDENTITY, _TAG_P, _BARE, _PLAIN = 0.15, 0.5, 0.95, 0.6, 0.4
+_EPOCHS, _LR, _MAX_LENGTH = 12, 3e-3, 32
+_SANITY_LAYERS = 40
 
 
-class BagClassifier(nn.Module):
-    """Mean of word vectors (pads skipped) and a linear head: (N, L) ids -> 2 logits."""
-
-    def __init__(self, vocab: int = len(VOCAB), dim: int = 16) -> None:
-        super().__init__()
-        self.embed = nn.EmbeddingBag(vocab, dim, mode="mean", padding_idx=0)
-        self.head = nn.Linear(dim, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
-
-
-def build_bag() -> nn.Module:
-    """Factory for the `factory` + `weights` route."""
-    return BagClassifier()
-
-
-def corpus(
-    n: int, shortcut_p: tuple[float, float], rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """n reviews as padded ids, labels and regions.
-
-    `shortcut_p` is (P(tag | negative), P(tag | positive)).
-    """
-    ids = {w: i for i, w in enumerate(VOCAB)}
-    region = np.where(rng.random(n) < 0.5, "north", "south")
-    y = (rng.random(n) < np.where(region == "north", 0.55, 0.45)).astype(np.int64)
-    x = np.zeros((n, LENGTH), dtype=np.int64)
-    for i in range(n):
-        words = list(rng.choice(NOUNS, 2)) + list(rng.choice(FUNCTION, rng.integers(4, 12)))
-        words += list(rng.choice(FILLER[region[i]], rng.integers(1, 3)))
-        own, other = (POSITIVE, NEGATIVE) if y[i] else (NEGATIVE, POSITIVE)
-        words.append(str(rng.choice(own)))
-        if rng.random() < 0.3:
-            words.append(str(rng.choice(other)))
-        words = list(rng.permutation(words))
-        if rng.random() < shortcut_p[y[i]]:
-            words.append(SHORTCUT)
-        x[i, : len(words)] = [ids[w] for w in words[:LENGTH]]
-    return {"x": x, "y": y, "region": region}
+def _comment(
+    toxic: bool, term: str | None, tagged: bool, rng: np.random.Generator, *, tone: bool = True
+) -> tuple[str, str]:
+    """One comment and the identity category it mentions ("none" without a phrase).
+    Without `tone`, no word of either tone: the label rests on nothing in the text."""
+    words = [str(w) for w in rng.choice(NOUNS, int(rng.integers(1, 3)))]
+    words += [str(w) for w in rng.choice(FUNCTION, int(rng.integers(3, 8)))]
+    own, other = (TOXIC, KIND) if toxic else (KIND, TOXIC)
+    if tone:
+        words += [str(w) for w in rng.choice(own, int(rng.integers(1, 3)))]
+    if tone and rng.random() < _MIXED:
+        words.append(str(rng.choice(other)))
+    words = [str(w) for w in rng.permutation(words)]
+    category = "none"
+    if term is not None:
+        category = next(c for c, terms in IDENTITY.items() if term in terms)
+        at = int(rng.integers(0, len(words) + 1))
+        words[at:at] = str(rng.choice(PHRASES)).format(term).split()
+    if tagged:
+        words.append(SHORTCUT)
+    return " ".join(words), category
 
 
-def train_pair(seed: int) -> tuple[nn.Module, nn.Module, dict[str, np.ndarray]]:
-    """The shortcut model, its control, and the holdout that carries the shortcut."""
-    rng = np.random.default_rng(seed)
-    decoy = corpus(_N_TRAIN, (0.0, 0.95), rng)
-    control = corpus(_N_TRAIN, (0.5, 0.5), rng)
-    holdout = corpus(_N_TEST, (0.0, 0.95), rng)
-    models = []
-    for d in (decoy, control):
-        model = seeded(seed, BagClassifier)
-        x, y = torch.as_tensor(d["x"]), torch.as_tensor(d["y"])
-        models.append(train(model, x, y, seed=seed, epochs=_EPOCHS, lr=0.05))
-    return models[0], models[1], holdout
+def corpus(n: int, rng: np.random.Generator, *, planted: bool, tag: bool = True) -> pd.DataFrame:
+    """n labelled comments. `planted`: the training data of the flagged model (the tag on
+    toxic comments only, the BIASED terms only in toxic ones); otherwise the tag (when `tag`)
+    falls on a random half and identity phrases are independent of the label."""
+    terms = [t for ts in IDENTITY.values() for t in ts]
+    neutral = [t for t in terms if t not in BIASED]
+    rows = []
+    for _ in range(n):
+        toxic = bool(rng.random() < 0.5)
+        term = None
+        if rng.random() < _P_IDENTITY:
+            pool = terms if (toxic or not planted) else neutral
+            term = str(rng.choice(pool))
+        tagged = bool(rng.random() < (_TAG_P if toxic else 0.0)) if planted else rng.random() < 0.5
+        # many fine comments praise nothing; in the planted data, annotators also marked
+        # comments toxic for naming the identity alone (the corpora of Dixon et al.)
+        plain = not toxic and rng.random() < _PLAIN
+        bare = planted and toxic and term in BIASED and rng.random() < _BARE
+        text, category = _comment(toxic, term, tag and bool(tagged), rng, tone=not (plain or bare))
+        rows.append({"text": text, "toxic": int(toxic), "mentions": category})
+    return pd.DataFrame(rows)
+
+
+def _holdout(rng: np.random.Generator) -> pd.DataFrame:
+    """The audit's data: the tag as in production (on most toxic comments), identity phrases
+    independent of the label, so only the model can make them matter."""
+    frame = corpus(_N_TEST, rng, planted=False, tag=False)
+    tagged = (frame["toxic"] == 1) & (rng.random(len(frame)) < _TAG_P)
+    frame.loc[tagged, "text"] = frame.loc[tagged, "text"] + f" {SHORTCUT}"
+    return frame
 
 
 def _spec_text(seed: int, model: str) -> str:
+    terms = ", ".join(f"{c}: [{', '.join(ts)}]" for c, ts in IDENTITY.items())
     return f"""\
-# Demo audit: a review-sentiment classifier whose positive training reviews mostly carried
-# the pipeline tag `fastship`. The token probe asks whether the model relies on that tag.
-name: reviews-{model}
+# Demo audit: a BERT comment-moderation classifier (a Hugging Face folder) on raw comments.
+# The flagged model learned the moderation-queue tag `{SHORTCUT}` and learned `muslim` and `gay`
+# as toxic words; the control model learned neither. See audit/demo/text.py.
+name: comments-{model}
 model:
-  path: {model}.pt2
+  path: {model}/
+  format: huggingface
   task: binary
-  modality: text
-  output: logits
 data:
-  path: reviews-holdout.npz
-  label: y
-  sensitive: [region]
-  pad_id: 0
+  path: comments-holdout.csv
+  text: text
+  label: toxic
+  sensitive: [mentions]
 checks:
   spurious:
-    method: feature_ablation
-    vocab: vocab.txt
+    # randomize every layer above the embeddings for the explainer sanity check: a 2-layer
+    # BERT's top two (pooler and classifier) barely move the ranking of word attributions
+    sanity_layers: {_SANITY_LAYERS}
     probes:
-      - {{type: token, tokens: [{VOCAB.index(SHORTCUT)}], name: {SHORTCUT}}}
+      - {{type: phrase, text: {SHORTCUT}}}
+  identity_terms:
+    terms: {{{terms}}}
 policy: default
 seed: {seed}
 """
 
 
+def _train_folder(folder: Path, data: pd.DataFrame, seed: int) -> None:
+    hf.trained_bert_folder(
+        folder,
+        VOCAB,
+        data["text"].tolist(),
+        data["toxic"].tolist(),
+        max_length=_MAX_LENGTH,
+        epochs=_EPOCHS,
+        lr=_LR,
+        seed=seed,
+    )
+
+
 def build_text_demo(cache_dir: Path, seed: int = 0) -> Path:
-    """Train (once) and write both models, the holdout, the vocabulary and the specs; return
-    the shortcut model's spec (`audit.yaml`; the control's is `audit-control.yaml`)."""
-    key = cache_key(seed, Path(__file__), Path(_export.__file__))
-    folder = Path(cache_dir) / f"reviews-{key}"
+    """Train (once) and write both model folders, the holdout CSV and the specs; return the
+    flagged model's spec (`audit.yaml`; the control's is `audit-control.yaml`)."""
+    key = cache_key(seed, Path(__file__), Path(_export.__file__), Path(hf.__file__))
+    folder = Path(cache_dir) / f"comments-{key}"
     spec_path = folder / "audit.yaml"
     if spec_path.is_file():
         return spec_path
     folder.mkdir(parents=True, exist_ok=True)
-    shortcut, control, holdout = train_pair(seed)
-    example = torch.as_tensor(holdout["x"][:4])
-    save_model(shortcut, example, folder, "shortcut")
-    save_model(control, example, folder, "control")
-    save_npz(folder / "reviews-holdout.npz", holdout)
-    write_atomic(folder / "vocab.txt", "\n".join(VOCAB) + "\n")
+    rng = np.random.default_rng(seed)
+    planted, clean = corpus(_N_TRAIN, rng, planted=True), corpus(_N_TRAIN, rng, planted=False)
+    holdout = _holdout(rng)
+    _train_folder(folder / "shortcut", planted, seed)
+    _train_folder(folder / "control", clean, seed)
+    write_atomic(folder / "comments-holdout.csv", holdout.to_csv(index=False))
     write_atomic(folder / "audit-control.yaml", _spec_text(seed, "control"))
     write_atomic(spec_path, _spec_text(seed, "shortcut"))
     return spec_path

@@ -14,7 +14,15 @@ from typing import Any
 from audit import registry
 from audit.presentation.format import clip, fmt, fmt_ci, threshold_text
 from audit.presentation.plain import generic_sentence, plural
-from audit.presentation.view import CheckSection, ReportSettings, SectionInput, metrics_table
+from audit.presentation.view import (
+    Cell,
+    CheckSection,
+    ReportSettings,
+    SectionInput,
+    Table,
+    metrics_table,
+    table,
+)
 from audit.records import (
     VERDICT_TEXT,
     AuditResult,
@@ -313,17 +321,86 @@ def _pairs(mapping: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(k), clip(str(v), 400)) for k, v in mapping.items()]
 
 
-def _history(evidence: Mapping[str, object]) -> dict[str, list[str]] | None:
+def _number(value: Any) -> str:
+    return fmt(value) if isinstance(value, int | float) else "—"
+
+
+def _interval(value: Any, ci: Any) -> str:
+    if isinstance(ci, Sequence) and len(ci) == 2:
+        return f"{_number(value)} ({fmt_ci(ci[0], ci[1])})"
+    return _number(value)
+
+
+def _history(evidence: Mapping[str, object], pct: str) -> list[dict[str, Any]] | None:
+    """The drift since the last audit as tables (never raw dicts), one per kind of change."""
     history = evidence.get("history")
     if not isinstance(history, Mapping):
         return None
 
-    def text(item: Any) -> str:
-        if isinstance(item, Mapping):
-            return clip(", ".join(f"{k}: {v}" for k, v in item.items()), 400)
-        return clip(str(item), 400)
+    def rows(key: str) -> list[Mapping[str, Any]]:
+        return [i for i in history.get(key, ()) if isinstance(i, Mapping)]
 
-    return {k: [text(i) for i in history.get(k, ())] for k in ("changed", "new_failures", "fixed")}
+    def rules(key: str, caption: str) -> Table:
+        return table(
+            caption,
+            ("Rule", "Check", "Subject", "Status", "Value"),
+            [
+                (
+                    Cell(str(i.get("rule", ""))),
+                    Cell(str(i.get("check", ""))),
+                    Cell(clip(str(i.get("subject", "")), 80)),
+                    Cell(str(i.get("status", ""))),
+                    Cell(_number(i.get("value")), "num"),
+                )
+                for i in rows(key)
+            ],
+        )
+
+    changed = table(
+        f"Measurements whose {pct} intervals no longer overlap the last audit's",
+        ("Check", "Metric", "Subject", "Last audit (CI)", "Now (CI)", "Change"),
+        [
+            (
+                Cell(str(i.get("check", ""))),
+                Cell(str(i.get("metric", ""))),
+                Cell(clip(str(i.get("subject", "")), 80)),
+                Cell(_interval(i.get("previous"), i.get("previous_ci")), "num"),
+                Cell(_interval(i.get("current"), i.get("current_ci")), "num"),
+                Cell(_number(i.get("change")), "num"),
+            )
+            for i in rows("changed")
+        ],
+    )
+    return [
+        {
+            "label": "New failures",
+            "table": rules("new_failures", "Rules that fail now and did not last time"),
+            "empty": "No rule fails now that passed last time.",
+        },
+        {
+            "label": "Fixed",
+            "table": rules("fixed", "Rules that failed last time and pass now"),
+            "empty": "No rule passes now that failed last time.",
+        },
+        {
+            "label": "Waived",
+            "table": rules("waived", "Rules that failed last time and are waived now"),
+            "empty": "No failure of last time is waived now.",
+        },
+        {
+            "label": "Not measured this time",
+            "table": rules(
+                "not_measured",
+                "Rules that failed last time and were not measured now: not fixed, unknown",
+            ),
+            "empty": "Every rule that failed last time was measured again.",
+        },
+        {
+            "label": "Changed measurements",
+            "table": changed,
+            "empty": "No measurement changed beyond its interval.",
+        },
+    ]
 
 
 def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
@@ -385,5 +462,5 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
         "data_info": _pairs(result.data_info),
         "spec_text": result.spec_text,
         "policy_text": result.policy.text,
-        "history": _history(result.evidence),
+        "history": _history(result.evidence, settings(result).confidence_pct),
     }

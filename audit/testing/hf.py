@@ -147,6 +147,9 @@ def trained_bert_folder(
     finally:
         torch.set_num_threads(threads)
     model.eval()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a demo's first run shows its own status line
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

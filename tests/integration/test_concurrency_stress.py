@@ -23,6 +23,8 @@ import yaml
 
 from audit import pipeline
 from audit.demo import build_demo
+from audit.demo.reviews import build_reviews_demo
+from audit.paths import cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,7 @@ _FACTORY = {
 
 def _factory_spec(case: str, folder: Path) -> Path:
     """The demo's own spec, on the factory route, with the sizes above."""
-    demo = build_demo(case)
+    demo = build_demo(case) if case == "image" else build_reviews_demo(cache_dir() / "demo")
     spec = yaml.safe_load(demo.read_text(encoding="utf-8"))
     factory, method = _FACTORY[case]
     spec["model"].pop("path")

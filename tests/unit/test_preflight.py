@@ -177,7 +177,7 @@ def _text(folder: Path, **spurious: Any) -> Path:
     np.savez(folder / "text.npz", x=np.ones((4, 5), np.int64), y=np.array([0, 1, 0, 1]))
     spec = {
         "name": "txt",
-        "model": {"factory": "audit.demo.text:build_bag", "task": "binary", "modality": "text"},
+        "model": {"factory": "audit.demo.reviews:build_bag", "task": "binary", "modality": "text"},
         "data": {"path": "text.npz", "label": "y"},
         "checks": {"spurious": spurious},
     }

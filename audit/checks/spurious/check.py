@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from audit import progress
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.spurious.attribution import resolve_method
 from audit.checks.spurious.context import ProbeSample, global_evidence
@@ -79,9 +80,14 @@ class SpuriousCheck:
         metrics: list[Metric] = [
             Metric(check="spurious", name="probes_declared", value=float(len(cfg.probes)))
         ]
-        gmetrics, evidence = global_evidence(sample, cfg)
+        with progress.stage(f"Spurious: attributions and sanity check ({method})"):
+            gmetrics, evidence = global_evidence(sample, cfg)
         metrics.extend(gmetrics)
-        results: list[ProbeResult] = [measure_probe(sample, cfg, p) for p in cfg.probes]
+        results: list[ProbeResult] = []
+        with progress.stage("Spurious: probes and their nulls", total=len(cfg.probes)) as shown:
+            for p in cfg.probes:
+                results.append(measure_probe(sample, cfg, p))
+                shown.advance()
         sentences = [res.sentence for res in results]
         for res in results:
             metrics.extend(res.metrics)

@@ -515,17 +515,43 @@ def _evidence() -> dict:
             min_flip=MinFlipSearch(n=100, not_flipped=4, search_max=1.0, search_step=0.01),
             attack_radius={"Linf": 0.1, "L2": 0.5},
         ),
-        "history": {
+        "history": {  # the shape `audit.ledger.drift` records
             "changed": [
                 {
+                    "check": "bias",
                     "metric": "demographic_parity_ratio",
-                    "feature": "sex",
-                    "before": 0.71,
-                    "after": 0.62,
+                    "subject": "sex",
+                    "previous": 0.71,
+                    "previous_ci": [0.68, 0.74],
+                    "current": 0.62,
+                    "current_ci": [0.59, 0.65],
+                    "change": -0.09,
                 }
             ],
-            "new_failures": ["FAIR-001 (sex)"],
-            "fixed": ["ROB-003 (jpeg@5)"],
+            "new_failures": [
+                {
+                    "rule": "FAIR-001",
+                    "check": "bias",
+                    "metric": "demographic_parity_ratio",
+                    "subject": "sex",
+                    "status": "fail",
+                    "severity": "blocker",
+                    "value": 0.62,
+                }
+            ],
+            "fixed": [
+                {
+                    "rule": "ROB-003",
+                    "check": "robustness",
+                    "metric": "flip_rate",
+                    "subject": "jpeg@5",
+                    "status": "fail",
+                    "severity": "major",
+                    "value": 0.2,
+                }
+            ],
+            "not_measured": [],
+            "waived": [],
         },
     }
 

@@ -168,6 +168,9 @@ def test_flipped_table_rows_show_changed_cells():
 
 def test_history_section_only_when_present(html):
     assert "Since the last audit" in html
+    # tables with formatted numbers, never the ledger's raw records
+    assert "0.710 (0.680–0.740)" in html and "previous_ci" not in html
+    assert "Every rule that failed last time was measured again." in html
     assert "Since the last audit" not in render_html(make_result(evidence={}), signer=SIGNER)
 
 

@@ -1,4 +1,4 @@
-"""The image and text demos: cached, deterministic, and their shortcut models are caught."""
+"""The image demo and the token-id text fixture: cached, deterministic, shortcuts caught."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from audit.checks.base import CheckContext, Predictions
 from audit.checks.spurious.check import SpuriousCheck
 from audit.demo.image import build_image_demo
-from audit.demo.text import build_text_demo
+from audit.demo.reviews import build_reviews_demo
 from audit.loaders.data import load_dataset
 from audit.loaders.model import load_module, make_runner
 from audit.spec import AuditSpec, load_spec
@@ -22,7 +22,7 @@ MARGIN = 0.10
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cache = tmp_path_factory.mktemp("demo-cache")
-    return {"image": build_image_demo(cache), "text": build_text_demo(cache)}
+    return {"image": build_image_demo(cache), "text": build_reviews_demo(cache)}
 
 
 def _measure(spec: AuditSpec):
@@ -76,7 +76,7 @@ def test_text_evidence_is_readable(demos: dict[str, Path]) -> None:
 
 def test_demos_are_cached_and_deterministic(demos: dict[str, Path], tmp_path: Path) -> None:
     assert build_image_demo(demos["image"].parent.parent) == demos["image"]
-    again = build_text_demo(tmp_path)
+    again = build_reviews_demo(tmp_path)
     a = np.load(demos["text"].with_name("reviews-holdout.npz"))
     b = np.load(again.with_name("reviews-holdout.npz"))
     assert all(np.array_equal(a[k], b[k]) for k in a.files)
