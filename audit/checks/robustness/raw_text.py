@@ -1,0 +1,125 @@
+"""Raw-text perturbations as CheckList invariance (INV) tests, through the model's tokenizer.
+
+For raw text (a Hugging Face folder, or `data.text` with `data.tokenizer`) each family of
+`string_edits` rewrites the sampled texts at every severity; the new strings are encoded by the
+model's own tokenizer (`TextEncoder.encode`, truncation at the model's limit counted) and
+scored through `CheckContext.predict`, so an orchestrator's sharding and the runner's
+length-sorted dynamic padding apply. A family is measured on the rows it could edit (a text
+with no word on the synonym list has no synonym edit); `n` says how many. A case fails
+invariance when the decision changes and the clean class's probability moves by more than
+`INV_TOLERANCE`, as for token ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from audit.checks.base import CheckContext
+from audit.records import Metric
+
+from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rate_metric, rng_for
+from .string_edits import FAMILIES, Change
+from .text import INV_TOLERANCE
+
+UNITS = "shares of each text's words edited"
+NOT_EDITABLE = "{family} was not measured: none of the sampled texts has a word it can edit."
+
+
+def _subset(sample: PerturbationSample, rows: np.ndarray) -> PerturbationSample:
+    return PerturbationSample(
+        index=sample.index[rows],
+        x=sample.x[rows],
+        y=sample.y[rows],
+        proba=sample.proba[rows],
+        pred=sample.pred[rows],
+    )
+
+
+def perturb(
+    texts: list[str], family: str, rates: list[float], seed: int
+) -> list[list[tuple[str, list[Change]]]]:
+    """Per severity (1 first), each text edited by `family`, with its edits; one seeded
+    stream per (family, severity), so a severity's texts do not depend on the others'."""
+    edit = FAMILIES[family][0]
+    out = []
+    for s, rate in enumerate(rates, start=1):
+        rng = rng_for(seed, family, s)
+        out.append([edit(t, rate, rng) for t in texts])
+    return out
+
+
+def measure_raw_text(
+    ctx: CheckContext, sample: PerturbationSample
+) -> tuple[list[Metric], dict[str, Any], list[str]]:
+    """Each family at each severity; a family's severities are encoded and scored in one
+    batch. Returns the metrics, the evidence and notes for the report."""
+    data, cfg = ctx.data, ctx.config
+    assert data.texts is not None and data.encoder is not None  # the raw-text route
+    texts = [data.texts[int(i)] for i in sample.index]
+    cls = sample.pred[:, None]
+    p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
+    metrics: list[Metric] = []
+    examples: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, list[float]]] = {}
+    notes: list[str] = []
+    for family in FAMILIES:
+        levels = perturb(texts, family, list(cfg.severities), ctx.seed)
+        edited = [np.array([bool(c) for _, c in level]) for level in levels]
+        flat = [t for level in levels for t, c in level if c]
+        stats = counts[family] = {"edited": [], "mean_edits": [], "truncated": []}
+        if not flat:
+            notes.append(NOT_EDITABLE.format(family=family))
+            continue
+        encoded = data.encoder.encode(flat)
+        proba, pred = ctx.predict(encoded.ids, cfg.batch_size)
+        start = 0
+        for s, (level, rows) in enumerate(zip(levels, edited, strict=True), start=1):
+            m = int(rows.sum())
+            stats["edited"].append(m)
+            stats["mean_edits"].append(
+                float(np.mean([len(level[i][1]) for i in np.flatnonzero(rows)])) if m else 0.0
+            )
+            stats["truncated"].append(int(encoded.truncated[start : start + m].sum()))
+            p_after, pred_after = proba[start : start + m], pred[start : start + m]
+            start += m
+            if m == 0:
+                continue
+            which = np.flatnonzero(rows)
+            sub = _subset(sample, which)
+            moved = np.abs(np.take_along_axis(p_after, cls[which], axis=1)[:, 0] - p_clean[which])
+            fails = (pred_after != sub.pred) & (moved > INV_TOLERANCE)
+            metrics += outcome_metrics(
+                sub, pred_after, ctx.confidence, perturbation=family, severity=s
+            )
+            metrics.append(
+                rate_metric(
+                    "invariance_failure_rate",
+                    int(fails.sum()),
+                    m,
+                    ctx.confidence,
+                    perturbation=family,
+                    severity=s,
+                )
+            )
+            examples += [
+                {
+                    "before": texts[which[j]],
+                    "after": level[which[j]][0],
+                    "edits": level[which[j]][1],
+                    "pred": int(sub.pred[j]),
+                    "pred_after": int(pred_after[j]),
+                    "perturbation": family,
+                    "severity": s,
+                }
+                for j in np.flatnonzero(fails)[: max(0, MAX_EXAMPLES - len(examples))]
+            ]
+    evidence = {
+        "flipped_raw_texts": examples,
+        "levels": {f: list(cfg.severities) for f, c in counts.items() if c["edited"]},
+        "text_families": {f: FAMILIES[f][1] for f, c in counts.items() if c["edited"]},
+        "text_edits": {f: c for f, c in counts.items() if c["edited"]},
+        "invariance_tolerance": INV_TOLERANCE,
+    }
+    return metrics, evidence, notes
