@@ -36,7 +36,7 @@ EPSILON_UNITS = {
 }
 RAW_TEXT_ADVERSARIAL_NOTE = (
     "Gradient attacks were not run: the model reads text through its tokenizer, which has no "
-    "gradient. The text edits above are the robustness evidence for this model."
+    "gradient. The text edits below are the robustness evidence for this model."
 )
 NEUTRAL_DEFAULT_NOTE = (
     "Neutral insertions use the data's most frequent token ids; declare "

@@ -37,6 +37,13 @@ def _subset(sample: PerturbationSample, rows: np.ndarray) -> PerturbationSample:
     )
 
 
+def _round_robin(lists: list[list[dict[str, Any]]], k: int) -> list[dict[str, Any]]:
+    """The first of each list, then the second of each, ..., k in all: examples from every
+    family that flipped a decision, not only from the first."""
+    out = [row[i] for i in range(max(map(len, lists), default=0)) for row in lists if i < len(row)]
+    return out[:k]
+
+
 def perturb(
     texts: list[str], family: str, rates: list[float], seed: int
 ) -> list[list[tuple[str, list[Change]]]]:
@@ -61,7 +68,7 @@ def measure_raw_text(
     cls = sample.pred[:, None]
     p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
     metrics: list[Metric] = []
-    examples: list[dict[str, Any]] = []
+    examples: dict[str, list[dict[str, Any]]] = {}  # per family, mildest severity first
     counts: dict[str, dict[str, list[float]]] = {}
     notes: list[str] = []
     for family in FAMILIES:
@@ -103,7 +110,8 @@ def measure_raw_text(
                     severity=s,
                 )
             )
-            examples += [
+            found = examples.setdefault(family, [])
+            found += [
                 {
                     "before": texts[which[j]],
                     "after": level[which[j]][0],
@@ -113,10 +121,10 @@ def measure_raw_text(
                     "perturbation": family,
                     "severity": s,
                 }
-                for j in np.flatnonzero(fails)[: max(0, MAX_EXAMPLES - len(examples))]
+                for j in np.flatnonzero(fails)[: max(0, MAX_EXAMPLES - len(found))]
             ]
     evidence = {
-        "flipped_raw_texts": examples,
+        "flipped_raw_texts": _round_robin(list(examples.values()), MAX_EXAMPLES),
         "levels": {f: list(cfg.severities) for f, c in counts.items() if c["edited"]},
         "text_families": {f: FAMILIES[f][1] for f, c in counts.items() if c["edited"]},
         "text_edits": {f: c for f, c in counts.items() if c["edited"]},

@@ -243,25 +243,20 @@ def _shown(family: str, before: str, after: str) -> str:
 
 
 def _text_edits_table(ev: RobustnessEvidence) -> Table:
-    """Per raw-text family and severity: texts edited, edits per text, texts truncated."""
+    """Per raw-text family, per severity: texts edited, edits per text, texts truncated."""
     rows = []
     for family, e in ev.text_edits.items():
-        for severity, (m, mean, cut) in enumerate(
-            zip(e.edited, e.mean_edits, e.truncated, strict=True), start=1
+        for label, values in (
+            (f"texts edited (of {ev.n})", [str(m) for m in e.edited]),
+            ("edits per edited text", [fmt_cell(x) for x in e.mean_edits]),
+            ("texts truncated", [str(t) for t in e.truncated]),
         ):
-            rows.append(
-                (
-                    Cell(family),
-                    Cell(str(severity), "num"),
-                    Cell(f"{m} of {ev.n}", "num"),
-                    Cell(fmt_cell(mean), "num"),
-                    Cell(str(cut), "num"),
-                )
-            )
+            rows.append((Cell(family), Cell(label), *(Cell(v, "num") for v in values)))
+    width = max(len(e.edited) for e in ev.text_edits.values())
     return table(
         "What the raw-text edits did: texts each family could edit (the n of its metrics), "
         "edits per edited text, and edited texts cut at the model's maximum length",
-        ("Family", "Severity", "Texts edited", "Edits per text", "Truncated"),
+        ("Family", "Measure", *(f"Severity {i}" for i in range(1, width + 1))),
         rows,
         cls="text-edits",
     )

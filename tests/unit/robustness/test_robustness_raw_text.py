@@ -7,9 +7,12 @@ report shows the edited words HTML-escaped.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from markupsafe import escape
 
@@ -21,30 +24,51 @@ from audit.records import AuditResult, Metric
 from audit.signing import init_keys
 from audit.testing.hf import tiny_bert_folder
 
-WORDS = ["the", "movie", "film", "was", "good", "bad", "great", "very", "i", "would", "buy",
-         "it", "again", "not", "really", "fine", "nice", "awful", "b"]  # fmt: skip
+NEUTRAL = ["the", "movie", "film", "was", "very", "i", "would", "buy", "it", "again", "really"]
+POSITIVE, NEGATIVE = ["good", "great", "fine", "nice"], ["bad", "awful", "poor"]
+WORDS = [*NEUTRAL, *POSITIVE, *NEGATIVE, "b"]
 SAMPLE = 60  # every row: the long text is always in the sample
 
 
-def _texts(n: int) -> list[str]:
+def _data(n: int) -> tuple[list[str], np.ndarray]:
+    """Neutral words around one sentiment word, which decides the label."""
     rng = np.random.default_rng(0)
-    out = []
-    for _ in range(n):
-        words = list(rng.choice(WORDS[:-1], rng.integers(3, 12)))
-        words[0] = words[0].capitalize()
-        out.append(" ".join(words) + rng.choice([".", "!", "", "?"]))
-    out[0] = "The <b>movie</b> was good & very nice, i would buy it again."
-    out[1] = " ".join(["very"] * 40)  # past the model's maximum length
-    return out
+    texts, labels = [], (np.arange(n) % 2).astype(np.int64)
+    for label in labels:
+        words = list(rng.choice(NEUTRAL, rng.integers(3, 11)))
+        words.insert(int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if label else NEGATIVE))
+        texts.append(" ".join(words).capitalize() + rng.choice([".", "!", "", "?"]))
+    texts[1] = "The <b>movie</b> was good & very nice, i would buy it again."
+    texts[2] = " ".join(["very"] * 40) + " bad"  # past the model's maximum length
+    return texts, labels
+
+
+def trained_folder(folder: Path, texts: list[str], labels: np.ndarray) -> Path:
+    """A tiny BERT folder fitted to the labels (an untrained one decides every text alike, and
+    nothing could flip)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tiny_bert_folder(folder, WORDS, max_length=24, seed=3)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).train()
+    batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+    target = torch.as_tensor(labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):
+        optimizer.zero_grad()
+        model(**batch, labels=target).loss.backward()
+        optimizer.step()
+    model.eval().save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, str]:
     root = tmp_path_factory.mktemp("rawtext")
     init_keys(root / "keys")
-    tiny_bert_folder(root / "model", WORDS, max_length=24, seed=3)
-    texts = _texts(60)
-    frame = pd.DataFrame({"text": texts, "label": np.arange(60) % 2, "group": ["a", "b"] * 30})
+    texts, labels = _data(60)
+    trained_folder(root / "model", texts, labels)
+    frame = pd.DataFrame({"text": texts, "label": labels, "group": ["a", "b"] * 30})
     frame.to_csv(root / "data.csv", index=False)
     spec = {
         "name": "rawtext",
