@@ -53,8 +53,8 @@ def trained_folder(folder: Path, texts: list[str], labels: np.ndarray) -> Path:
     model = AutoModelForSequenceClassification.from_pretrained(folder).train()
     batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     target = torch.as_tensor(labels)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(40):
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for _ in range(15):
         optimizer.zero_grad()
         model(**batch, labels=target).loss.backward()
         optimizer.step()
