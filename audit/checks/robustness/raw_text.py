@@ -60,42 +60,42 @@ def perturb(
 def measure_raw_text(
     ctx: CheckContext, sample: PerturbationSample
 ) -> tuple[list[Metric], dict[str, Any], list[str]]:
-    """Each family at each severity; a family's severities are encoded and scored in one
-    batch. Returns the metrics, the evidence and notes for the report."""
+    """Each family at each severity. Every edited text is encoded and scored in one batch,
+    so the runner's length sort has the whole pool to group rows of similar length.
+    Returns the metrics, the evidence and notes for the report."""
     data, cfg = ctx.data, ctx.config
     assert data.texts is not None and data.encoder is not None  # the raw-text route
     texts = [data.texts[int(i)] for i in sample.index]
+    levels = {f: perturb(texts, f, list(cfg.severities), ctx.seed) for f in FAMILIES}
+    edited = {f: [np.flatnonzero([bool(c) for _, c in lv]) for lv in v] for f, v in levels.items()}
+    flat = [level[i][0] for f in FAMILIES for level, rows in zip(levels[f], edited[f], strict=True)
+            for i in rows]  # fmt: skip
+    encoded = data.encoder.encode(flat)
+    proba, pred = ctx.predict(encoded.ids, cfg.batch_size) if flat else (None, None)
     cls = sample.pred[:, None]
     p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
     metrics: list[Metric] = []
     examples: dict[str, list[dict[str, Any]]] = {}  # per family, mildest severity first
     counts: dict[str, dict[str, list[float]]] = {}
     notes: list[str] = []
+    start = 0
     for family in FAMILIES:
-        levels = perturb(texts, family, list(cfg.severities), ctx.seed)
-        edited = [np.array([bool(c) for _, c in level]) for level in levels]
-        flat = [t for level in levels for t, c in level if c]
-        stats = counts[family] = {"edited": [], "mean_edits": [], "truncated": []}
-        if not flat:
+        if not any(len(rows) for rows in edited[family]):
             notes.append(NOT_EDITABLE.format(family=family))
             continue
-        encoded = data.encoder.encode(flat)
-        proba, pred = ctx.predict(encoded.ids, cfg.batch_size)
-        start = 0
-        for s, (level, rows) in enumerate(zip(levels, edited, strict=True), start=1):
-            m = int(rows.sum())
+        stats = counts[family] = {"edited": [], "mean_edits": [], "truncated": []}
+        found = examples[family] = []
+        for s, (level, rows) in enumerate(zip(levels[family], edited[family], strict=True), 1):
+            m, end = len(rows), start + len(rows)
             stats["edited"].append(m)
-            stats["mean_edits"].append(
-                float(np.mean([len(level[i][1]) for i in np.flatnonzero(rows)])) if m else 0.0
-            )
-            stats["truncated"].append(int(encoded.truncated[start : start + m].sum()))
-            p_after, pred_after = proba[start : start + m], pred[start : start + m]
-            start += m
+            stats["mean_edits"].append(float(np.mean([len(level[i][1]) for i in rows])) if m else 0)
+            stats["truncated"].append(int(encoded.truncated[start:end].sum()))
             if m == 0:
                 continue
-            which = np.flatnonzero(rows)
-            sub = _subset(sample, which)
-            moved = np.abs(np.take_along_axis(p_after, cls[which], axis=1)[:, 0] - p_clean[which])
+            assert proba is not None and pred is not None  # scored: some text was edited
+            p_after, pred_after, start = proba[start:end], pred[start:end], end
+            sub = _subset(sample, rows)
+            moved = np.abs(np.take_along_axis(p_after, cls[rows], axis=1)[:, 0] - p_clean[rows])
             fails = (pred_after != sub.pred) & (moved > INV_TOLERANCE)
             metrics += outcome_metrics(
                 sub, pred_after, ctx.confidence, perturbation=family, severity=s
@@ -110,12 +110,11 @@ def measure_raw_text(
                     severity=s,
                 )
             )
-            found = examples.setdefault(family, [])
             found += [
                 {
-                    "before": texts[which[j]],
-                    "after": level[which[j]][0],
-                    "edits": level[which[j]][1],
+                    "before": texts[rows[j]],
+                    "after": level[rows[j]][0],
+                    "edits": level[rows[j]][1],
                     "pred": int(sub.pred[j]),
                     "pred_after": int(pred_after[j]),
                     "perturbation": family,
@@ -125,9 +124,9 @@ def measure_raw_text(
             ]
     evidence = {
         "flipped_raw_texts": _round_robin(list(examples.values()), MAX_EXAMPLES),
-        "levels": {f: list(cfg.severities) for f, c in counts.items() if c["edited"]},
-        "text_families": {f: FAMILIES[f][1] for f, c in counts.items() if c["edited"]},
-        "text_edits": {f: c for f, c in counts.items() if c["edited"]},
+        "levels": {f: list(cfg.severities) for f in counts},
+        "text_families": {f: FAMILIES[f][1] for f in counts},
+        "text_edits": counts,
         "invariance_tolerance": INV_TOLERANCE,
     }
     return metrics, evidence, notes

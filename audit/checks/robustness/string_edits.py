@@ -88,18 +88,19 @@ def _pick(eligible: list[int], n_words: int, rate: float, rng: np.random.Generat
 
 
 def _word_family(
+    eligible: Callable[[str], bool],
     candidates: Callable[[str, np.random.Generator], list[str]],
 ) -> Family:
-    """A family that rewrites chosen words, each to one of its `candidates` (all differ from
-    the word; a word with none is not eligible)."""
+    """A family that rewrites chosen words, each to one of its `candidates` (which all differ
+    from the word, and exist for every `eligible` word); only chosen words draw candidates."""
 
     def edit(text: str, rate: float, rng: np.random.Generator) -> tuple[str, list[Change]]:
         split = Split.of(text)
-        options = [candidates(w, rng) for w in split.words]
-        chosen = _pick([i for i, o in enumerate(options) if o], len(split.words), rate, rng)
+        allowed = [i for i, w in enumerate(split.words) if eligible(w)]
         changes = []
-        for i in chosen:
-            new = options[i][int(rng.integers(len(options[i])))]
+        for i in _pick(allowed, len(split.words), rate, rng):
+            options = candidates(split.words[i], rng)
+            new = options[int(rng.integers(len(options)))]
             changes.append((split.words[i], new))
             split.words[i] = new
         return split.text(), changes
@@ -134,6 +135,18 @@ def _casings(word: str, rng: np.random.Generator) -> list[str]:
     return [v for v in dict.fromkeys(variants) if v != word]
 
 
+@cache
+def synonym_list() -> dict[str, tuple[str, ...]]:
+    """The bundled synonym list: lower-case word -> its synonyms (see data/SYNONYMS.md)."""
+    raw = resources.files("audit.checks.robustness").joinpath("data", SYNONYM_FILE)
+    table: dict[str, tuple[str, ...]] = {}
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            word, _, rest = line.partition("\t")
+            table[word.strip()] = tuple(s.strip() for s in rest.split(",") if s.strip())
+    return table
+
+
 def _match_case(model: str, word: str) -> str:
     if len(model) > 1 and model.isupper():
         return word.upper()
@@ -144,9 +157,9 @@ def _synonyms(word: str, rng: np.random.Generator) -> list[str]:
     return [_match_case(word, s) for s in synonym_list().get(word.lower(), ())]
 
 
-typo = _word_family(_typos)
-casing = _word_family(_casings)
-synonym = _word_family(_synonyms)
+typo = _word_family(lambda w: len(w) >= 2 or w.lower() in QWERTY_NEIGHBOURS, _typos)
+casing = _word_family(lambda w: w.upper() != w.lower(), _casings)
+synonym = _word_family(lambda w: w.lower() in synonym_list(), _synonyms)
 
 
 def _gap_edits(word: str, sep: str, last: bool, rng: np.random.Generator) -> list[str]:
@@ -218,18 +231,6 @@ def word_swap(text: str, rate: float, rng: np.random.Generator) -> tuple[str, li
         changes.append((f"{w[i]} {w[i + 1]}", f"{w[i + 1]} {w[i]}"))
         w[i], w[i + 1] = w[i + 1], w[i]
     return split.text(), changes
-
-
-@cache
-def synonym_list() -> dict[str, tuple[str, ...]]:
-    """The bundled synonym list: lower-case word -> its synonyms (see data/SYNONYMS.md)."""
-    raw = resources.files("audit.checks.robustness").joinpath("data", SYNONYM_FILE)
-    table: dict[str, tuple[str, ...]] = {}
-    for line in raw.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            word, _, rest = line.partition("\t")
-            table[word.strip()] = tuple(s.strip() for s in rest.split(",") if s.strip())
-    return table
 
 
 # Family name -> (edit, what it does in words: the report's definition).

@@ -26,12 +26,12 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # A fixed seed's edits, read and checked by hand: each is what its family says it does.
 KNOWN = {
     "typo": (
-        "The movie as GOOD, feally good!  I would buy ig again.",
-        [("was", "as"), ("really", "feally"), ("it", "ig")],  # drop; r→f and t→g are neighbours
+        "The movie was GOOD, really good!  K woulf uby it again.",
+        [("I", "K"), ("would", "woulf"), ("buy", "uby")],  # i→k, d→f: neighbours; a swap
     ),
     "casing": (
-        "The movie wAS GOOD, really good!  I would Buy It again.",
-        [("was", "wAS"), ("buy", "Buy"), ("it", "It")],
+        "The movie was GOOD, really good!  i WoUld Buy it again.",
+        [("I", "i"), ("would", "WoUld"), ("buy", "Buy")],
     ),
     "whitespace_punctuation": (
         "The movie was GOOD, really good!  I  would  buy  it again.",
@@ -129,7 +129,7 @@ def test_edit_count_grows_with_severity_and_is_at_least_one(text: str, seed: int
         assert counts == sorted(counts), (family, text, counts)
         n = len(_WORD.findall(text))
         editable = {
-            "typo": True,
+            "typo": any(len(w) >= 2 or w.isalpha() for w in _WORD.findall(text)),
             "casing": any(c.isalpha() for c in text),
             "whitespace_punctuation": True,
             "word_drop": n >= 2,
