@@ -7,6 +7,7 @@ report shows the edited words HTML-escaped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,15 @@ import torch
 import yaml
 from markupsafe import escape
 
+from audit.checks.robustness.check import RAW_TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.checks.robustness.evidence import RobustnessEvidence
 from audit.checks.robustness.string_edits import FAMILIES
-from audit.pipeline import run_audit
+from audit.pipeline import context, load, predict, run_audit
 from audit.policy import load_policy, shipped_policies
 from audit.records import AuditResult, Metric
 from audit.signing import init_keys
 from audit.testing.hf import tiny_bert_folder
+from audit.testing.rows import WorkerLikeRows
 
 NEUTRAL = ["the", "movie", "film", "was", "very", "i", "would", "buy", "it", "again", "really"]
 POSITIVE, NEGATIVE = ["good", "great", "fine", "nice"], ["bad", "awful", "poor"]
@@ -63,7 +66,8 @@ def trained_folder(folder: Path, texts: list[str], labels: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, str]:
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fitted tiny BERT folder, a CSV of raw texts and the spec; returns the spec path."""
     root = tmp_path_factory.mktemp("rawtext")
     init_keys(root / "keys")
     texts, labels = _data(60)
@@ -84,9 +88,15 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, str]
         "signing": {"key": str(root / "keys/signer.key"), "cert": str(root / "keys/signer.pem")},
     }
     (root / "spec.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return root / "spec.yaml"
+
+
+@pytest.fixture(scope="module")
+def audited(inputs: Path) -> tuple[AuditResult, str]:
+    root = inputs.parent
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AUDIT_LEDGER_URL", f"sqlite:///{root / 'ledger.sqlite'}")
-        result, _ = run_audit(root / "spec.yaml", root / "out", formats=("html",))
+        result, _ = run_audit(inputs, root / "out", formats=("html",))
     html = next((root / "out").rglob("*.html")).read_text(encoding="utf-8")
     return result, html
 
@@ -143,3 +153,21 @@ def test_report_shows_the_edited_words_escaped_and_defines_each_family(
         assert escape(f"Family {family}: {words}.") in html
     assert "What the raw-text edits did" in html
     assert "<b>movie</b>" not in html  # the data's markup is shown, not obeyed
+
+
+def test_sharded_scoring_gives_the_same_metrics_and_the_texts_repeat(inputs: Path) -> None:
+    """Edited texts scored over worker-like shards (each sorting its own rows by length) give
+    what one process gives; a second run with the same seed edits the same texts."""
+    loaded = load(inputs)
+    ctx = context(loaded, predict(loaded), "robustness")
+    whole = RobustnessCheck().measure(ctx)
+    rows = WorkerLikeRows(ctx.model, shards=3)
+    sharded = RobustnessCheck().measure(replace(ctx, rows=rows))
+    assert ("audit.checks.rows:predict_slice", 3) in rows.calls
+    assert whole.metrics == sharded.metrics
+    again = RobustnessCheck().measure(ctx)
+    assert again.metrics == whole.metrics
+    assert isinstance(again.evidence, RobustnessEvidence)
+    assert isinstance(whole.evidence, RobustnessEvidence)
+    assert again.evidence.text_flips == whole.evidence.text_flips
+    assert whole.not_applicable["min_flip_epsilon_median"] == RAW_TEXT_ADVERSARIAL_NOTE
