@@ -162,7 +162,7 @@ casing = _word_family(lambda w: w.upper() != w.lower(), _casings)
 synonym = _word_family(lambda w: w.lower() in synonym_list(), _synonyms)
 
 
-def _gap_edits(word: str, sep: str, last: bool, rng: np.random.Generator) -> list[str]:
+def _gap_edits(sep: str, last: bool, rng: np.random.Generator) -> list[str]:
     """New separators after a word: an extra space, the space removed (the words run
     together), a punctuation mark inserted, or the punctuation removed."""
     out = []
@@ -186,7 +186,7 @@ def whitespace_punctuation(
     chosen = _pick(list(range(n)), n, rate, rng)
     changes = []
     for i in chosen:
-        options = _gap_edits(split.words[i], split.seps[i], i == n - 1, rng)
+        options = _gap_edits(split.seps[i], i == n - 1, rng)
         new = options[int(rng.integers(len(options)))]
         changes.append((split.words[i] + split.seps[i], split.words[i] + new))
         split.seps[i] = new
