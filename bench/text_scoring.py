@@ -17,7 +17,7 @@ Face folder and loaded through the audit's own route (`load_spec`, `load_dataset
 Best of `--repeat` runs, interleaved so machine load hits every side alike; process CPU
 seconds with one intra-op thread (on a shared machine wall time swings, CPU time far less).
 
-    PYTHONPATH=. python bench/text_scoring.py [--texts 400] [--repeat 3]
+    PYTHONPATH=. python bench/text_scoring.py [--texts 300] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def to_max(runner: ModelRunner, x: np.ndarray, pad: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--texts", type=int, default=400, help="texts in the robustness sample")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--texts", type=int, default=300, help="texts in the robustness sample")
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -160,6 +160,7 @@ def test_sharded_scoring_gives_the_same_metrics_and_the_texts_repeat(inputs: Pat
     what one process gives; a second run with the same seed edits the same texts."""
     loaded = load(inputs)
     ctx = context(loaded, predict(loaded), "robustness")
+    ctx = replace(ctx, config=ctx.config.model_copy(update={"sample": 20, "batch_size": 8}))
     whole = RobustnessCheck().measure(ctx)
     rows = WorkerLikeRows(ctx.model, shards=3)
     sharded = RobustnessCheck().measure(replace(ctx, rows=rows))
