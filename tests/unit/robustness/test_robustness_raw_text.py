@@ -18,7 +18,7 @@ import yaml
 from markupsafe import escape
 
 from audit.checks.robustness.check import RAW_TEXT_ADVERSARIAL_NOTE, RobustnessCheck
-from audit.checks.robustness.evidence import RobustnessEvidence
+from audit.checks.robustness.evidence import RobustnessEvidence, TextFlip
 from audit.checks.robustness.string_edits import FAMILIES
 from audit.pipeline import context, load, predict, run_audit
 from audit.policy import load_policy, shipped_policies
@@ -172,3 +172,38 @@ def test_sharded_scoring_gives_the_same_metrics_and_the_texts_repeat(inputs: Pat
     assert isinstance(whole.evidence, RobustnessEvidence)
     assert again.evidence.text_flips == whole.evidence.text_flips
     assert whole.not_applicable["min_flip_epsilon_median"] == RAW_TEXT_ADVERSARIAL_NOTE
+
+
+def test_flipped_texts_are_escaped_and_edits_shown_as_original_to_perturbed() -> None:
+    from audit.report import render_html
+    from tests.unit.report.fixtures import make_result
+
+    flip = TextFlip(
+        perturbation="whitespace_punctuation",
+        severity=2,
+        pred=1,
+        pred_after=0,
+        before="<b>good</b> film",
+        after="<b>good</b>film",
+        edits=(("b> ", "b>"),),
+    )
+    drop = replace(flip, perturbation="word_drop", edits=(("<i>", ""),), after="film")
+    ev = RobustnessEvidence.from_parts(
+        modality="text",
+        n=2,
+        epsilon_units="shares of each text's words edited",
+        notes=[],
+        parts={
+            "flipped_raw_texts": [vars(flip), vars(drop)],
+            "text_families": {f: words for f, (_, words) in FAMILIES.items()},
+        },
+    )
+    result = make_result()
+    evidence = {**result.evidence, "robustness": ev}
+    html = render_html(replace(result, evidence=evidence), signer="A reviewer")
+    assert "<b>good</b>" not in html and "<i>" not in html
+    assert "&lt;b&gt;good&lt;/b&gt;film" in html  # the perturbed text, escaped
+    assert "b&gt;␣ → b&gt;" in html  # a removed space, made visible
+    assert "&lt;i&gt; → ∅" in html  # a dropped word
+    first_figure = html.index("Figures", html.index("check-robustness"))
+    assert html.index(escape(f"Family typo: {FAMILIES['typo'][1]}.")) < first_figure
