@@ -17,8 +17,10 @@ import torch
 import yaml
 from markupsafe import escape
 
+from audit.checks.base import Predictions
 from audit.checks.robustness.check import RAW_TEXT_ADVERSARIAL_NOTE, RobustnessCheck
 from audit.checks.robustness.evidence import RobustnessEvidence, TextFlip
+from audit.checks.robustness.raw_text import NOT_EDITABLE
 from audit.checks.robustness.string_edits import FAMILIES
 from audit.pipeline import context, load, predict, run_audit
 from audit.policy import load_policy, shipped_policies
@@ -207,3 +209,24 @@ def test_flipped_texts_are_escaped_and_edits_shown_as_original_to_perturbed() ->
     assert "&lt;i&gt; → ∅" in html  # a dropped word
     first_figure = html.index("Figures", html.index("check-robustness"))
     assert html.index(escape(f"Family typo: {FAMILIES['typo'][1]}.")) < first_figure
+
+
+def test_a_family_that_can_edit_no_text_is_not_measured_and_the_report_says_so(
+    inputs: Path,
+) -> None:
+    loaded = load(inputs)
+    assert loaded.data.encoder is not None
+    texts = tuple(f"zebra {i} quartz" for i in range(len(loaded.data)))  # not on the list
+    data = replace(loaded.data, texts=texts, x=loaded.data.encoder.encode(texts).ids)
+    proba = loaded.runner.predict_proba(data.x)
+    ctx = replace(
+        context(loaded, predict(loaded), "robustness"),
+        data=data,
+        predictions=Predictions(proba=proba, label=loaded.runner.decide(proba)),
+    )
+    out = RobustnessCheck().measure(ctx)
+    measured = {m.perturbation for m in out.metrics if m.perturbation}
+    assert measured == set(FAMILIES) - {"synonym"}
+    assert isinstance(out.evidence, RobustnessEvidence)
+    assert NOT_EDITABLE.format(family="synonym") in out.evidence.notes
+    assert "synonym" not in out.evidence.text_edits
