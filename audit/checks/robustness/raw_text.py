@@ -18,6 +18,7 @@ import numpy as np
 
 from audit.checks.base import CheckContext
 from audit.records import Metric
+from audit.tokenization import TextEncoder
 
 from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rate_metric, rng_for
 from .string_edits import FAMILIES, Change
@@ -44,6 +45,22 @@ def _round_robin(lists: list[list[dict[str, Any]]], k: int) -> list[dict[str, An
     return out[:k]
 
 
+def _encode(encoder: TextEncoder, groups: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (int32, right-padded to the longest row of all groups) and truncation flags
+    of every group's texts, in order. Encoded a group at a time and stored as int32, so the
+    word ids and int64 copies of all the edited texts (six families, five severities) are
+    never held at once; the runner casts each batch to int64."""
+    parts = [encoder.encode(g) for g in groups if g]
+    width = max((p.ids.shape[1] for p in parts), default=0)
+    ids = np.full((sum(len(p.ids) for p in parts), width), encoder.pad_id, dtype=np.int32)
+    start = 0
+    for p in parts:
+        ids[start : start + len(p.ids), : p.ids.shape[1]] = p.ids
+        start += len(p.ids)
+    flags = [p.truncated for p in parts]
+    return ids, np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
+
+
 def perturb(
     texts: list[str], family: str, rates: list[float], seed: int
 ) -> list[list[tuple[str, list[Change]]]]:
@@ -60,18 +77,20 @@ def perturb(
 def measure_raw_text(
     ctx: CheckContext, sample: PerturbationSample
 ) -> tuple[list[Metric], dict[str, Any], list[str]]:
-    """Each family at each severity. Every edited text is encoded and scored in one batch,
-    so the runner's length sort has the whole pool to group rows of similar length.
+    """Each family at each severity. Every edited text is scored in one `predict` call, so
+    the runner's length sort has the whole pool to group rows of similar length.
     Returns the metrics, the evidence and notes for the report."""
     data, cfg = ctx.data, ctx.config
     assert data.texts is not None and data.encoder is not None  # the raw-text route
     texts = [data.texts[int(i)] for i in sample.index]
     levels = {f: perturb(texts, f, list(cfg.severities), ctx.seed) for f in FAMILIES}
     edited = {f: [np.flatnonzero([bool(c) for _, c in lv]) for lv in v] for f, v in levels.items()}
-    flat = [level[i][0] for f in FAMILIES for level, rows in zip(levels[f], edited[f], strict=True)
-            for i in rows]  # fmt: skip
-    encoded = data.encoder.encode(flat)
-    proba, pred = ctx.predict(encoded.ids, cfg.batch_size) if flat else (None, None)
+    ids, truncated = _encode(
+        data.encoder,
+        [[level[i][0] for level, rows in zip(levels[f], edited[f], strict=True) for i in rows]
+         for f in FAMILIES],
+    )  # fmt: skip
+    proba, pred = ctx.predict(ids, cfg.batch_size) if len(ids) else (None, None)
     cls = sample.pred[:, None]
     p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
     metrics: list[Metric] = []
@@ -89,7 +108,7 @@ def measure_raw_text(
             m, end = len(rows), start + len(rows)
             stats["edited"].append(m)
             stats["mean_edits"].append(float(np.mean([len(level[i][1]) for i in rows])) if m else 0)
-            stats["truncated"].append(int(encoded.truncated[start:end].sum()))
+            stats["truncated"].append(int(truncated[start:end].sum()))
             if m == 0:
                 continue
             assert proba is not None and pred is not None  # scored: some text was edited
