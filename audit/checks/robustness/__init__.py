@@ -68,9 +68,11 @@ class RobustnessPlugin(CheckPlugin):
     methodology = (
         "Inputs are perturbed at graded severities (noise scaled to each feature's spread for "
         "tables; ImageNet-C style corruptions for images; token drops, swaps and insertions for "
-        "text), and accuracy, flip rate and accuracy relative to clean inputs are measured with "
-        "Wilson intervals. Adversarial attacks (FGSM, PGD) use captum at declared radii; the "
-        "minimum flipping ε is searched per example."
+        "token ids; typos, casing, spacing and punctuation, word drops and swaps and synonyms "
+        "for raw text, re-tokenized by the model's tokenizer), and accuracy, flip rate and "
+        "accuracy relative to clean inputs are measured with Wilson intervals. Adversarial "
+        "attacks (FGSM, PGD) use captum at declared radii; the minimum flipping ε is searched "
+        "per example."
     )
     limits = (
         "Robust accuracy under FGSM/PGD is an upper bound: a stronger attack could do worse. "

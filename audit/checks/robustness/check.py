@@ -1,7 +1,8 @@
 """Robustness: how the model's decisions hold up under graded, realistic perturbations.
 
 Per modality, perturbation families at five severities (tabular noise and categorical
-redraws, ImageNet-C style image corruptions, CheckList-style token edits) give accuracy,
+redraws, ImageNet-C style image corruptions, CheckList-style token edits, and for raw text
+typos, casing, spacing and punctuation, word drops and swaps and synonyms) give accuracy,
 flip rate and accuracy ratio to clean, each with n and a Wilson interval; gradient attacks
 (captum.robust FGSM, PGD) give robust accuracy, an upper bound, and the median minimum ε
 that flips a decision. The check measures only; policies judge.
@@ -15,7 +16,7 @@ from audit.checks.base import CheckContext, CheckOutput
 from audit.errors import DataError
 from audit.records import Metric
 
-from . import image, tabular, text
+from . import image, raw_text, tabular, text
 from ._common import PerturbationSample, clean_metric
 from .adversarial import UPPER_BOUND_NOTE, measure_adversarial
 from .evidence import RobustnessEvidence
@@ -33,6 +34,10 @@ EPSILON_UNITS = {
     "image": "fractions of the data's value range",
     "text": "shares of each sequence's tokens edited",
 }
+RAW_TEXT_ADVERSARIAL_NOTE = (
+    "Gradient attacks were not run: the model reads text through its tokenizer, which has no "
+    "gradient. The text edits below are the robustness evidence for this model."
+)
 NEUTRAL_DEFAULT_NOTE = (
     "Neutral insertions use the data's most frequent token ids; declare "
     "`checks.robustness.neutral_tokens` to choose them."
@@ -50,6 +55,8 @@ class RobustnessCheck:
         parts: dict[str, Any] = {}
         notes: list[str] = []
         modality = ctx.data.modality
+        units = EPSILON_UNITS.get(modality, "")
+        no_gradient = TEXT_ADVERSARIAL_NOTE  # why text gets no attack
         if modality == "tabular":
             roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
             found, ev = tabular.measure_tabular(ctx, sample, roles)
@@ -59,6 +66,11 @@ class RobustnessCheck:
             space = image.attack_space(
                 image.value_range(ctx.data.x), ctx.model.as_tensor(sample.x[:1])
             )
+        elif modality == "text" and ctx.data.texts is not None and ctx.data.encoder is not None:
+            found, ev, text_notes = raw_text.measure_raw_text(ctx, sample)
+            space = None
+            units, no_gradient = raw_text.UNITS, RAW_TEXT_ADVERSARIAL_NOTE
+            notes += [no_gradient, *text_notes]
         elif modality == "text":
             found, ev = text.measure_text(ctx, sample)
             space = None
@@ -76,14 +88,14 @@ class RobustnessCheck:
             parts.update(ev)
             notes.append(UPPER_BOUND_NOTE)
         else:
-            reason = TEXT_ADVERSARIAL_NOTE if space is None else ADVERSARIAL_OFF_NOTE
+            reason = no_gradient if space is None else ADVERSARIAL_OFF_NOTE
             not_applicable["min_flip_epsilon_median"] = reason
             if space is not None:
                 notes.append(ADVERSARIAL_OFF_NOTE[0].upper() + ADVERSARIAL_OFF_NOTE[1:] + ".")
         evidence = RobustnessEvidence.from_parts(
             modality=modality,
             n=len(sample.y),
-            epsilon_units=EPSILON_UNITS[modality],
+            epsilon_units=units,
             notes=notes,
             parts=parts,
         )

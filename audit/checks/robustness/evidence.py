@@ -23,6 +23,29 @@ class Flip:
 
 
 @dataclass(frozen=True)
+class TextFlip:
+    """A raw text whose decision an edit changed: the texts and each edit as (before, after)
+    words or word-and-separator snippets."""
+
+    perturbation: str
+    severity: int
+    pred: int
+    pred_after: int
+    before: str
+    after: str
+    edits: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class TextEdits:
+    """What a raw-text family did at each severity (severity 1 first)."""
+
+    edited: tuple[int, ...]  # sampled texts it could edit (its metrics' n)
+    mean_edits: tuple[float, ...]  # edits per edited text
+    truncated: tuple[int, ...]  # edited texts cut at the model's maximum length
+
+
+@dataclass(frozen=True)
 class EpsilonCurve:
     """Accuracy under attack at each radius, from the per-example minimum flipping ε."""
 
@@ -55,10 +78,13 @@ class RobustnessEvidence:
     notes: tuple[str, ...] = ()
     levels: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # family -> per level
     flips: tuple[Flip, ...] = ()
+    text_flips: tuple[TextFlip, ...] = ()  # raw text
     columns: tuple[str, ...] = ()  # tabular feature names, for flipped rows
     value_range: tuple[float, float] | None = None  # images: the data's value range
     neutral_tokens: tuple[int, ...] = ()  # text: ids inserted by the neutral-insertion family
     invariance_tolerance: float | None = None  # text: the CheckList INV bound on |Δp|
+    text_families: Mapping[str, str] = field(default_factory=dict)  # raw text: family -> words
+    text_edits: Mapping[str, TextEdits] = field(default_factory=dict)  # raw text, per family
     epsilon_curve: EpsilonCurve | None = None
     min_flip: MinFlipSearch | None = None
     attack_radius: Mapping[str, float] = field(default_factory=dict)  # norm -> FGSM/PGD radius
@@ -71,6 +97,18 @@ class RobustnessEvidence:
         so nothing a family measured can be silently left out of the report."""
         parts = dict(parts)
         flips = [*parts.pop("flipped_images", ()), *parts.pop("flipped_texts", ())]
+        text_flips = tuple(
+            TextFlip(
+                perturbation=str(f["perturbation"]),
+                severity=int(f["severity"]),
+                pred=int(f["pred"]),
+                pred_after=int(f["pred_after"]),
+                before=str(f["before"]),
+                after=str(f["after"]),
+                edits=tuple((str(b), str(a)) for b, a in f["edits"]),
+            )
+            for f in parts.pop("flipped_raw_texts", ())
+        )
         rows = parts.pop("flipped_rows", None)
         columns: tuple[str, ...] = ()
         if rows is not None:
@@ -96,12 +134,22 @@ class RobustnessEvidence:
                 )
                 for f in flips
             ),
+            text_flips=text_flips,
             columns=columns,
             value_range=None
             if value_range is None
             else (float(value_range[0]), float(value_range[1])),
             neutral_tokens=tuple(int(t) for t in parts.pop("neutral_tokens", ())),
             invariance_tolerance=parts.pop("invariance_tolerance", None),
+            text_families={str(k): str(v) for k, v in parts.pop("text_families", {}).items()},
+            text_edits={
+                str(k): TextEdits(
+                    edited=tuple(int(x) for x in v["edited"]),
+                    mean_edits=tuple(float(x) for x in v["mean_edits"]),
+                    truncated=tuple(int(x) for x in v["truncated"]),
+                )
+                for k, v in parts.pop("text_edits", {}).items()
+            },
             epsilon_curve=None
             if curve is None
             else EpsilonCurve(
@@ -118,4 +166,4 @@ class RobustnessEvidence:
         return out
 
 
-__all__ = ["EpsilonCurve", "Flip", "MinFlipSearch", "RobustnessEvidence"]
+__all__ = ["EpsilonCurve", "Flip", "MinFlipSearch", "RobustnessEvidence", "TextEdits", "TextFlip"]

@@ -88,6 +88,8 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
 def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
     """The notes, the levels each severity stands for, the attack and the flipped inputs."""
     section.sentences.extend(ev.notes)
+    for family, words in ev.text_families.items():
+        section.sentences.append(f"Family {family}: {words}.")
     if ev.levels:
         rows = [
             (Cell(family), *(Cell(fmt_cell(v), "num") for v in values))
@@ -96,13 +98,18 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
         width = max(len(v) for v in ev.levels.values())
         section.tables.append(
             table(
-                f"What each severity means: the perturbation's scale ({ev.epsilon_units} for "
-                "noise; the probability of a redraw for categorical flips)",
+                "What each severity means: the share of each text's words edited (at least "
+                "one edit)"
+                if ev.text_families
+                else f"What each severity means: the perturbation's scale ({ev.epsilon_units} "
+                "for noise; the probability of a redraw for categorical flips)",
                 ("Family", *(f"Severity {i}" for i in range(1, width + 1))),
                 rows,
                 cls="levels",
             )
         )
+    if ev.text_edits:
+        section.tables.append(_text_edits_table(ev))
     if ev.attack_radius:
         radii = ", ".join(f"{norm} ε = {fmt_cell(r)}" for norm, r in ev.attack_radius.items())
         section.sentences.append(
@@ -189,6 +196,25 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
                 cls="flipped",
             )
         )
+    elif ev.text_flips:
+        rows = [
+            (
+                Cell(f"{f.perturbation}@{f.severity}"),
+                Cell(f"{f.pred} → {f.pred_after}", "num"),
+                Cell(clip("; ".join(_shown(f.perturbation, b, a) for b, a in f.edits), 160)),
+                Cell(clip(f.after, 160)),
+            )
+            for f in ev.text_flips[:MAX_EXAMPLES]
+        ]
+        section.tables.append(
+            table(
+                "Texts whose prediction flipped under an edit: the edited words (original → "
+                "perturbed; ␣ marks a space, ∅ a dropped word) and the perturbed text",
+                ("Edit", "Prediction", "Edited words", "Perturbed text"),
+                rows,
+                cls="flipped",
+            )
+        )
     elif ev.modality == "text" and flips:
         rows = [
             (
@@ -207,6 +233,33 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
                 cls="flipped",
             )
         )
+
+
+def _shown(family: str, before: str, after: str) -> str:
+    """One edit as `original → perturbed`; spaces made visible where spacing is the edit."""
+    if family == "whitespace_punctuation":
+        before, after = before.replace(" ", "␣"), after.replace(" ", "␣")
+    return f"{before} → {after or '∅'}"
+
+
+def _text_edits_table(ev: RobustnessEvidence) -> Table:
+    """Per raw-text family, per severity: texts edited, edits per text, texts truncated."""
+    rows = []
+    for family, e in ev.text_edits.items():
+        for label, values in (
+            (f"texts edited (of {ev.n})", [str(m) for m in e.edited]),
+            ("edits per edited text", [fmt_cell(x) for x in e.mean_edits]),
+            ("texts truncated", [str(t) for t in e.truncated]),
+        ):
+            rows.append((Cell(family), Cell(label), *(Cell(v, "num") for v in values)))
+    width = max(len(e.edited) for e in ev.text_edits.values())
+    return table(
+        "What the raw-text edits did: texts each family could edit (the n of its metrics), "
+        "edits per edited text, and edited texts cut at the model's maximum length",
+        ("Family", "Measure", *(f"Severity {i}" for i in range(1, width + 1))),
+        rows,
+        cls="text-edits",
+    )
 
 
 def _severity_table(

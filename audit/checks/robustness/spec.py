@@ -27,7 +27,8 @@ class RobustnessSpec(Strict):
     severities: _Severities = Field(
         [0.01, 0.05, 0.1, 0.25, 0.5],
         description="Per severity, strictly increasing: tabular noise scale ε (in standard "
-        "deviations of each feature); text share of tokens edited. Images use five fixed "
+        "deviations of each feature); text: the share of each sequence's tokens (`.npz` token "
+        "ids) or of each text's words (raw text) edited. Images use five fixed "
         "corruption levels.",
     )
     immutable: list[str] = Field([], description="Tabular columns never perturbed.")
@@ -46,7 +47,9 @@ class RobustnessSpec(Strict):
         "redrawn; one per severity.",
     )
     neutral_tokens: list[int] = Field(
-        [], description="Text: token ids to insert; unset means the 10 most frequent ids."
+        [],
+        description="`.npz` token ids: ids to insert; unset means the 10 most frequent ids "
+        "(raw text is edited as strings and ignores this).",
     )
     adversarial: bool = Field(
         True, description="Run FGSM/PGD and the minimum flipping ε (not on token ids)."
