@@ -24,6 +24,7 @@ from typing import Unpack
 
 import numpy as np
 
+from audit import progress
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.identity_terms.auc import Subsets, auc, bootstrap_aucs
 from audit.checks.identity_terms.evidence import IdentityTermsEvidence, SwapExample
@@ -156,9 +157,11 @@ class IdentityTermsCheck:
         elif not any(any(f) for f in found.values()):
             not_applicable |= _not_applicable("no row mentions an identity term", AUC_NAMES)
         else:
-            aucs, too_small = _aucs(run, matchers, found, y)
+            with progress.stage("Identity terms: subgroup, BPSN and BNSP AUCs"):
+                aucs, too_small = _aucs(run, matchers, found, y)
             metrics += aucs  # first: `mentions` sizes each term for the judge
-        swapped, examples = _counterfactuals(run, matchers, found)
+        with progress.stage("Identity terms: counterfactual swaps"):
+            swapped, examples = _counterfactuals(run, matchers, found)
         metrics += swapped
         if not swapped:
             not_applicable |= _not_applicable(

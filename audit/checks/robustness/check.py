@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit import progress
 from audit.checks.base import CheckContext, CheckOutput
 from audit.errors import DataError
 from audit.records import Metric
@@ -57,33 +58,35 @@ class RobustnessCheck:
         modality = ctx.data.modality
         units = EPSILON_UNITS.get(modality, "")
         no_gradient = TEXT_ADVERSARIAL_NOTE  # why text gets no attack
-        if modality == "tabular":
-            roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
-            found, ev = tabular.measure_tabular(ctx, sample, roles)
-            space = tabular.attack_space(roles)
-        elif modality == "image":
-            found, ev = image.measure_image(ctx, sample)
-            space = image.attack_space(
-                image.value_range(ctx.data.x), ctx.model.as_tensor(sample.x[:1])
-            )
-        elif modality == "text" and ctx.data.texts is not None and ctx.data.encoder is not None:
-            found, ev, text_notes = raw_text.measure_raw_text(ctx, sample)
-            space = None
-            units, no_gradient = raw_text.UNITS, RAW_TEXT_ADVERSARIAL_NOTE
-            notes += [no_gradient, *text_notes]
-        elif modality == "text":
-            found, ev = text.measure_text(ctx, sample)
-            space = None
-            notes.append(TEXT_ADVERSARIAL_NOTE)
-            if not ev.get("neutral_tokens_declared"):
-                notes.append(NEUTRAL_DEFAULT_NOTE)
-        else:
-            raise DataError(_UNKNOWN_MODALITY.format(modality), where="model.modality")
+        with progress.stage("Robustness: perturbation families at graded severities"):
+            if modality == "tabular":
+                roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
+                found, ev = tabular.measure_tabular(ctx, sample, roles)
+                space = tabular.attack_space(roles)
+            elif modality == "image":
+                found, ev = image.measure_image(ctx, sample)
+                space = image.attack_space(
+                    image.value_range(ctx.data.x), ctx.model.as_tensor(sample.x[:1])
+                )
+            elif modality == "text" and ctx.data.texts is not None and ctx.data.encoder is not None:
+                found, ev, text_notes = raw_text.measure_raw_text(ctx, sample)
+                space = None
+                units, no_gradient = raw_text.UNITS, RAW_TEXT_ADVERSARIAL_NOTE
+                notes += [no_gradient, *text_notes]
+            elif modality == "text":
+                found, ev = text.measure_text(ctx, sample)
+                space = None
+                notes.append(TEXT_ADVERSARIAL_NOTE)
+                if not ev.get("neutral_tokens_declared"):
+                    notes.append(NEUTRAL_DEFAULT_NOTE)
+            else:
+                raise DataError(_UNKNOWN_MODALITY.format(modality), where="model.modality")
         metrics += found
         parts.update(ev)
         not_applicable: dict[str, str] = {}
         if cfg.adversarial and space is not None:
-            found, ev = measure_adversarial(ctx, sample, space)
+            with progress.stage("Robustness: attacks and the minimum-flip search"):
+                found, ev = measure_adversarial(ctx, sample, space)
             metrics += found
             parts.update(ev)
             notes.append(UPPER_BOUND_NOTE)

@@ -80,7 +80,7 @@ class SpuriousCheck:
         metrics: list[Metric] = [
             Metric(check="spurious", name="probes_declared", value=float(len(cfg.probes)))
         ]
-        with progress.stage(f"Spurious: attributions and sanity check ({method})"):
+        with progress.stage("Spurious: attributions and the sanity check"):
             gmetrics, evidence = global_evidence(sample, cfg)
         metrics.extend(gmetrics)
         results: list[ProbeResult] = []
