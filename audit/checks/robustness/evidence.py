@@ -80,6 +80,8 @@ class RobustnessEvidence:
     flips: tuple[Flip, ...] = ()
     text_flips: tuple[TextFlip, ...] = ()  # raw text
     columns: tuple[str, ...] = ()  # tabular feature names, for flipped rows
+    # tabular: labels of integer-coded columns (`data.categories`), so rows show no codes
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     value_range: tuple[float, float] | None = None  # images: the data's value range
     neutral_tokens: tuple[int, ...] = ()  # text: ids inserted by the neutral-insertion family
     invariance_tolerance: float | None = None  # text: the CheckList INV bound on |Δp|
@@ -111,8 +113,10 @@ class RobustnessEvidence:
         )
         rows = parts.pop("flipped_rows", None)
         columns: tuple[str, ...] = ()
+        categories: dict[str, tuple[str, ...]] = {}
         if rows is not None:
             columns = tuple(str(c) for c in rows["columns"])
+            categories = {str(c): tuple(v) for c, v in rows.get("categories", {}).items()}
             flips += rows["rows"]
         curve = parts.pop("epsilon_curve", None)
         search = parts.pop("min_flip", None)
@@ -136,6 +140,7 @@ class RobustnessEvidence:
             ),
             text_flips=text_flips,
             columns=columns,
+            categories=categories,
             value_range=None
             if value_range is None
             else (float(value_range[0]), float(value_range[1])),

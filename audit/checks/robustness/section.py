@@ -175,23 +175,25 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
     elif ev.modality == "tabular" and flips:
         rows = []
         for f in flips:
+            cells = [
+                (name, _decoded(ev, name, b), _decoded(ev, name, a))
+                for name, b, a in zip(ev.columns, f.before.tolist(), f.after.tolist(), strict=True)
+            ]
+            changed = "; ".join(f"{clip(n, 40)}: {b} → {a}" for n, b, a in cells if b != a)
+            kept = " · ".join(f"{clip(n, 40)} {b}" for n, b, a in cells if b == a)
             rows.append(
                 (
                     Cell(f"{f.perturbation}@{f.severity}"),
                     Cell(f"{f.pred} → {f.pred_after}", "num"),
-                    *(
-                        Cell(
-                            fmt_cell(a) if a == b else f"{fmt_cell(b)} → {fmt_cell(a)}",
-                            "num" if a == b else "num changed",
-                        )
-                        for b, a in zip(f.before.tolist(), f.after.tolist(), strict=True)
-                    ),
+                    Cell(clip(changed, 300), "changed"),
+                    Cell(clip(kept, 400)),
                 )
             )
         section.tables.append(
             table(
-                "Tabular rows whose prediction flipped (changed cells are marked)",
-                ("Perturbation", "Prediction", *(clip(c, 40) for c in ev.columns)),
+                "Tabular rows whose prediction flipped: the cells the perturbation changed "
+                "(before → after), and the rest of the row as it was",
+                ("Perturbation", "Prediction", "Changed cells", "Rest of the row"),
                 rows,
                 cls="flipped",
             )
@@ -233,6 +235,15 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
                 cls="flipped",
             )
         )
+
+
+def _decoded(ev: RobustnessEvidence, column: str, value: float) -> str:
+    """A cell as the data's own label (`data.categories`) when the column is coded, else
+    the number."""
+    labels = ev.categories.get(column)
+    if labels is not None and float(value).is_integer() and 0 <= int(value) < len(labels):
+        return labels[int(value)]
+    return fmt_cell(value)
 
 
 def _shown(family: str, before: str, after: str) -> str:

@@ -176,7 +176,11 @@ def measure_tabular(
             if len(rows) < MAX_EXAMPLES:
                 rows += _flipped_rows(sample, x_after, pred_after, family, s)
     evidence = {
-        "flipped_rows": {"columns": list(ctx.data.feature_names), "rows": rows[:MAX_EXAMPLES]},
+        "flipped_rows": {
+            "columns": list(ctx.data.feature_names),
+            "categories": dict(ctx.data.categories),
+            "rows": rows[:MAX_EXAMPLES],
+        },
         "levels": {family: list(levels) for family, levels in families.items()},
     }
     return metrics, evidence

@@ -418,6 +418,7 @@ TABULAR_ROBUSTNESS = RobustnessEvidence(
     n=500,
     epsilon_units="standard deviations of each feature",
     columns=("age", "income", "debt", LONG_NAME),
+    categories={LONG_NAME: ("Never-worked", "Self-emp-not-inc")},
     flips=(
         Flip(
             "gaussian_noise",

@@ -163,7 +163,9 @@ def test_malformed_evidence_is_reported_not_fatal():
 def test_flipped_table_rows_show_changed_cells():
     html = render_html(make_result(evidence={"robustness": TABULAR_ROBUSTNESS}), signer=SIGNER)
     assert "Tabular rows whose prediction flipped" in html
-    assert "51,000 → 50,210" in html or "51000 → 50210" in html
+    assert "income: 51000 → 50210" in html
+    # a coded column shows the data's own labels, never its integer codes
+    assert "Never-worked → Self-emp-not-inc" in html
 
 
 def test_history_section_only_when_present(html):
