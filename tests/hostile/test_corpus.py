@@ -78,7 +78,8 @@ def test_docs_list_every_case() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", _params(tuple(c for c in CASES if c.subprocess)))
 def test_case_as_a_real_process(case: Case, prefect_server, keys, tmp_path, monkeypatch) -> None:
-    """The same cases through `python -m audit.cli`: nothing on stderr but the message."""
+    """The same cases through `python -m audit.cli`: nothing on stderr but the message
+    (`--quiet`: a log otherwise gets the progress lines too, docs/progress.md)."""
     ctx = Ctx(tmp_path, keys, monkeypatch)
     argv = case.build(ctx)
     env = {
@@ -87,7 +88,7 @@ def test_case_as_a_real_process(case: Case, prefect_server, keys, tmp_path, monk
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "audit.cli", *argv],
+        [sys.executable, "-m", "audit.cli", "--quiet", *argv],
         capture_output=True,
         text=True,
         env=env,

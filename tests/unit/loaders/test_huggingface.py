@@ -212,3 +212,15 @@ def test_factory_model_on_raw_text_gets_the_mask(tmp_path: Path):
     np.testing.assert_allclose(
         runner.predict_proba(data.x, 8), runner.predict_proba(wide, 8), atol=1e-6
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
+def test_a_folder_on_cuda_predicts_what_it_predicts_on_the_cpu(bert: Path):
+    """`device: cuda` runs the same folder on the GPU; the probabilities match the CPU's."""
+    out = {}
+    for device in ("cpu", "cuda"):
+        model = {"path": "model", "task": "binary", "device": device}
+        spec = load_spec(_spec(bert, {"path": "data.csv", "text": "text"}, model))
+        data = load_dataset(spec.data, spec.model)
+        out[device] = load_runner(spec.model, data).predict_proba(data.x, batch_size=16)
+    np.testing.assert_allclose(out["cuda"], out["cpu"], atol=1e-4)
