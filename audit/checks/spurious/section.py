@@ -28,6 +28,7 @@ from audit.presentation.view import (
 
 if TYPE_CHECKING:
     from audit.plugin import CheckPlugin
+    from audit.records import Metric
 
 ENRICHMENT_NAMES = ("enrichment", "attribution_enrichment")
 LOCAL = "(local)"  # the probe label of a local explanation (spurious/context.py)
@@ -126,10 +127,39 @@ def _word_importance(section: CheckSection, ev: SpuriousEvidence, level: str) ->
     )
 
 
+# Each probe variant (a metric's `perturbation`) in words, defined where the report first
+# shows it; a variant whose name ends in a null's suffix is defined by that null.
+VARIANTS = {
+    "permute": "permute: the feature's values shuffled across rows, so it keeps its "
+    "distribution but says nothing about its own row",
+    "swap": "swap: each row's value replaced by a different value seen in the data (tabular), "
+    "or the artifact replaced by ordinary content of the same size (text: data words with "
+    "the phrase's token count)",
+    "reference": "reference: the feature set to its median in every row",
+    "insert": "insert: the artifact added to inputs that lack it",
+    "remove": "remove: the artifact taken out of inputs that carry it",
+}
+NULLS = {
+    "location_null": "location null: the same edit at another place of the same input; a "
+    "model that merely reacts to any edit flips as often here",
+    "content_null": "content null: other ordinary content of the same size at the same place; "
+    "a model that reacts to the place, not the artifact, flips as often here",
+}
+
+
+def variant_definitions(metrics: Sequence[Metric]) -> list[str]:
+    """ "Variants in this section: ...", one definition per variant the metrics use."""
+    used = sorted({m.perturbation for m in metrics if m.check == "spurious" and m.perturbation})
+    parts = [VARIANTS[v] for v in VARIANTS if v in used]
+    parts += [text for key, text in NULLS.items() if any(v.endswith(key) for v in used)]
+    return [f"What each variant means: {'; '.join(parts)}."] if parts else []
+
+
 def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     """Heatmaps and highlighted text, flip rates against the nulls, enrichment, importance."""
     section = CheckSection(plugin.name, plugin.title)
     metrics = list(inputs.metrics)
+    section.sentences.extend(variant_definitions(metrics))
     ev = inputs.evidence if isinstance(inputs.evidence, SpuriousEvidence) else None
     level = inputs.settings.confidence_pct
     if ev is not None:

@@ -199,3 +199,16 @@ def test_any_group_name_renders_as_text(name):
     assert parsed.tags <= ALLOWED_TAGS
     assert parsed.event_handlers == []
     assert all(u.startswith("data:") for u in parsed.urls)
+
+
+def test_every_probe_variant_is_defined_in_words(html):
+    """A reviewer meets `swap` or `location_null` in a figure; the section says what it is."""
+    from audit.checks.spurious.section import variant_definitions
+
+    spurious = [m for m in make_result().metrics if m.check == "spurious" and m.perturbation]
+    assert spurious
+    (definition,) = variant_definitions(spurious)
+    for variant in {m.perturbation for m in spurious}:
+        named = variant.split("_", 1)[-1] if variant.endswith("_null") else variant
+        assert named.replace("_", " ") in definition, variant
+    assert definition.split(": ", 1)[0] + ":" in html
