@@ -159,7 +159,8 @@ class SpuriousPlugin(CheckPlugin):
                 {"type": "patch", "region": [0, 0, 2, 2], "value": 1.0},
                 {"type": "patch", "region": [6, 6, 2, 2], "value": 1.0},
             ],
-            "text": [{"type": "token", "tokens": [3]}, {"type": "token", "tokens": [20, 21]}],
+            # the contract's text rows carry raw text (word `wi` is id i): phrases, not ids
+            "text": [{"type": "phrase", "text": "w3"}, {"type": "phrase", "text": "w20 w21"}],
         }[modality]
         return SpuriousSpec.model_validate(
             {
