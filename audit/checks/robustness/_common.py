@@ -97,6 +97,36 @@ def outcome_metrics(
     return out
 
 
+# CheckList invariance (INV): a text edit fails when the decision changes and the clean
+# class's probability moves by more than this.
+INV_TOLERANCE = 0.1
+
+
+def text_edit_metrics(
+    sample: PerturbationSample,
+    p_after: np.ndarray,
+    pred_after: np.ndarray,
+    p_clean: np.ndarray,
+    cls: np.ndarray,
+    confidence: float,
+    *,
+    perturbation: str,
+    severity: int,
+) -> tuple[list[Metric], np.ndarray]:
+    """A text edit family at one severity, for token ids and raw text alike: the outcome
+    metrics and the invariance failure rate, and which rows failed (for the examples).
+    `cls` (N, 1) is each row's clean class and `p_clean` its clean probability."""
+    moved = np.abs(np.take_along_axis(p_after, cls, axis=1)[:, 0] - p_clean)
+    fails = (pred_after != sample.pred) & (moved > INV_TOLERANCE)
+    subject: SubjectKeys = {"perturbation": perturbation, "severity": severity}
+    metrics = outcome_metrics(
+        sample, pred_after, confidence, perturbation=perturbation, severity=severity
+    )
+    hits = int(fails.sum())
+    metrics.append(rate_metric("invariance_failure_rate", hits, len(fails), confidence, **subject))
+    return metrics, fails
+
+
 def clean_metric(sample: PerturbationSample, confidence: float) -> Metric:
     """Accuracy on the unperturbed sample: the reference every ratio is taken against."""
     correct = int((sample.pred == sample.y).sum())

@@ -20,9 +20,8 @@ from audit.checks.base import CheckContext
 from audit.records import Metric
 from audit.tokenization import TextEncoder
 
-from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rate_metric, rng_for
+from ._common import INV_TOLERANCE, MAX_EXAMPLES, PerturbationSample, rng_for, text_edit_metrics
 from .string_edits import FAMILIES, Change
-from .text import INV_TOLERANCE
 
 UNITS = "shares of each text's words edited"
 NOT_EDITABLE = "{family} was not measured: none of the sampled texts has a word it can edit."
@@ -114,21 +113,17 @@ def measure_raw_text(
             assert proba is not None and pred is not None  # scored: some text was edited
             p_after, pred_after, start = proba[start:end], pred[start:end], end
             sub = _subset(sample, rows)
-            moved = np.abs(np.take_along_axis(p_after, cls[rows], axis=1)[:, 0] - p_clean[rows])
-            fails = (pred_after != sub.pred) & (moved > INV_TOLERANCE)
-            metrics += outcome_metrics(
-                sub, pred_after, ctx.confidence, perturbation=family, severity=s
+            found_metrics, fails = text_edit_metrics(
+                sub,
+                p_after,
+                pred_after,
+                p_clean[rows],
+                cls[rows],
+                ctx.confidence,
+                perturbation=family,
+                severity=s,
             )
-            metrics.append(
-                rate_metric(
-                    "invariance_failure_rate",
-                    int(fails.sum()),
-                    m,
-                    ctx.confidence,
-                    perturbation=family,
-                    severity=s,
-                )
-            )
+            metrics += found_metrics
             found += [
                 {
                     "before": texts[rows[j]],

@@ -16,9 +16,8 @@ import numpy as np
 from audit.checks.base import CheckContext
 from audit.records import Metric
 
-from ._common import MAX_EXAMPLES, PerturbationSample, outcome_metrics, rate_metric, rng_for
+from ._common import INV_TOLERANCE, MAX_EXAMPLES, PerturbationSample, rng_for, text_edit_metrics
 
-INV_TOLERANCE = 0.1
 # Without declared neutral tokens, the most frequent ids stand in for stop words.
 N_FREQUENT = 10
 
@@ -124,7 +123,6 @@ def measure_text(
     tokens, lengths, left = pack(sample.x, pad)
     cls = sample.pred[:, None]
     p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
-    n = len(sample.y)
     metrics: list[Metric] = []
     examples: list[dict[str, Any]] = []
     for family, edit in families.items():
@@ -142,21 +140,17 @@ def measure_text(
             ),
             start=1,
         ):
-            moved = np.abs(np.take_along_axis(p_after, cls, axis=1)[:, 0] - p_clean)
-            fails = (pred_after != sample.pred) & (moved > INV_TOLERANCE)
-            metrics += outcome_metrics(
-                sample, pred_after, ctx.confidence, perturbation=family, severity=s
+            found_metrics, fails = text_edit_metrics(
+                sample,
+                p_after,
+                pred_after,
+                p_clean,
+                cls,
+                ctx.confidence,
+                perturbation=family,
+                severity=s,
             )
-            metrics.append(
-                rate_metric(
-                    "invariance_failure_rate",
-                    int(fails.sum()),
-                    n,
-                    ctx.confidence,
-                    perturbation=family,
-                    severity=s,
-                )
-            )
+            metrics += found_metrics
             examples += [
                 {
                     "before": sample.x[i][sample.x[i] != pad].tolist(),
