@@ -12,12 +12,11 @@ shared machine). Usage: PYTHONPATH=. python bench/attribution.py [--repeats 7]
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import torch
+from _timing import best_of
 from captum.attr import IntegratedGradients, Saliency
 from torch import nn
 
@@ -41,17 +40,6 @@ def _runner(module: nn.Module) -> ModelRunner:
     return ModelRunner(
         module=module.eval(), task="binary", output="logits", decision_threshold=0.5, device="cpu"
     )
-
-
-def _best(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best time of each function, the runs interleaved so load drift hits all alike."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return {k: min(v) for k, v in times.items()}
 
 
 def _raw(runner: ModelRunner, x: np.ndarray, target: np.ndarray, passes: int, chunk: int) -> None:
@@ -87,7 +75,7 @@ def bench(name: str, module: nn.Module, x: np.ndarray, repeats: int) -> list[str
         cfg = MethodConfig(method=method, baseline=base, n_steps=N_STEPS, batch_size=BATCH)
         chunk = rows_per_batch(cfg) * passes  # the same model rows per pass as ours
         few = x[:64]
-        best = _best(
+        best = best_of(
             {
                 "ours": partial(attribute_rows, runner, x, target, cfg),
                 "raw": partial(_raw, runner, x, target, passes, chunk),

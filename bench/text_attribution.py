@@ -17,12 +17,11 @@ on a shared machine). Usage: PYTHONPATH=. python bench/text_attribution.py [--re
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import torch
+from _timing import best_of
 from captum.attr import LayerIntegratedGradients
 
 from audit.checks.spurious.attribution import (
@@ -41,17 +40,6 @@ from audit.tokenization import TextEncoder
 N_STEPS = 32
 BATCH = 64  # the spec default: at most 2,048 model rows per pass, fewer for long texts
 WORDS = [f"w{i}" for i in range(500)]
-
-
-def _best(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best time of each function, the runs interleaved so load drift hits all alike."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return {k: min(v) for k, v in times.items()}
 
 
 def _ours(runner: ModelRunner, x: np.ndarray, word_ids: np.ndarray, cfg: MethodConfig) -> None:
@@ -119,7 +107,7 @@ def bench(hidden: int, layers: int, tokens: int, n: int, repeats: int) -> str:
         special_ids=specials,
     )
     few = enc.ids[:8]
-    best = _best(
+    best = best_of(
         {
             "ours": partial(_ours, runner, enc.ids, enc.word_ids, cfg),
             "raw": partial(_raw, runner, enc.ids, layer_rows_per_pass(cfg, enc.ids.shape[1])),
