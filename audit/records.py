@@ -465,7 +465,7 @@ class RuleEvidence:
             "rule": self.rule,
             "severity": self.severity.value,
             "status": worst.value if worst else None,
-            "findings": {s.value: n for s, n in self.statuses.items()},
+            "findings": {s.value: self.statuses[s] for s in STATUS_SEVERITY if s in self.statuses},
         }
 
     @classmethod

@@ -91,11 +91,15 @@ NOT_IN_SCOPE = (
 def check_clause(framework: str, clause: str) -> None:
     """Raise ValueError unless a rule may cite `clause` of `framework` as evidence."""
     fw = catalogue().get(framework)
-    if fw is None:  # the framework field's own enum reports this
-        return
+    if fw is None:
+        raise ValueError(
+            f"unknown framework `{framework}`; use one of: {', '.join(framework_ids())}"
+        )
     found = fw.get(clause)
     if found is None:
         known = ", ".join(repr(c.clause) for c in fw.clauses if c.scope != "not_in_scope")
         raise ValueError(UNKNOWN_CLAUSE.format(framework=framework, clause=clause, known=known))
     if found.scope == "not_in_scope":
-        raise ValueError(NOT_IN_SCOPE.format(framework=framework, clause=clause, note=found.note))
+        raise ValueError(
+            NOT_IN_SCOPE.format(framework=framework, clause=clause, note=found.note.rstrip("."))
+        )

@@ -171,10 +171,13 @@ class ControlRef(_Strict):
     framework: FrameworkField
     clause: str = Field(min_length=1, description='As the catalogue cites it: "Art. 10(2)(f)".')
 
-    @model_validator(mode="after")
-    def _known_clause(self) -> ControlRef:
-        check_clause(self.framework, self.clause)
-        return self
+    @field_validator("clause")
+    @classmethod
+    def _known_clause(cls, clause: str, info: ValidationInfo) -> str:
+        framework = info.data.get("framework")
+        if framework is not None:  # an unknown framework is reported by its own field
+            check_clause(framework, clause)
+        return clause
 
     def record(self) -> Control:
         return Control(framework=self.framework, clause=self.clause)

@@ -33,6 +33,7 @@ from audit.records import (
     Verdict,
 )
 from audit.records import audit_id as records_audit_id
+from audit.report.crosswalk import framework_views, intro
 
 TOP_FAILURES = 5
 STATUS_ORDER = (
@@ -410,6 +411,7 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
     aid = audit_id(result)
     verdict = result.verdict.value
     sections = _sections(result)
+    frameworks = framework_views(result.framework_mapping)
     return {
         "audit_id": aid,
         "title": f"Audit report: {model}",
@@ -444,6 +446,8 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
             for r in result.check_runs
         ],
         "sections": sections,
+        "frameworks": frameworks,
+        "framework_intro": intro(frameworks),
         "methodology": methodology(result, [s.check for s in sections]),
         "confidence_pct": settings(result).confidence_pct,
         "provenance": [
