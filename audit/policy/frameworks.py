@@ -29,7 +29,9 @@ class Clause(Strict):
     title: str = Field(min_length=1)
     asks: str = Field(min_length=1, description="What the clause asks, in our own words.")
     scope: Scope
-    note: str = Field("", description="How the report serves a `report` clause, or why not.")
+    note: str = Field(
+        "", description="How the report serves the clause, or why no automated audit can."
+    )
 
     @model_validator(mode="after")
     def _note_when_not_rules(self) -> Clause:
