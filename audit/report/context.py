@@ -24,6 +24,7 @@ from audit.presentation.view import (
     table,
 )
 from audit.records import (
+    STATUS_SEVERITY,
     VERDICT_TEXT,
     AuditResult,
     CheckRun,
@@ -36,15 +37,7 @@ from audit.records import audit_id as records_audit_id
 from audit.report.crosswalk import framework_views, intro
 
 TOP_FAILURES = 5
-STATUS_ORDER = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.INSUFFICIENT_DATA,
-    Status.WARN,
-    Status.WAIVED,
-    Status.PASS,
-    Status.SKIPPED,
-)
+STATUS_ORDER = STATUS_SEVERITY  # worst first
 STATUS_LABELS = {s: s.value.replace("_", " ") for s in Status}
 PROBLEM_STATUSES = (Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA, Status.WARN)
 EVIDENCE_ERROR = (
