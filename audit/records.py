@@ -424,7 +424,10 @@ class Finding:
             waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
             adjustment=Adjustment(**adjustment) if isinstance(adjustment, Mapping) else None,
             detectable=Detectable(**detectable) if isinstance(detectable, Mapping) else None,
-            controls=tuple(Control(c["framework"], c["clause"]) for c in data.get("controls", ())),
+            controls=tuple(
+                Control(str(c["framework"]), str(c["clause"]))
+                for c in _list(data.get("controls", ()), "controls")
+            ),
         )
 
 
@@ -439,6 +442,19 @@ STATUS_SEVERITY = (
     Status.SKIPPED,
 )
 Coverage = Literal["evidence", "report", "no_rule", "not_in_scope"]
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    """`value` if it is a JSON object; a TypeError naming `what` otherwise (callers say where)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{what}` must be an object, not {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"`{what}` must be a list, not {type(value).__name__}")
+    return list(value)
 
 
 def worst_status(statuses: Iterable[Status]) -> Status | None:
@@ -470,7 +486,8 @@ class RuleEvidence:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RuleEvidence:
-        counts = data.get("findings", {})
+        data = _object(data, "framework_mapping rule")
+        counts = _object(data.get("findings", {}), "framework_mapping rule findings")
         return cls(
             data["rule"], Severity(data["severity"]), {Status(s): int(n) for s, n in counts.items()}
         )
@@ -510,6 +527,7 @@ class ClauseCoverage:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClauseCoverage:
+        data = _object(data, "framework_mapping clause")
         coverage = data["coverage"]
         if coverage not in ("evidence", "report", "no_rule", "not_in_scope"):
             raise ValueError(f"unknown coverage {coverage!r}")
@@ -519,7 +537,9 @@ class ClauseCoverage:
             asks=data["asks"],
             coverage=coverage,
             note=data.get("note", ""),
-            rules=tuple(RuleEvidence.from_json(r) for r in data.get("rules", ())),
+            rules=tuple(
+                RuleEvidence.from_json(r) for r in _list(data.get("rules", ()), "clause rules")
+            ),
         )
 
 
@@ -542,11 +562,12 @@ class FrameworkCoverage:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FrameworkCoverage:
+        data = _object(data, "framework_mapping framework")
         return cls(
             framework=data["framework"],
             title=data["title"],
             citation=data["citation"],
-            clauses=tuple(ClauseCoverage.from_json(c) for c in data["clauses"]),
+            clauses=tuple(ClauseCoverage.from_json(c) for c in _list(data["clauses"], "clauses")),
         )
 
 
@@ -565,9 +586,11 @@ class FrameworkMapping:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FrameworkMapping:
+        data = _object(data, "framework_mapping")
+        frameworks = _list(data.get("frameworks", ()), "framework_mapping.frameworks")
         return cls(
-            catalogue_version=data.get("catalogue_version", ""),
-            frameworks=tuple(FrameworkCoverage.from_json(f) for f in data.get("frameworks", ())),
+            catalogue_version=str(data.get("catalogue_version", "")),
+            frameworks=tuple(FrameworkCoverage.from_json(f) for f in frameworks),
         )
 
 

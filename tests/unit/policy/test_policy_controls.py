@@ -13,12 +13,13 @@ import json
 import pytest
 from policy_helpers import metric, rule_yaml
 
-from audit.errors import PolicyError
+from audit.errors import PolicyError, ReportError
 from audit.policy import POLICIES_DIR, judge, lint, load_policy, shipped_policies
 from audit.policy.crosswalk import framework_mapping
 from audit.policy.frameworks import catalogue, framework_ids
 from audit.policy.load import parse_file
 from audit.records import AuditResult, Control, Status
+from audit.report.readback import result_from_findings
 from tests.unit.report.fixtures import make_result
 
 TODAY = datetime.date(2026, 6, 1)
@@ -170,3 +171,20 @@ def test_finding_controls_round_trip(make_policy):
     result = make_result(findings=tuple(findings))
     back = AuditResult.from_findings_json(json.loads(json.dumps(result.findings_json())))
     assert back.findings[0].controls == findings[0].controls
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"framework_mapping": []},
+        {"framework_mapping": {"frameworks": {}}},
+        {"framework_mapping": {"frameworks": [{"framework": "x", "title": "", "citation": ""}]}},
+        {"framework_mapping": {"frameworks": [{"framework": "x", "title": "t", "citation": "c",
+                                               "clauses": [{"clause": "a", "title": "t",
+                                                            "asks": "a", "coverage": "maybe"}]}]}},
+    ],
+)  # fmt: skip
+def test_a_malformed_mapping_is_a_clear_error(broken):
+    doc = {**json.loads(json.dumps(make_result().findings_json())), **broken}
+    with pytest.raises(ReportError, match="findings"):
+        result_from_findings(doc)
