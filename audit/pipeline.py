@@ -35,6 +35,7 @@ from audit.ledger import (
 from audit.loaders.data import Dataset, load_dataset
 from audit.loaders.model import ModelRunner, load_runner, model_provenance
 from audit.policy import Policy, judge, load_policy
+from audit.policy.crosswalk import framework_mapping
 from audit.policy.gate import junit_xml, summary_markdown
 from audit.records import (
     REGRESSION_SUFFIX,
@@ -248,6 +249,7 @@ def assemble(
         model_info=_model_info(loaded),
         data_info=_data_info(loaded),
         evidence={r.run.check: r.output.evidence for r in ordered if r.output.evidence is not None},
+        framework_mapping=framework_mapping(loaded.policy.rules, findings),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, TypedDict
@@ -330,6 +330,17 @@ class Detectable:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A (framework, clause) a rule's findings are evidence for, from the shipped catalogue."""
+
+    framework: str
+    clause: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"framework": self.framework, "clause": self.clause}
+
+
+@dataclass(frozen=True)
 class Finding:
     """A policy rule applied to one metric (or to the absence of one)."""
 
@@ -346,6 +357,7 @@ class Finding:
     waiver: Waiver | None = None
     adjustment: Adjustment | None = None
     detectable: Detectable | None = None
+    controls: tuple[Control, ...] = ()
 
     def judged(self) -> float | None:
         """The number the rule compared with its threshold: the point estimate, or the
@@ -375,6 +387,8 @@ class Finding:
         out["severity"] = self.severity.value
         out["status"] = self.status.value
         out["message"] = self.message
+        if self.controls:
+            out["controls"] = [c.to_json() for c in self.controls]
         if self.waiver is not None:
             out["waiver"] = self.waiver.to_json()
         if self.adjustment is not None:
@@ -410,6 +424,173 @@ class Finding:
             waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
             adjustment=Adjustment(**adjustment) if isinstance(adjustment, Mapping) else None,
             detectable=Detectable(**detectable) if isinstance(detectable, Mapping) else None,
+            controls=tuple(
+                Control(str(c["framework"]), str(c["clause"]))
+                for c in _list(data.get("controls", ()), "controls")
+            ),
+        )
+
+
+# Worst first: the status a clause's evidence shows is the worst of its findings'.
+STATUS_SEVERITY = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.INSUFFICIENT_DATA,
+    Status.WARN,
+    Status.WAIVED,
+    Status.PASS,
+    Status.SKIPPED,
+)
+Coverage = Literal["evidence", "report", "no_rule", "not_in_scope"]
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    """`value` if it is a JSON object; a TypeError naming `what` otherwise (callers say where)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{what}` must be an object, not {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"`{what}` must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+def worst_status(statuses: Iterable[Status]) -> Status | None:
+    """The worst of `statuses` in `STATUS_SEVERITY` order; None when there are none."""
+    given = set(statuses)
+    return next((s for s in STATUS_SEVERITY if s in given), None)
+
+
+@dataclass(frozen=True)
+class RuleEvidence:
+    """One rule's findings as evidence for a clause: how many ended in each status."""
+
+    rule: str
+    severity: Severity
+    statuses: Mapping[Status, int]
+
+    @property
+    def status(self) -> Status | None:
+        return worst_status(s for s, n in self.statuses.items() if n)
+
+    def to_json(self) -> dict[str, Any]:
+        worst = self.status
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "status": worst.value if worst else None,
+            "findings": {s.value: self.statuses[s] for s in STATUS_SEVERITY if s in self.statuses},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuleEvidence:
+        data = _object(data, "framework_mapping rule")
+        counts = _object(data.get("findings", {}), "framework_mapping rule findings")
+        return cls(
+            data["rule"], Severity(data["severity"]), {Status(s): int(n) for s, n in counts.items()}
+        )
+
+
+@dataclass(frozen=True)
+class ClauseCoverage:
+    """A clause of a framework the policy cites, and what this audit offers as evidence.
+
+    `coverage`: `evidence` (rules cite it; see their findings), `report` (the signed report is
+    the evidence), `no_rule` (an audit could cover it, this policy does not), `not_in_scope`
+    (no automated audit can: `note` says why).
+    """
+
+    clause: str
+    title: str
+    asks: str
+    coverage: Coverage
+    note: str = ""
+    rules: tuple[RuleEvidence, ...] = ()
+
+    @property
+    def status(self) -> Status | None:
+        return worst_status(s for r in self.rules if (s := r.status) is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        worst = self.status
+        return {
+            "clause": self.clause,
+            "title": self.title,
+            "asks": self.asks,
+            "coverage": self.coverage,
+            "status": worst.value if worst else None,
+            "note": self.note,
+            "rules": [r.to_json() for r in self.rules],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClauseCoverage:
+        data = _object(data, "framework_mapping clause")
+        coverage = data["coverage"]
+        if coverage not in ("evidence", "report", "no_rule", "not_in_scope"):
+            raise ValueError(f"unknown coverage {coverage!r}")
+        return cls(
+            clause=data["clause"],
+            title=data["title"],
+            asks=data["asks"],
+            coverage=coverage,
+            note=data.get("note", ""),
+            rules=tuple(
+                RuleEvidence.from_json(r) for r in _list(data.get("rules", ()), "clause rules")
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class FrameworkCoverage:
+    """Every catalogued clause of one framework the policy's rules cite."""
+
+    framework: str
+    title: str
+    citation: str
+    clauses: tuple[ClauseCoverage, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "framework": self.framework,
+            "title": self.title,
+            "citation": self.citation,
+            "clauses": [c.to_json() for c in self.clauses],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FrameworkCoverage:
+        data = _object(data, "framework_mapping framework")
+        return cls(
+            framework=data["framework"],
+            title=data["title"],
+            citation=data["citation"],
+            clauses=tuple(ClauseCoverage.from_json(c) for c in _list(data["clauses"], "clauses")),
+        )
+
+
+@dataclass(frozen=True)
+class FrameworkMapping:
+    """The crosswalk from findings to framework clauses (docs/contract.md, findings.json)."""
+
+    catalogue_version: str = ""
+    frameworks: tuple[FrameworkCoverage, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "catalogue_version": self.catalogue_version,
+            "frameworks": [f.to_json() for f in self.frameworks],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FrameworkMapping:
+        data = _object(data, "framework_mapping")
+        frameworks = _list(data.get("frameworks", ()), "framework_mapping.frameworks")
+        return cls(
+            catalogue_version=str(data.get("catalogue_version", "")),
+            frameworks=tuple(FrameworkCoverage.from_json(f) for f in frameworks),
         )
 
 
@@ -475,6 +656,7 @@ class AuditResult:
     data_info: Mapping[str, Any] = field(default_factory=dict)
     # Per check, its declared `evidence_type` object; "history": the ledger's comparison.
     evidence: Mapping[str, object] = field(default_factory=dict)
+    framework_mapping: FrameworkMapping = FrameworkMapping()
 
     def findings_json(self) -> dict[str, Any]:
         """The `findings.json` document of docs/contract.md, section 5."""
@@ -500,6 +682,7 @@ class AuditResult:
             "checks": [asdict(c) for c in self.check_runs],
             "metrics": [m.to_json() for m in self.metrics],
             "findings": [f.to_json() for f in self.findings],
+            "framework_mapping": self.framework_mapping.to_json(),
         }
 
     @classmethod
@@ -536,4 +719,5 @@ class AuditResult:
             spec_text=spec_text,
             model_info=dict(data.get("model_info", {})),
             data_info=dict(data.get("data_info", {})),
+            framework_mapping=FrameworkMapping.from_json(data.get("framework_mapping", {})),
         )

@@ -164,6 +164,7 @@ def _finding(
         metric=metric,
         rationale=rule.rationale.strip(),
         references=tuple(rule.references),
+        controls=tuple(c.record() for c in rule.controls),
         waiver=waiver,
         adjustment=adjustment,
         detectable=detectable,

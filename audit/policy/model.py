@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from audit.records import SUBJECT_KEYS, Metric, PolicyInfo, SubjectKeys, Threshold
+from audit.policy.frameworks import check_clause, framework_ids
+from audit.records import SUBJECT_KEYS, Control, Metric, PolicyInfo, SubjectKeys, Threshold
 from audit.registry import check_names
 
 _ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
@@ -30,10 +31,13 @@ _WARN_SIDE = (
 )
 
 # The checks a rule may name: every registered check (built-in or from an entry point).
+# The frameworks a rule's `controls` may cite: those of the shipped catalogue.
 if TYPE_CHECKING:
     CheckField = str
+    FrameworkField = str
 else:
     CheckField = Literal[check_names()]
+    FrameworkField = Literal[framework_ids()]
 
 
 class _Strict(BaseModel):
@@ -157,6 +161,28 @@ class ThresholdSpec(_Strict):
         return warn
 
 
+class ControlRef(_Strict):
+    """A clause of a compliance framework this rule's findings are evidence for.
+
+    Both must name the shipped catalogue (audit/policy/data/frameworks.yaml); a clause no
+    automated audit can cover (human oversight, say) cannot be cited.
+    """
+
+    framework: FrameworkField
+    clause: str = Field(min_length=1, description='As the catalogue cites it: "Art. 10(2)(f)".')
+
+    @field_validator("clause")
+    @classmethod
+    def _known_clause(cls, clause: str, info: ValidationInfo) -> str:
+        framework = info.data.get("framework")
+        if framework is not None:  # an unknown framework is reported by its own field
+            check_clause(framework, clause)
+        return clause
+
+    def record(self) -> Control:
+        return Control(framework=self.framework, clause=self.clause)
+
+
 class Rule(_Strict):
     id: str = Field(pattern=_ID, description="Stable id; a child policy overrides by id.")
     check: CheckField
@@ -167,6 +193,20 @@ class Rule(_Strict):
     severity: Literal["blocker", "major", "minor"]
     rationale: str = Field(min_length=1, description="Plain-language reason shown in the report.")
     references: list[str] = []
+    controls: list[ControlRef] = Field(
+        [],
+        description="Framework clauses this rule is evidence for; the report's framework "
+        "mapping and findings.json list them.",
+    )
+
+    @field_validator("controls")
+    @classmethod
+    def _controls_once(cls, controls: list[ControlRef]) -> list[ControlRef]:
+        seen = [(c.framework, c.clause) for c in controls]
+        twice = sorted({f"{f} {c}" for f, c in seen if seen.count((f, c)) > 1})
+        if twice:
+            raise ValueError(f"a control is listed twice: {', '.join(twice)}")
+        return controls
 
     def record_threshold(self) -> Threshold:
         t = self.threshold

@@ -24,6 +24,7 @@ from audit.presentation.view import (
     table,
 )
 from audit.records import (
+    STATUS_SEVERITY,
     VERDICT_TEXT,
     AuditResult,
     CheckRun,
@@ -33,17 +34,10 @@ from audit.records import (
     Verdict,
 )
 from audit.records import audit_id as records_audit_id
+from audit.report.crosswalk import framework_views, intro
 
 TOP_FAILURES = 5
-STATUS_ORDER = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.INSUFFICIENT_DATA,
-    Status.WARN,
-    Status.WAIVED,
-    Status.PASS,
-    Status.SKIPPED,
-)
+STATUS_ORDER = STATUS_SEVERITY  # worst first
 STATUS_LABELS = {s: s.value.replace("_", " ") for s in Status}
 PROBLEM_STATUSES = (Status.FAIL, Status.ERROR, Status.INSUFFICIENT_DATA, Status.WARN)
 EVIDENCE_ERROR = (
@@ -410,6 +404,7 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
     aid = audit_id(result)
     verdict = result.verdict.value
     sections = _sections(result)
+    frameworks = framework_views(result.framework_mapping)
     return {
         "audit_id": aid,
         "title": f"Audit report: {model}",
@@ -444,6 +439,8 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
             for r in result.check_runs
         ],
         "sections": sections,
+        "frameworks": frameworks,
+        "framework_intro": intro(frameworks),
         "methodology": methodology(result, [s.check for s in sections]),
         "confidence_pct": settings(result).confidence_pct,
         "provenance": [

@@ -19,10 +19,13 @@ from audit.checks.spurious.evidence import (
     TextExample,
     WordImportance,
 )
+from audit.policy import load_policy
+from audit.policy.crosswalk import framework_mapping
 from audit.records import (
     AuditResult,
     CheckRun,
     Finding,
+    FrameworkMapping,
     Metric,
     PolicyInfo,
     Provenance,
@@ -557,9 +560,18 @@ def _evidence() -> dict:
     }
 
 
+def _mapping(findings: list[Finding]) -> FrameworkMapping:
+    """The crosswalk of the shipped strict pack's rules that the fixture's findings name (so
+    rules other packs add later leave the golden file alone)."""
+    named = {f.rule for f in findings}
+    rules = [r for r in load_policy("release-gate-strict").rules if r.id in named]
+    return framework_mapping(rules, findings)
+
+
 def make_result(**overrides) -> AuditResult:
     """The fixed fixture; keyword overrides replace top-level fields."""
     metrics = _bias_metrics() + _robustness_metrics() + _spurious_metrics()
+    findings = _findings(metrics)
     fields = {
         "name": "credit-default-v3",
         "started_at": "2026-11-02T09:15:00+00:00",
@@ -580,7 +592,7 @@ def make_result(**overrides) -> AuditResult:
             },
         ),
         "metrics": tuple(metrics),
-        "findings": tuple(_findings(metrics)),
+        "findings": tuple(findings),
         "check_runs": (
             CheckRun("bias", "ran", seconds=3.2),
             CheckRun("spurious", "ran", seconds=41.0),
@@ -601,6 +613,7 @@ def make_result(**overrides) -> AuditResult:
         },
         "data_info": {"rows": 10000, "path": "data/holdout.csv", "sensitive": "sex, race"},
         "evidence": _evidence(),
+        "framework_mapping": _mapping(findings),
     }
     fields.update(overrides)
     return AuditResult(**fields)
