@@ -26,12 +26,14 @@ from audit.checks.spurious.evidence import (
     FeatureShare,
     ImageExample,
     SpuriousEvidence,
+    TabularExample,
     TextExample,
     WordImportance,
 )
 from audit.checks.spurious.spec import SpuriousSpec
 from audit.checks.spurious.words import top_words, word_sums
 from audit.errors import DataError
+from audit.presentation.format import fmt_cell
 from audit.records import Metric
 from audit.streams import stream
 from audit.tokenization import TextEncoder
@@ -239,8 +241,7 @@ def global_evidence(
     if sample.modality == "tabular":
         m, importance = _importance(sample, cfg)
         metrics.extend(m)
-    else:
-        local = _local_examples(sample, cfg.examples)
+    local = _local_examples(sample, cfg.examples)
     if words is not None and sample.encoder is not None and sample.texts is not None:
         word_importance = top_words(
             word_sums(first.values, words),
@@ -293,10 +294,21 @@ def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
     """Attributions of a few misclassified (else least confident) inputs, for the reviewer."""
     if count == 0:
         return ()
+    confidence = sample.proba.max(axis=1)
     wrong = np.flatnonzero(sample.pred != sample.y)
-    order = wrong if wrong.size else np.argsort(sample.proba.max(axis=1))
+    # the most confident mistakes first: where a reviewer most needs to see why
+    order = (
+        wrong[np.argsort(-confidence[wrong], kind="stable")]
+        if wrong.size
+        else np.argsort(confidence, kind="stable")
+    )
     pick = order[:count]
     attr = sample.attribute(sample.x[pick], sample.pred[pick]).values
+    if sample.modality == "tabular":
+        return tuple(
+            _tabular_example(sample, i, a, float(confidence[i]))
+            for i, a in zip(pick, attr, strict=True)
+        )
     if sample.texts is not None and sample.word_ids is not None:
         return tuple(
             word_example(
@@ -316,6 +328,27 @@ def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
             sample, "(local)", sample.x[i], a, None, None, int(sample.pred[i]), int(sample.pred[i])
         )
         for i, a in zip(pick, attr, strict=True)
+    )
+
+
+def _tabular_example(
+    sample: ProbeSample, i: int, attr: np.ndarray, confidence: float
+) -> TabularExample:
+    """Row i of the sample as the reviewer reads it: coded columns as their labels."""
+    categories = sample.ctx.data.categories
+    values = []
+    for name, v in zip(sample.feature_names, sample.x[i].tolist(), strict=True):
+        labels = categories.get(name)
+        coded = labels is not None and float(v).is_integer() and 0 <= int(v) < len(labels)
+        values.append(labels[int(v)] if coded and labels is not None else fmt_cell(v))
+    return TabularExample(
+        probe="(local)",
+        features=sample.feature_names,
+        values=tuple(values),
+        attribution=tuple(float(a) for a in np.asarray(attr).reshape(-1)),
+        pred=int(sample.pred[i]),
+        label=int(sample.y[i]),
+        confidence=confidence,
     )
 
 

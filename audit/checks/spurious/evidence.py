@@ -35,6 +35,20 @@ class TextExample:
 
 
 @dataclass(frozen=True)
+class TabularExample:
+    """One row's feature values with their attributions towards the predicted class, the
+    label beside the prediction; `values` already decoded (`data.categories`) for display."""
+
+    probe: str
+    features: tuple[str, ...]
+    values: tuple[str, ...]
+    attribution: tuple[float, ...]
+    pred: int
+    label: int
+    confidence: float  # the model's probability of `pred`
+
+
+@dataclass(frozen=True)
 class WordImportance:
     """A word's mean |attribution| over its occurrences in the sample, with its bootstrap
     interval (probability units: integrated gradients of the predicted class's probability)."""
@@ -46,7 +60,7 @@ class WordImportance:
     count: int
 
 
-Example = ImageExample | TextExample
+Example = ImageExample | TextExample | TabularExample
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from audit.checks.spurious.evidence import (
     Example,
     ImageExample,
     SpuriousEvidence,
+    TabularExample,
     TextExample,
 )
 from audit.presentation import plots
@@ -39,6 +40,43 @@ def _text(examples: Sequence[Example]) -> bool:
 
 
 SHADOW = "(shadow)"  # the shuffled copy of a feature (spurious/context.py)
+
+
+# Features named per local explanation of a tabular row: the largest contributions.
+TOP_CONTRIBUTIONS = 5
+
+
+def _tabular_local(section: CheckSection, examples: Sequence[Example]) -> None:
+    """Each explained row: prediction, label and confidence, and its top contributions."""
+    rows = []
+    for e in examples:
+        if not isinstance(e, TabularExample):
+            continue
+        order = sorted(range(len(e.features)), key=lambda j: -abs(e.attribution[j]))
+        top = "; ".join(
+            f"{clip(e.features[j], 40)} = {e.values[j]} ({e.attribution[j]:+.3g})"
+            for j in order[:TOP_CONTRIBUTIONS]
+        )
+        verdict = "correct" if e.pred == e.label else "wrong"
+        rows.append(
+            (
+                Cell(f"{e.pred} ({e.confidence:.0%})", "num"),
+                Cell(f"{e.label} ({verdict})"),
+                Cell(top),
+            )
+        )
+    if rows:
+        section.tables.append(
+            table(
+                "Local explanations: the model's most confident mistakes (else its least "
+                "confident rows), each with the features that contributed most towards its "
+                "prediction (signed attribution; + pushes towards the predicted class). A local "
+                "explanation shows what the model used for this one row; it is not a cause, "
+                "and not evidence of reliance on its own.",
+                ("Predicted (probability)", "Label", "Largest contributions"),
+                rows,
+            )
+        )
 
 
 def _examples(section: CheckSection, examples: Sequence[Example], caption: str) -> None:
@@ -175,6 +213,7 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             "tokens summed per word; the stronger the shade, the larger its share of the "
             "text's largest attribution). Attribution shows where the model looked, not why.",
         )
+        _tabular_local(section, ev.local_examples)
         _examples(
             section,
             ev.local_examples,

@@ -212,3 +212,25 @@ def test_every_probe_variant_is_defined_in_words(html):
         named = variant.split("_", 1)[-1] if variant.endswith("_null") else variant
         assert named.replace("_", " ") in definition, variant
     assert definition.split(": ", 1)[0] + ":" in html
+
+
+def test_tabular_local_explanations_render_with_label_and_contributions():
+    from dataclasses import replace
+
+    from audit.checks.spurious.evidence import TabularExample
+
+    base = make_result().evidence["spurious"]
+    row = TabularExample(
+        probe="(local)",
+        features=("age", "workclass"),
+        values=("64", "Local-gov"),
+        attribution=(-0.01, 0.2),
+        pred=1,
+        label=0,
+        confidence=0.97,
+    )
+    evidence = {**make_result().evidence, "spurious": replace(base, local_examples=(row,))}
+    html = render_html(make_result(evidence=evidence), signer=SIGNER)
+    assert "Local explanations: the model" in html and "it is not a cause" in html
+    assert "workclass = Local-gov (+0.2); age = 64 (-0.01)" in html
+    assert "1 (97%)" in html and "0 (wrong)" in html

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from audit.checks.spurious.check import SpuriousCheck
-from audit.checks.spurious.evidence import ImageExample, TextExample
+from audit.checks.spurious.evidence import ImageExample, TabularExample, TextExample
 from audit.errors import SpecError
 from audit.testing.rows import WorkerLikeRows
 
@@ -215,3 +215,20 @@ def test_absent_probe_metrics_are_declared_not_applicable(tiny) -> None:
     assert "attribution_enrichment" in probed.not_applicable  # image and text only
     emitted = {m.name for m in probed.metrics}
     assert not emitted & set(probed.not_applicable)
+
+
+def test_tabular_local_explanations_show_labels_and_the_most_confident_mistakes(tiny) -> None:
+    """Rows a reviewer can read: coded values as their labels, the label beside the
+    prediction, the most confident mistakes first."""
+    x, y = tiny.tabular_task(0, False)
+    ctx = tiny.context(tiny.logistic(x, y), x, y, names=tiny.names, **_FAST, examples=3)
+    ctx = dataclasses.replace(
+        ctx, data=dataclasses.replace(ctx.data, categories={"tag": ("absent", "present")})
+    )
+    local = SpuriousCheck().measure(ctx).evidence.local_examples
+    assert len(local) == 3 and all(isinstance(e, TabularExample) for e in local)
+    assert all(e.pred != e.label for e in local)  # the model makes mistakes here
+    confidences = [e.confidence for e in local]
+    assert confidences == sorted(confidences, reverse=True)
+    assert {e.values[2] for e in local} <= {"absent", "present"}
+    assert all(len(e.attribution) == len(tiny.names) for e in local)
