@@ -128,9 +128,8 @@ def large_result():
                 )
             )
     ev = dict(base.evidence)
-    spurious = dict(ev["spurious"])
-    spurious["examples"] = spurious["examples"] * 3
-    ev["spurious"] = spurious
+    spurious = ev["spurious"]
+    ev["spurious"] = dataclasses.replace(spurious, examples=spurious.examples * 3)
     return dataclasses.replace(
         base,
         metrics=base.metrics + tuple(extra),
