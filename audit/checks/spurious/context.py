@@ -7,6 +7,7 @@ feature, and local explanations of a few misclassified inputs (context for the r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -309,8 +310,9 @@ def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
             _tabular_example(sample, i, a, float(confidence[i]))
             for i, a in zip(pick, attr, strict=True)
         )
+    shown: list[Example]
     if sample.texts is not None and sample.word_ids is not None:
-        return tuple(
+        shown = [
             word_example(
                 sample,
                 "(local)",
@@ -322,12 +324,14 @@ def _local_examples(sample: ProbeSample, count: int) -> tuple[Example, ...]:
                 int(sample.pred[i]),
             )
             for i, a in zip(pick, attr, strict=True)
-        )
+        ]
+    else:
+        shown = [
+            example(sample, "(local)", sample.x[i], a, None, None, int(p), int(p))
+            for i, a, p in zip(pick, attr, sample.pred[pick], strict=True)
+        ]
     return tuple(
-        example(
-            sample, "(local)", sample.x[i], a, None, None, int(sample.pred[i]), int(sample.pred[i])
-        )
-        for i, a in zip(pick, attr, strict=True)
+        dataclasses.replace(e, label=int(sample.y[i])) for e, i in zip(shown, pick, strict=True)
     )
 
 

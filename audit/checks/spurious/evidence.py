@@ -18,6 +18,7 @@ class ImageExample:
     region: tuple[int, int, int, int] | None
     pred: int
     pred_after: int
+    label: int | None = None  # local explanations: the row's true label
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class TextExample:
     pred: int
     pred_after: int
     unit: str = "token"  # "word": sub-word attributions summed per word
+    label: int | None = None  # local explanations: the row's true label
 
 
 @dataclass(frozen=True)

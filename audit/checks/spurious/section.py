@@ -79,6 +79,13 @@ def _tabular_local(section: CheckSection, examples: Sequence[Example]) -> None:
         )
 
 
+def _label(pred: int, label: int | None) -> str:
+    """ ", label 0 (wrong)" beside a local explanation's prediction; nothing when unknown."""
+    if label is None:
+        return ""
+    return f", label {label}" + ("" if pred == label else " (wrong)")
+
+
 def _examples(section: CheckSection, examples: Sequence[Example], caption: str) -> None:
     """Image examples as one grid of heatmaps; text examples as highlighted token strips."""
     images = [e for e in examples if isinstance(e, ImageExample)][:MAX_EXAMPLES]
@@ -87,7 +94,7 @@ def _examples(section: CheckSection, examples: Sequence[Example], caption: str) 
             plots.ImagePair(
                 e.image,
                 e.attribution,
-                f"pred {e.pred}",
+                f"pred {e.pred}{_label(e.pred, e.label)}",
                 f"attribution → {e.pred_after}",
                 region=e.region,
                 right_is_attribution=True,
@@ -118,7 +125,8 @@ def _examples(section: CheckSection, examples: Sequence[Example], caption: str) 
                     HighlightedText(
                         f"{e.probe}: prediction {e.pred} → {e.pred_after}"
                         if not local
-                        else f"prediction {e.pred}, explained for class {e.pred_after}",
+                        else f"prediction {e.pred}{_label(e.pred, e.label)}, explained for "
+                        f"class {e.pred_after}",
                         highlights(e.tokens, e.attribution, e.marked),
                     )
                     for e in texts
