@@ -1,0 +1,119 @@
+"""Known answers: hand-built BERTs whose shortcut heads are set by construction, and the
+hooked ablation checked against weight surgery (an independent route to the same model)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from audit.checks.circuits.check import CircuitsCheck
+from audit.checks.circuits.heads import Edit, HeadRunner, find_sites
+from audit.checks.circuits.spec import CircuitsSpec
+from audit.checks.spurious.spec import PhraseProbe
+from audit.testing.hf import tiny_classifier
+
+from circuits_handmade import SHORTCUT, context, handmade
+
+PROBE = [PhraseProbe(type="phrase", text=SHORTCUT)]
+
+
+def _measure(shortcut: tuple[int, ...], **options: object):  # type: ignore[no-untyped-def]
+    model, tokenizer = handmade(shortcut=shortcut)
+    config = CircuitsSpec(probes=PROBE, n_boot=200, **options)  # type: ignore[arg-type]
+    out = CircuitsCheck().measure(context(model, tokenizer, config))
+    return {(m.name, m.layer, m.head): m for m in out.metrics}, out
+
+
+@pytest.mark.parametrize("ablation", ["mean", "zero"])
+def test_one_shortcut_head_is_named_alone_and_confirmed(ablation: str):
+    got, out = _measure((0,), ablation=ablation)
+    heads = sorted((k[1], k[2]) for k in got if k[0] == "circuit_head")
+    assert heads == [(0, 0)]
+    assert got["circuit_ablation_effect", None, None].value == pytest.approx(1.0, abs=0.05)
+    assert got["circuit_random_null", None, None].value == pytest.approx(0.0, abs=0.05)
+    assert got["circuit_patching_recovery", None, None].value == pytest.approx(1.0, abs=0.05)
+    assert got["circuit_accuracy_drop", None, None].value == pytest.approx(0.0, abs=0.02)
+    excess = got["circuit_null_excess", None, None]
+    assert excess.ci_low is not None and excess.ci_low > 0.9
+    assert got["head_ablation_effect", 0, 0].value > 0.95
+    assert all(abs(got["head_ablation_effect", 0, h].value) < 0.05 for h in range(1, 6))
+    # descriptive: [CLS] of the shortcut head looks at the shortcut, the others do not
+    assert got["head_attention_share", 0, 0].value > 5
+    assert got["head_attention_share", 0, 1].value == pytest.approx(1.0, abs=1e-3)
+    (probe,) = out.evidence.probes
+    assert probe.circuit == ((0, 0),) and probe.found
+
+
+def test_a_shortcut_split_across_two_heads_yields_both():
+    got, _ = _measure((0, 1))
+    heads = sorted((k[1], k[2]) for k in got if k[0] == "circuit_head")
+    assert heads == [(0, 0), (0, 1)]
+    for h in (0, 1):  # each alone removes about half
+        assert 0.3 < got["head_ablation_effect", 0, h].value < 0.7
+    assert got["circuit_ablation_effect", None, None].value == pytest.approx(1.0, abs=0.05)
+    assert got["circuit_patching_recovery", None, None].value == pytest.approx(1.0, abs=0.05)
+    assert abs(got["circuit_random_null", None, None].value) < 0.1
+
+
+def test_no_effect_means_no_circuit_and_says_why():
+    got, out = _measure(())  # no head reads the shortcut
+    assert not any(k[0].startswith("circuit_") for k in got)
+    assert abs(got["artifact_effect", None, None].value) < 0.05
+    assert "min_effect" in out.not_applicable["circuit_ablation_effect"]
+
+
+def _surgery(model: torch.nn.Module, layer: int, head: int) -> torch.nn.Module:
+    """A copy whose head outputs zero: its value rows and bias zeroed (so softmax @ V = 0)."""
+    clone = copy.deepcopy(model)
+    sites = [s for s in clone.modules() if type(s).__name__.endswith("SelfAttention")]
+    value = getattr(sites[layer], "value", None) or sites[layer].v_lin
+    d = value.out_features // (getattr(sites[layer], "num_attention_heads", None) or sites[layer].n_heads)
+    with torch.no_grad():
+        value.weight[head * d : (head + 1) * d] = 0.0
+        value.bias[head * d : (head + 1) * d] = 0.0
+    return clone
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+def test_batched_hooked_sweep_equals_a_per_head_per_text_loop_by_weight_surgery(architecture: str):
+    from audit.loaders.huggingface import HFTextClassifier
+    from audit.loaders.model import ModelRunner
+
+    model = tiny_classifier(30, architecture=architecture, layers=2, heads=2)
+    rng = np.random.default_rng(0)
+    ids = np.zeros((12, 9), dtype=np.int64)
+    for i in range(12):  # ragged right-padded texts
+        k = int(rng.integers(3, 10))
+        ids[i, :k] = rng.integers(5, 30, size=k)
+
+    def runner_of(m: torch.nn.Module) -> ModelRunner:
+        return ModelRunner(
+            HFTextClassifier(m, 0).eval(), "binary", "logits", 0.5, "cpu", 2,
+            input_dtype=torch.int64, pad_id=0,
+        )
+
+    sites = find_sites(HFTextClassifier(model, 0))
+    assert not isinstance(sites, str) and [s.n_heads for s in sites] == [2, 2]
+    hooked = HeadRunner(runner_of(model), sites, batch_size=64)
+    for layer, head in hooked.heads:
+        batched = hooked.proba(ids, Edit.of([(layer, head)], None))
+        cut = runner_of(_surgery(model, layer, head))
+        with torch.no_grad():
+            loop = np.concatenate(
+                [
+                    cut.scores(torch.as_tensor(ids[i : i + 1, : int((ids[i] != 0).sum())])).double().numpy()
+                    for i in range(len(ids))
+                ]
+            )
+        np.testing.assert_allclose(batched, loop, atol=1e-6)
+    # no edit changes nothing
+    np.testing.assert_allclose(hooked.proba(ids), runner_of(model).predict_proba(ids), atol=1e-6)
+
+
+def test_models_without_reachable_heads_are_not_applicable():
+    from audit.checks.circuits.heads import find_sites
+
+    assert "Hugging Face encoder" in str(find_sites(torch.nn.Linear(2, 2)))
