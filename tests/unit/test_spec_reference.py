@@ -20,6 +20,7 @@ def test_docs_spec_is_current():
         "spurious",
         "robustness",
         "identity_terms",
+        "circuits",
         "performance",
     }
     assert DOC.read_text(encoding="utf-8") == render(), REGENERATE
