@@ -273,7 +273,11 @@ def heatmap(
     span = float(np.max(np.abs(finite - center))) if finite.size else 1.0
     span = span or 1.0
     im = ax.imshow(
-        grid, cmap="RdBu_r", vmin=center - span, vmax=center + span, aspect="auto",
+        grid,
+        cmap="RdBu_r",
+        vmin=center - span,
+        vmax=center + span,
+        aspect="auto",
         interpolation="nearest",
     )
     for r in range(rows):

@@ -53,9 +53,7 @@ class CircuitsPlugin(CheckPlugin):
             "neither",
             "attention from [CLS] onto the phrase's tokens over their length share (descriptive)",
         ),
-        MetricInfo(
-            "circuit_size", ("probe",), "count", "neither", "heads in the circuit found"
-        ),
+        MetricInfo("circuit_size", ("probe",), "count", "neither", "heads in the circuit found"),
         MetricInfo(
             "circuit_ablation_effect",
             ("probe",),

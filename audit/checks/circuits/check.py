@@ -56,7 +56,10 @@ MIN_ROWS = 10  # texts without the phrase needed to measure a probe
 def _inapplicable(ctx: CheckContext, probes: Sequence[PhraseProbe]) -> str | None:
     data = ctx.data
     if data.modality != "text":
-        return f"attention heads of a text encoder are probed with phrases; this is a {data.modality} model"
+        return (
+            "attention heads of a text encoder are probed with phrases; "
+            f"this is a {data.modality} model"
+        )
     if data.texts is None or data.encoder is None:
         return (
             "the data are token ids without their texts or tokenizer (`.npz`); phrases are "
@@ -82,7 +85,9 @@ class _Stats:
 
     @staticmethod
     def draw(n: int, n_boot: int, rng: np.random.Generator, confidence: float) -> _Stats:
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) if n_boot else np.empty((0, n))
+        counts = (
+            rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) if n_boot else np.empty((0, n))
+        )
         return _Stats(counts / n, confidence)
 
     def interval(self, samples: np.ndarray, value: float) -> tuple[float | None, float | None]:
@@ -107,7 +112,9 @@ class CircuitsCheck:
         probes = list(config.probes or [])
         reason = _inapplicable(ctx, probes)
         if reason is not None:
-            return CheckOutput((), CircuitsEvidence(reason=reason), dict.fromkeys(ALL_NAMES, reason))
+            return CheckOutput(
+                (), CircuitsEvidence(reason=reason), dict.fromkeys(ALL_NAMES, reason)
+            )
         sites = find_sites(ctx.model.module)
         assert not isinstance(sites, str)
         runner = HeadRunner(ctx.model, sites, config.batch_size)
@@ -199,11 +206,17 @@ class _ProbeRun:
         shift = (base[n:] - base[:n]).mean(0)
         target = probe.target if probe.target is not None else int(np.argmax(shift))
         d0 = base[n:, target] - base[:n, target]
-        stats = _Stats.draw(n, config.n_boot, stream(ctx.seed, NAME, label, "boot"), self.confidence)
+        stats = _Stats.draw(
+            n, config.n_boot, stream(ctx.seed, NAME, label, "boot"), self.confidence
+        )
         effect = float(d0.mean())
         metrics = [
             self.metric(
-                "artifact_effect", effect, stats.interval(stats.weights @ d0, effect), probe=label, n=n
+                "artifact_effect",
+                effect,
+                stats.interval(stats.weights @ d0, effect),
+                probe=label,
+                n=n,
             )
         ]
         # sweep: one pass of clean + inserted texts per head
@@ -230,7 +243,9 @@ class _ProbeRun:
                 f"`min_effect` {config.min_effect}: no effect to explain"
             )
             return metrics, _replace(result, reason=why)
-        more, details = self._circuit(rng, label, (d0, sweep, removed), heads, both, marked, means, target)
+        more, details = self._circuit(
+            rng, label, (d0, sweep, removed), heads, both, marked, means, target
+        )
         metrics += more
         circuit = tuple((int(m.layer), int(m.head)) for m in more if m.name == "circuit_head")  # type: ignore[arg-type]
         result = _replace(result, circuit=circuit, **details)
@@ -324,9 +339,16 @@ class _ProbeRun:
                 tuple(others[i] for i in sorted(rng.choice(len(others), k, replace=False)))
                 for _ in range(config.random_draws)
             ]
-        null_d = np.stack(
-            [self._effect(runner.proba(c_both, Edit.of(list(dr), means)), m, target) for dr in draws]
-        ) if draws else np.empty((0, m))
+        null_d = (
+            np.stack(
+                [
+                    self._effect(runner.proba(c_both, Edit.of(list(dr), means)), m, target)
+                    for dr in draws
+                ]
+            )
+            if draws
+            else np.empty((0, m))
+        )
         null_values = np.array([_removed(d, c0) for d in null_d])
         # patching: circuit outputs from the inserted run into the clean run
         clean_c, art_c = both[:n][confirm], both[n:][confirm]
@@ -343,14 +365,28 @@ class _ProbeRun:
         boot_rec = (stats.weights @ dp) / b0
         out = [
             self.metric("circuit_size", float(k), probe=label, n=len(search)),
-            self.metric("circuit_ablation_effect", necessity, stats.interval(boot_nec, necessity), probe=label, n=m),
-            self.metric("circuit_patching_recovery", recovery, stats.interval(boot_rec, recovery), probe=label, n=m),
+            self.metric(
+                "circuit_ablation_effect",
+                necessity,
+                stats.interval(boot_nec, necessity),
+                probe=label,
+                n=m,
+            ),
+            self.metric(
+                "circuit_patching_recovery",
+                recovery,
+                stats.interval(boot_rec, recovery),
+                probe=label,
+                n=m,
+            ),
         ]
         null = float("nan")
         if len(null_values):
             null = float(null_values.mean())
             null_ci = stats.interval(null_values, null) if len(null_values) > 1 else (None, None)
-            out.append(self.metric("circuit_random_null", null, null_ci, probe=label, n=len(null_values)))
+            out.append(
+                self.metric("circuit_random_null", null, null_ci, probe=label, n=len(null_values))
+            )
             boot_null = 1.0 - (stats.weights @ null_d.T) / b0[:, None]  # (n_boot, draws)
             excess = necessity - null
             out.append(

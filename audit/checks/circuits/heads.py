@@ -53,8 +53,9 @@ def find_sites(module: nn.Module) -> list[Site] | str:
     for sub in module.model.modules():
         inner, out = getattr(sub, "self", None), getattr(sub, "output", None)
         heads = getattr(inner, "num_attention_heads", None)
-        if heads is not None and isinstance(getattr(out, "dense", None), nn.Linear):
-            sites.append(Site(len(sites), out.dense, int(heads)))  # BERT, RoBERTa
+        dense = getattr(out, "dense", None)
+        if heads is not None and isinstance(dense, nn.Linear):
+            sites.append(Site(len(sites), dense, int(heads)))  # BERT, RoBERTa
         elif isinstance(getattr(sub, "out_lin", None), nn.Linear) and hasattr(sub, "n_heads"):
             sites.append(Site(len(sites), sub.out_lin, int(sub.n_heads)))  # DistilBERT
     if not sites:

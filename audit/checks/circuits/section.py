@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from audit.checks.circuits.evidence import CircuitsEvidence, ProbeCircuit
 from audit.plugin import CheckPlugin
 from audit.presentation import plots
@@ -38,26 +36,36 @@ def _names(heads: Sequence[tuple[int, int]]) -> str:
 
 
 def sentence(metrics: Sequence[Metric], probe: str) -> str | None:
-    """"Heads 1.3 and 0.2 carry 86% of the shortcut's effect (random pairs: 4%); ..." """
+    """ "Heads 1.3 and 0.2 carry 86% of the shortcut's effect (random pairs: 4%); ..." """
     mine = [m for m in metrics if m.check == "circuits" and m.probe == probe]
     by = {m.name: m for m in mine if m.layer is None}
-    heads = [(int(m.layer), int(m.head)) for m in mine if m.name == "circuit_head" and m.layer is not None and m.head is not None]
+    heads = [
+        (int(m.layer), int(m.head))
+        for m in mine
+        if m.name == "circuit_head" and m.layer is not None and m.head is not None
+    ]
     if "circuit_ablation_effect" not in by or not heads:
         return None
     k = len(heads)
     verb = "carries" if k == 1 else "carry"
     null = by.get("circuit_random_null")
-    null_txt = "" if null is None else f" (random {'heads' if k == 1 else f'sets of {k}'}: {null.value:.0%})"
+    null_txt = (
+        ""
+        if null is None
+        else f" (random {'heads' if k == 1 else f'sets of {k}'}: {null.value:.0%})"
+    )
     text = (
         f"{_names(heads)} {verb} {by['circuit_ablation_effect'].value:.0%} of the effect of "
         f"`{probe}`{null_txt}"
     )
     rec = by.get("circuit_patching_recovery")
     if rec is not None:
-        text += f"; patched into texts without it, {'it restores' if k == 1 else 'they restore'} {rec.value:.0%} of the effect"
+        who = "it restores" if k == 1 else "they restore"
+        text += f"; patched into texts without it, {who} {rec.value:.0%} of the effect"
     drop = by.get("circuit_accuracy_drop")
     if drop is not None:
-        text += f", and removing {'it' if k == 1 else 'them'} costs {100 * drop.value:.1f} points of accuracy"
+        them = "it" if k == 1 else "them"
+        text += f", and removing {them} costs {100 * drop.value:.1f} points of accuracy"
     return text + "."
 
 
@@ -116,7 +124,11 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
         out.sentences.append(said)
     by = {m.name: m for m in metrics if m.probe == probe.probe and m.layer is None}
     rows = [
-        (Cell(label), Cell(fmt(by[name].value), "num"), Cell(fmt_ci(by[name].ci_low, by[name].ci_high), "num"))
+        (
+            Cell(label),
+            Cell(fmt(by[name].value), "num"),
+            Cell(fmt_ci(by[name].ci_low, by[name].ci_high), "num"),
+        )
         for name, label in CONFIRMATIONS
         if name in by
     ]

@@ -108,7 +108,9 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, np.array(labels)
 
 
-def context(model: torch.nn.Module, tokenizer: object, config: object, n: int = 120) -> CheckContext:
+def context(
+    model: torch.nn.Module, tokenizer: object, config: object, n: int = 120
+) -> CheckContext:
     """A CheckContext over the corpus for a (hand-built or any) BERT classifier."""
     encoder = TextEncoder(tokenizer, 32, "test")  # type: ignore[arg-type]
     texts, y = corpus(n)

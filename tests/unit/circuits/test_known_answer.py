@@ -8,14 +8,13 @@ import copy
 import numpy as np
 import pytest
 import torch
+from circuits_handmade import SHORTCUT, context, handmade
 
 from audit.checks.circuits.check import CircuitsCheck
 from audit.checks.circuits.heads import Edit, HeadRunner, find_sites
 from audit.checks.circuits.spec import CircuitsSpec
 from audit.checks.spurious.spec import PhraseProbe
 from audit.testing.hf import tiny_classifier
-
-from circuits_handmade import SHORTCUT, context, handmade
 
 PROBE = [PhraseProbe(type="phrase", text=SHORTCUT)]
 
@@ -70,7 +69,9 @@ def _surgery(model: torch.nn.Module, layer: int, head: int) -> torch.nn.Module:
     clone = copy.deepcopy(model)
     sites = [s for s in clone.modules() if type(s).__name__.endswith("SelfAttention")]
     value = getattr(sites[layer], "value", None) or sites[layer].v_lin
-    d = value.out_features // (getattr(sites[layer], "num_attention_heads", None) or sites[layer].n_heads)
+    d = value.out_features // (
+        getattr(sites[layer], "num_attention_heads", None) or sites[layer].n_heads
+    )
     with torch.no_grad():
         value.weight[head * d : (head + 1) * d] = 0.0
         value.bias[head * d : (head + 1) * d] = 0.0
@@ -91,8 +92,14 @@ def test_batched_hooked_sweep_equals_a_per_head_per_text_loop_by_weight_surgery(
 
     def runner_of(m: torch.nn.Module) -> ModelRunner:
         return ModelRunner(
-            HFTextClassifier(m, 0).eval(), "binary", "logits", 0.5, "cpu", 2,
-            input_dtype=torch.int64, pad_id=0,
+            HFTextClassifier(m, 0).eval(),
+            "binary",
+            "logits",
+            0.5,
+            "cpu",
+            2,
+            input_dtype=torch.int64,
+            pad_id=0,
         )
 
     sites = find_sites(HFTextClassifier(model, 0))
@@ -104,7 +111,9 @@ def test_batched_hooked_sweep_equals_a_per_head_per_text_loop_by_weight_surgery(
         with torch.no_grad():
             loop = np.concatenate(
                 [
-                    cut.scores(torch.as_tensor(ids[i : i + 1, : int((ids[i] != 0).sum())])).double().numpy()
+                    cut.scores(torch.as_tensor(ids[i : i + 1, : int((ids[i] != 0).sum())]))
+                    .double()
+                    .numpy()
                     for i in range(len(ids))
                 ]
             )
