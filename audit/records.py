@@ -230,6 +230,8 @@ class Metric:
             parts.append(self.group)
         if self.probe is not None:
             parts.append(f"probe {self.probe}")
+        if self.layer is not None and self.head is not None:
+            parts.append(f"head {self.layer}.{self.head}")
         if self.perturbation is not None:
             sev = "" if self.severity is None else f"@{self.severity}"
             parts.append(f"{self.perturbation}{sev}")

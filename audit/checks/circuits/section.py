@@ -88,7 +88,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
             figure(
                 plots.heatmap(
                     probe.ablation,
-                    title=f"{probe.probe}: share of the effect removed per head",
+                    title="share of the effect removed",
                     xlabel="head",
                     ylabel="layer",
                     colorbar="share removed",
@@ -104,7 +104,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
             figure(
                 plots.heatmap(
                     probe.attention,
-                    title=f"{probe.probe}: [CLS] attention on the phrase / its length share",
+                    title="[CLS] attention enrichment",
                     xlabel="head",
                     ylabel="layer",
                     colorbar="enrichment",
