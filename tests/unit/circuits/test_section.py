@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from circuits_handmade import SHORTCUT, context, handmade
 
 from audit.checks.circuits import CircuitsPlugin
 from audit.checks.circuits.check import ALL_NAMES, CircuitsCheck
@@ -12,7 +13,6 @@ from audit.checks.spurious.spec import PhraseProbe
 from audit.presentation.view import ReportSettings, SectionInput
 from audit.records import Finding, Severity, Status
 from audit.testing.inputs import make_inputs
-from circuits_handmade import SHORTCUT, context, handmade
 
 
 @pytest.fixture(scope="module")
