@@ -53,6 +53,13 @@ class CircuitsPlugin(CheckPlugin):
             "neither",
             "attention from [CLS] onto the phrase's tokens over their length share (descriptive)",
         ),
+        MetricInfo(
+            "head_task_importance",
+            ("layer", "head"),
+            "nats",
+            "neither",
+            "mean increase of the true label's cross-entropy when this head is ablated",
+        ),
         MetricInfo("circuit_size", ("probe",), "count", "neither", "heads in the circuit found"),
         MetricInfo(
             "circuit_ablation_effect",
@@ -112,7 +119,9 @@ class CircuitsPlugin(CheckPlugin):
         "interval at {confidence_pct}), a null of as many random other heads over many draws, "
         "sufficiency by patching the circuit's outputs from the inserted run into the clean "
         "run, and the accuracy its ablation costs. Attention from [CLS] onto the phrase over "
-        "its length share is shown as description only."
+        "its length share is shown as description only. For the reviewer's overview, each head's "
+        "importance for the task is the mean increase of the true label's cross-entropy when "
+        "it is ablated on the sampled data (Michel et al. 2019)."
     )
     limits = (
         "Ablation measures what the model does without a head's usual contribution, not what "

@@ -19,7 +19,6 @@ Attention-head circuits):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import comb
@@ -49,11 +48,15 @@ CIRCUIT_NAMES = (
     "circuit_size",
     "circuit_head",
 )
-ALL_NAMES = ("artifact_effect", *HEAD_NAMES, *CIRCUIT_NAMES)
+PROBE_NAMES = ("artifact_effect", *HEAD_NAMES, *CIRCUIT_NAMES)
+ALL_NAMES = (*PROBE_NAMES, "head_task_importance")
+NO_PROBES = (
+    "no phrase probe is declared (`checks.circuits.probes` or phrase probes of `checks.spurious`)"
+)
 MIN_ROWS = 10  # texts without the phrase needed to measure a probe
 
 
-def _inapplicable(ctx: CheckContext, probes: Sequence[PhraseProbe]) -> str | None:
+def _inapplicable(ctx: CheckContext) -> str | None:
     data = ctx.data
     if data.modality != "text":
         return (
@@ -68,11 +71,6 @@ def _inapplicable(ctx: CheckContext, probes: Sequence[PhraseProbe]) -> str | Non
     sites = find_sites(ctx.model.module)
     if isinstance(sites, str):
         return sites
-    if not probes:
-        return (
-            "no phrase probe is declared (`checks.circuits.probes` or phrase probes of "
-            "`checks.spurious`)"
-        )
     return None
 
 
@@ -110,7 +108,7 @@ class CircuitsCheck:
     def measure(self, ctx: CheckContext) -> CheckOutput:
         config = ctx.config if isinstance(ctx.config, CircuitsSpec) else CircuitsSpec()
         probes = list(config.probes or [])
-        reason = _inapplicable(ctx, probes)
+        reason = _inapplicable(ctx)
         if reason is not None:
             return CheckOutput(
                 (), CircuitsEvidence(reason=reason), dict.fromkeys(ALL_NAMES, reason)
@@ -119,16 +117,20 @@ class CircuitsCheck:
         assert not isinstance(sites, str)
         runner = HeadRunner(ctx.model, sites, config.batch_size)
         probe_run = _ProbeRun(ctx, config, runner, config.confidence or ctx.confidence)
-        metrics: list[Metric] = []
+        metrics, importance = _task_importance(probe_run)
         results: list[ProbeCircuit] = []
         for probe in probes:
             found, result = probe_run.run(probe)
             metrics += found
             results.append(result)
         not_applicable: dict[str, str] = {}
-        if not any(m.name == "head_ablation_effect" for m in metrics):
+        if not importance.size:
+            not_applicable["head_task_importance"] = "the data have no labels to score"
+        if not probes:
+            not_applicable |= dict.fromkeys(PROBE_NAMES, NO_PROBES)
+        elif not any(m.name == "head_ablation_effect" for m in metrics):
             why = "; ".join(f"{r.probe}: {r.reason}" for r in results)
-            not_applicable |= dict.fromkeys(ALL_NAMES[1:], why)
+            not_applicable |= dict.fromkeys(PROBE_NAMES[1:], why)
             if not any(m.name == "artifact_effect" for m in metrics):
                 not_applicable["artifact_effect"] = why
         elif not any(m.name == "circuit_ablation_effect" for m in metrics):
@@ -137,7 +139,11 @@ class CircuitsCheck:
         layers = len(sites)
         heads = max(s.n_heads for s in sites)
         evidence = CircuitsEvidence(
-            layers=layers, heads=heads, ablation=config.ablation, probes=tuple(results)
+            layers=layers,
+            heads=heads,
+            ablation=config.ablation,
+            probes=tuple(results),
+            importance=importance,
         )
         return CheckOutput(tuple(metrics), evidence, not_applicable)
 
@@ -420,20 +426,69 @@ class _ProbeRun:
     ) -> tuple[float, tuple[float | None, float | None], int]:
         """Accuracy on the sampled labelled texts as they are, minus with the circuit ablated."""
         ctx, runner = self.ctx, self.runner
-        texts, encoder = ctx.data.texts, ctx.data.encoder
-        assert texts is not None and encoder is not None
-        y = np.asarray(ctx.data.y)
-        if y.ndim != 1 or len(y) != len(texts):
+        sample = _task_sample(self)
+        if sample is None:
             return 0.0, (None, None), 0
-        rng = stream(ctx.seed, NAME, "accuracy")
-        pick = np.sort(rng.choice(len(texts), min(self.config.sample, len(texts)), replace=False))
-        ids = encoder.encode([texts[int(i)] for i in pick]).ids
-        right = ctx.model.decide(runner.proba(ids)) == y[pick]
-        right_abl = ctx.model.decide(runner.proba(ids, Edit.of(circuit, means))) == y[pick]
+        ids, y = sample
+        right = ctx.model.decide(runner.proba(ids)) == y
+        right_abl = ctx.model.decide(runner.proba(ids, Edit.of(circuit, means))) == y
         diff = right.astype(float) - right_abl.astype(float)
-        stats = _Stats.draw(len(pick), self.config.n_boot, rng, self.confidence)
+        rng = stream(ctx.seed, NAME, "accuracy", "boot", *map(str, circuit))
+        stats = _Stats.draw(len(y), self.config.n_boot, rng, self.confidence)
         value = float(diff.mean())
-        return value, stats.interval(stats.weights @ diff, value), len(pick)
+        return value, stats.interval(stats.weights @ diff, value), len(y)
+
+
+def _task_sample(run: _ProbeRun) -> tuple[np.ndarray, np.ndarray] | None:
+    """The seeded sample of labelled texts as they are (ids, labels), or None without labels."""
+    ctx = run.ctx
+    texts, encoder = ctx.data.texts, ctx.data.encoder
+    assert texts is not None and encoder is not None
+    y = np.asarray(ctx.data.y)
+    if y.ndim != 1 or len(y) != len(texts):
+        return None
+    rng = stream(ctx.seed, NAME, "accuracy")
+    pick = np.sort(rng.choice(len(texts), min(run.config.sample, len(texts)), replace=False))
+    return encoder.encode([texts[int(i)] for i in pick]).ids, y[pick].astype(np.int64)
+
+
+def _task_importance(run: _ProbeRun) -> tuple[list[Metric], np.ndarray]:
+    """Per head, the mean increase of the cross-entropy of the true label when the head is
+    ablated (Michel et al. 2019's head importance, measured by ablation), on the labelled
+    sample as it is; ablation means are taken over the same texts."""
+    sample = _task_sample(run)
+    runner = run.runner
+    if sample is None:
+        return [], np.empty((0, 0))
+    ids, y = sample
+    means = runner.means(ids, ids.shape[1]) if run.config.ablation == "mean" else None
+    eps = 1e-12
+    base = -np.log(np.clip(runner.proba(ids)[np.arange(len(y)), y], eps, None))
+    stats = _Stats.draw(
+        len(y), run.config.n_boot, stream(run.ctx.seed, NAME, "importance"), run.confidence
+    )
+    grid = np.full((len(runner.sites), max(s.n_heads for s in runner.sites)), np.nan)
+    metrics = []
+    for head in runner.heads:
+        p = runner.proba(ids, Edit.of([head], means))[np.arange(len(y)), y]
+        change = -np.log(np.clip(p, eps, None)) - base
+        value = float(change.mean())
+        grid[head] = value
+        ci = stats.interval(stats.weights @ change, value)
+        metrics.append(
+            Metric(
+                NAME,
+                "head_task_importance",
+                value,
+                layer=head[0],
+                head=head[1],
+                ci_low=ci[0],
+                ci_high=ci[1],
+                n=len(y),
+                interval=IntervalBasis("percentile", run.confidence) if ci[0] is not None else None,
+            )
+        )
+    return metrics, grid
 
 
 def _replace(result: ProbeCircuit, **changes: object) -> ProbeCircuit:

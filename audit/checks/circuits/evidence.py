@@ -31,13 +31,16 @@ class ProbeCircuit:
 
 @dataclass(frozen=True)
 class CircuitsEvidence:
-    """Why the check did not apply (empty when it did), the model's shape and each probe."""
+    """Why the check did not apply (empty when it did), the model's shape, each probe and the
+    heads' importance for the task."""
 
     reason: str = ""
     layers: int = 0
     heads: int = 0
     ablation: str = "mean"
     probes: tuple[ProbeCircuit, ...] = ()
+    # layer x head: mean cross-entropy increase of the true label with the head ablated
+    importance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
 
 __all__ = ["CircuitsEvidence", "ProbeCircuit"]

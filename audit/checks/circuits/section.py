@@ -77,6 +77,21 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             out.empty_message = f"Not applicable: {evidence.reason}."
         for probe in evidence.probes:
             _probe(out, probe, inputs.metrics)
+        if evidence.importance.size:
+            out.figures.append(
+                figure(
+                    plots.heatmap(
+                        evidence.importance,
+                        title="importance for the task",
+                        xlabel="head",
+                        ylabel="layer",
+                        colorbar="loss increase (nats)",
+                    ),
+                    alt="Layer by head map of the loss increase when each head is ablated.",
+                    caption="Each head's importance for the task: the mean increase of the true "
+                    "label's cross-entropy when it is ablated (Michel et al. 2019).",
+                )
+            )
     if inputs.metrics:
         out.tables.append(metrics_table(inputs.metrics, f"{plugin.title} measurements"))
     return out

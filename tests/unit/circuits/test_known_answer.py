@@ -126,3 +126,11 @@ def test_models_without_reachable_heads_are_not_applicable():
     from audit.checks.circuits.heads import find_sites
 
     assert "Hugging Face encoder" in str(find_sites(torch.nn.Linear(2, 2)))
+
+
+def test_task_importance_names_the_tone_heads_not_the_shortcut_head():
+    got, _ = _measure((0,))
+    importance = {k[2]: m.value for k, m in got.items() if k[0] == "head_task_importance"}
+    assert set(importance) == set(range(6))
+    assert importance[2] > 0.01 and importance[3] > 0.01  # the tone heads carry the task
+    assert all(abs(importance[h]) < 1e-6 for h in (0, 1, 4, 5))  # no shortcut in the data

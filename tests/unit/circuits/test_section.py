@@ -40,7 +40,7 @@ def test_the_section_draws_both_heatmaps_and_lists_the_confirmations(measured): 
     section = CircuitsPlugin().section(
         SectionInput(measured.metrics, (), measured.evidence, ReportSettings())
     )
-    assert len(section.figures) == 2
+    assert len(section.figures) == 3  # ablation, attention, task importance
     assert all(f.uri.startswith("data:image/svg+xml") for f in section.figures)
     circuit = next(t for t in section.tables if t.caption.startswith("Circuit for"))
     labels = [row[0].text for row in circuit.rows]
