@@ -51,7 +51,7 @@ class CircuitsPlugin(CheckPlugin):
             _HEAD,
             "ratio",
             "neither",
-            "attention from [CLS] onto the phrase's tokens over their length share (descriptive)",
+            "attention from the first token onto the phrase over its length share (descriptive)",
         ),
         MetricInfo(
             "head_task_importance",
@@ -118,7 +118,8 @@ class CircuitsPlugin(CheckPlugin):
         "the other half the circuit is confirmed by necessity (share removed, bootstrap "
         "interval at {confidence_pct}), a null of as many random other heads over many draws, "
         "sufficiency by patching the circuit's outputs from the inserted run into the clean "
-        "run, and the accuracy its ablation costs. Attention from [CLS] onto the phrase over "
+        "run, and the accuracy its ablation costs. Attention from the first (classification) "
+        "token onto the phrase over "
         "its length share is shown as description only. For the reviewer's overview, each head's "
         "importance for the task is the mean increase of the true label's cross-entropy when "
         "it is ablated on the sampled data (Michel et al. 2019)."

@@ -119,7 +119,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
             figure(
                 plots.heatmap(
                     probe.attention,
-                    title="[CLS] attention enrichment",
+                    title="first-token attention enrichment",
                     xlabel="head",
                     ylabel="layer",
                     colorbar="enrichment",
