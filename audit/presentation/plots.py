@@ -283,7 +283,11 @@ def heatmap(
     for r in range(rows):
         for c in range(cols):
             if np.isfinite(grid[r, c]):
-                ax.text(c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7)
+                strong = abs(grid[r, c] - center) > 0.6 * span  # white on the darkest cells
+                color = "white" if strong else "black"
+                ax.text(
+                    c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7, color=color
+                )
     ax.set_xticks(range(cols))
     ax.set_yticks(range(rows))
     ax.set_xlabel(xlabel)
