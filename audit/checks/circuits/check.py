@@ -264,7 +264,7 @@ class _ProbeRun:
         self, art: np.ndarray, marked: np.ndarray, label: str, n: int, metrics: list[Metric]
     ) -> np.ndarray:
         """Enrichment of attention from position 0 onto the phrase's tokens, per head."""
-        attentions = _attention_maps(self.runner, art)  # layers x (n, H, L, L)
+        masses = _attention_mass(self.runner, art, marked)  # layers x (n, H)
         real = art != self.runner.pad_id
         share = marked.sum(1) / real.sum(1)  # (n,)
         sites = self.runner.sites
@@ -272,9 +272,8 @@ class _ProbeRun:
         stats = _Stats.draw(
             n, self.config.n_boot, stream(self.ctx.seed, NAME, label, "attention"), self.confidence
         )
-        for layer, att in enumerate(attentions):
-            mass = (att[:, :, 0, :] * torch.as_tensor(marked[:, None, :], dtype=att.dtype)).sum(-1)
-            enrich = mass.double().numpy() / share[:, None]  # (n, H)
+        for layer, mass in enumerate(masses):
+            enrich = mass / share[:, None]  # (n, H)
             boot = stats.weights @ enrich
             for h in range(enrich.shape[1]):
                 value = float(enrich[:, h].mean())
@@ -510,23 +509,30 @@ def _alignment(clean: np.ndarray, art: np.ndarray, pad: int, phrase: np.ndarray)
     return align
 
 
-def _attention_maps(runner: HeadRunner, ids: np.ndarray) -> list[torch.Tensor]:
-    """Per layer, (n, heads, L, L) attention probabilities on `ids`. The model is switched to
-    eager attention for the call (sdpa does not return them) and switched back after."""
+def _attention_mass(runner: HeadRunner, ids: np.ndarray, marked: np.ndarray) -> list[np.ndarray]:
+    """Per layer, (n, heads) attention mass from the first position onto the `marked` tokens,
+    reduced batch by batch (a sample's full attention maps are never held). The model is
+    switched to eager attention for the call (sdpa does not return them) and back after."""
     module = runner.runner.module
     assert isinstance(module, HFTextClassifier)
     model = module.model
     before = model.config._attn_implementation
     x = torch.as_tensor(ids, dtype=torch.long, device=runner.device)
     mask = torch.ne(x, runner.pad_id).long()
-    parts: list[list[torch.Tensor]] = []
+    onto = torch.as_tensor(marked, dtype=torch.float32, device=runner.device)
+    parts: list[list[np.ndarray]] = []
     try:
         model.set_attn_implementation("eager")
         with torch.no_grad():
             for start in range(0, len(x), runner.batch_size):
                 rows = slice(start, start + runner.batch_size)
                 out = model(input_ids=x[rows], attention_mask=mask[rows], output_attentions=True)
-                parts.append([a.detach().cpu() for a in out.attentions])
+                parts.append(
+                    [
+                        (a[:, :, 0, :].float() * onto[rows, None, :]).sum(-1).double().cpu().numpy()
+                        for a in out.attentions
+                    ]
+                )
     finally:
         model.set_attn_implementation(before)
-    return [torch.cat([p[layer] for p in parts]) for layer in range(len(parts[0]))]
+    return [np.concatenate([p[layer] for p in parts]) for layer in range(len(parts[0]))]

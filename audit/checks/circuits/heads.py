@@ -70,7 +70,9 @@ class Edit:
     `ablate`: heads replaced by `means[layer]` (positions, heads * head_dim), or by zero when
     `means` is None. `patch`: heads copied from `source[layer]` (rows, positions, heads *
     head_dim), gathered at `align` (rows, positions; -1: keep the row's own value).
-    `record`: layers whose head outputs are kept (`HeadRunner.recorded`)."""
+    `record`: layers whose head outputs are kept (`HeadRunner.recorded`); `accumulate`: every
+    layer's outputs summed per position over real tokens instead (`HeadRunner.sums`), so
+    means over a large sample never hold every activation."""
 
     ablate: dict[int, list[int]] = field(default_factory=dict)
     means: dict[int, torch.Tensor] | None = None
@@ -78,6 +80,7 @@ class Edit:
     source: dict[int, torch.Tensor] = field(default_factory=dict)
     align: torch.Tensor | None = None
     record: Sequence[int] = ()
+    accumulate: bool = False
 
     @staticmethod
     def of(heads: Sequence[Head], means: dict[int, torch.Tensor] | None) -> Edit:
@@ -99,6 +102,8 @@ class HeadRunner:
         self._edit: Edit | None = None
         self._rows = slice(0, 0)
         self.recorded: dict[int, list[torch.Tensor]] = {}
+        self.sums: dict[int, torch.Tensor] = {}  # layer -> (positions, width) float64
+        self._real: torch.Tensor | None = None  # (rows, L) of the current batch: 1 on tokens
 
     @property
     def heads(self) -> list[Head]:
@@ -113,6 +118,17 @@ class HeadRunner:
             d = site.head_dim
             if site.layer in edit.record:
                 self.recorded.setdefault(site.layer, []).append(x.detach().clone())
+            if edit.accumulate:
+                assert self._real is not None
+                part = (x.detach().double() * self._real[..., None]).sum(0).cpu()
+                total = self.sums.get(site.layer)
+                if total is None or total.shape[0] < part.shape[0]:
+                    grown = torch.zeros(part.shape, dtype=torch.float64)
+                    if total is not None:
+                        grown[: total.shape[0]] = total
+                    total = grown
+                total[: part.shape[0]] += part
+                self.sums[site.layer] = total
             heads = edit.ablate.get(site.layer, [])
             patched = edit.patch.get(site.layer, [])
             if not heads and not patched:
@@ -150,7 +166,7 @@ class HeadRunner:
 
     def proba(self, ids: np.ndarray, edit: Edit | None = None) -> np.ndarray:
         """(n, K) class probabilities of `ids` (right-padded) with `edit` applied."""
-        self._edit, self.recorded = edit, {}
+        self._edit, self.recorded, self.sums = edit, {}, {}
         x = torch.as_tensor(ids, dtype=torch.long, device=self.device)
         mask = torch.ne(x, self.pad_id).long()
         out = []
@@ -158,6 +174,7 @@ class HeadRunner:
             with torch.no_grad(), self._hooked():
                 for start in range(0, len(x), self.batch_size):
                     self._rows = slice(start, start + self.batch_size)
+                    self._real = mask[self._rows].double()
                     out.append(self.runner.scores(x[self._rows], mask[self._rows]))
         finally:
             self._edit = None
@@ -171,21 +188,19 @@ class HeadRunner:
     def means(self, ids: np.ndarray, length: int) -> dict[int, torch.Tensor]:
         """Per layer, each head's mean output at each position over the texts reaching it
         (padding excluded), `length` positions; a position no text reaches gets the head's
-        mean over all real positions."""
-        layers = [s.layer for s in self.sites]
-        ctx = self.contexts(ids, layers)
+        mean over all real positions. One pass, sums accumulated batch by batch."""
+        self.proba(ids, Edit(accumulate=True))
         real = torch.as_tensor(ids != self.pad_id, dtype=torch.float64)
+        count = real.sum(0)  # (L,)
         out: dict[int, torch.Tensor] = {}
-        for layer, c in ctx.items():
-            c64 = c.double().cpu() * real[..., None]
-            count = real.sum(0)  # (L,)
-            overall = c64.sum((0, 1)) / real.sum().clamp(min=1.0)
-            per_pos = c64.sum(0) / count.clamp(min=1.0)[:, None]
+        for layer, total in self.sums.items():
+            overall = total.sum(0) / count.sum().clamp(min=1.0)
+            per_pos = total / count.clamp(min=1.0)[:, None]
             per_pos[count == 0] = overall
             full = overall.expand(length, -1).clone()
             n = min(length, per_pos.shape[0])
             full[:n] = per_pos[:n]
-            out[layer] = full.to(c.dtype)
+            out[layer] = full.float()
         return out
 
 

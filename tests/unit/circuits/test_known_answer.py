@@ -134,3 +134,30 @@ def test_task_importance_names_the_tone_heads_not_the_shortcut_head():
     assert set(importance) == set(range(6))
     assert importance[2] > 0.01 and importance[3] > 0.01  # the tone heads carry the task
     assert all(abs(importance[h]) < 1e-6 for h in (0, 1, 4, 5))  # no shortcut in the data
+
+
+def test_accumulated_means_equal_the_mean_of_recorded_outputs_per_position():
+    from audit.loaders.huggingface import HFTextClassifier
+    from audit.loaders.model import ModelRunner
+
+    model = tiny_classifier(30, layers=2, heads=2)
+    module = HFTextClassifier(model, 0).eval()
+    runner = ModelRunner(
+        module, "binary", "logits", 0.5, "cpu", 2, input_dtype=torch.int64, pad_id=0
+    )
+    sites = find_sites(module)
+    assert not isinstance(sites, str)
+    hooked = HeadRunner(runner, sites, batch_size=5)  # several batches of ragged lengths
+    ids = np.zeros((13, 8), dtype=np.int64)
+    for i in range(13):
+        ids[i, : 3 + i % 6] = 5 + i
+    means = hooked.means(ids, 12)
+    recorded = hooked.contexts(ids, [0, 1])
+    real = torch.as_tensor(ids != 0, dtype=torch.float64)[..., None]
+    for layer in (0, 1):
+        c = recorded[layer].double()
+        per_pos = (c * real).sum(0) / real.sum(0)
+        reached = real.sum(0)[:, 0] > 0
+        np.testing.assert_allclose(means[layer][:8][reached].double(), per_pos[reached], atol=1e-6)
+        overall = (c * real).sum((0, 1)) / real.sum()
+        np.testing.assert_allclose(means[layer][8:].double(), overall.expand(4, -1), atol=1e-6)
