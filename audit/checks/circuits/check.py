@@ -9,8 +9,9 @@ Attention-head circuits):
    pass per head; a head's ablation effect is the share of the artifact's effect it removes.
 3. Circuit: the rows are split in two. On the search half, heads are added in order of their
    single-head effect until their joint ablation removes `share` of the effect (at most
-   `max_heads`). On the confirmation half, never used to choose: necessity (the share the
-   circuit's ablation removes), the null (the same number of other heads, random draws), the
+   `max_heads`), then each member the others can do without is dropped (smallest set). On
+   the confirmation half, never used to choose: necessity (the share the circuit's ablation
+   removes), the null (the same number of other heads, random draws), the
    excess over the null, sufficiency (the circuit's outputs patched from the inserted run into
    the clean run) and the accuracy the circuit's ablation costs on the sampled data.
 4. Attention share (descriptive): the attention mass from the first position ([CLS]) onto the
@@ -323,6 +324,12 @@ class _ProbeRun:
             reached = _removed(d, s_base)
             if reached >= config.share:
                 break
+        if reached >= config.share:  # prune: drop members the rest can do without (smallest)
+            for h in list(circuit[:-1]):
+                rest = [g for g in circuit if g != h]
+                d = self._effect(runner.proba(s_both, Edit.of(rest, means)), len(search), target)
+                if _removed(d, s_base) >= config.share:
+                    circuit, reached = rest, _removed(d, s_base)
         label_stream = stream(self.ctx.seed, NAME, "confirm", *map(str, circuit))
         m = len(confirm)
         c0 = self._effect(runner.proba(c_both), m, target)
