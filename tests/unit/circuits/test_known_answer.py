@@ -78,12 +78,31 @@ def _surgery(model: torch.nn.Module, layer: int, head: int) -> torch.nn.Module:
     return clone
 
 
-@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+def _tiny(architecture: str) -> torch.nn.Module:
+    if architecture != "roberta":
+        return tiny_classifier(30, architecture=architecture, layers=2, heads=2)  # type: ignore[arg-type]
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = RobertaConfig(
+        vocab_size=30,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        num_labels=2,
+    )
+    return RobertaForSequenceClassification(config).eval()
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert", "roberta"])
 def test_batched_hooked_sweep_equals_a_per_head_per_text_loop_by_weight_surgery(architecture: str):
     from audit.loaders.huggingface import HFTextClassifier
     from audit.loaders.model import ModelRunner
 
-    model = tiny_classifier(30, architecture=architecture, layers=2, heads=2)
+    model = _tiny(architecture)
     rng = np.random.default_rng(0)
     ids = np.zeros((12, 9), dtype=np.int64)
     for i in range(12):  # ragged right-padded texts
