@@ -48,10 +48,10 @@ class CircuitsPlugin(CheckPlugin):
         ),
         MetricInfo(
             "head_attention_share",
-            _HEAD,
+            (*_HEAD, "method"),
             "ratio",
             "neither",
-            "attention from the first token onto the phrase over its length share (descriptive)",
+            "attention onto the phrase over its length share, from the first token or everywhere",
         ),
         MetricInfo(
             "head_task_importance",

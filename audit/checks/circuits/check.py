@@ -54,6 +54,7 @@ ALL_NAMES = (*PROBE_NAMES, "head_task_importance")
 NO_PROBES = (
     "no phrase probe is declared (`checks.circuits.probes` or phrase probes of `checks.spurious`)"
 )
+ATTENTION_FROM = ("first token", "all positions")  # the `method` of head_attention_share
 MIN_ROWS = 10  # texts without the phrase needed to measure a probe
 
 
@@ -165,6 +166,7 @@ class _ProbeRun:
         probe: str,
         n: int,
         head: Head | None = None,
+        method: str | None = None,
     ) -> Metric:
         low, high = ci
         return Metric(
@@ -174,6 +176,7 @@ class _ProbeRun:
             probe=probe,
             layer=None if head is None else head[0],
             head=None if head is None else head[1],
+            method=method,
             ci_low=low,
             ci_high=high,
             n=n,
@@ -264,8 +267,9 @@ class _ProbeRun:
     def _attention(
         self, art: np.ndarray, marked: np.ndarray, label: str, n: int, metrics: list[Metric]
     ) -> np.ndarray:
-        """Enrichment of attention from position 0 onto the phrase's tokens, per head."""
-        masses = _attention_mass(self.runner, art, marked)  # layers x (n, H)
+        """Enrichment of attention onto the phrase's tokens per head, from the first position
+        (the heatmap's) and averaged over every position (`method`)."""
+        masses = _attention_mass(self.runner, art, marked)  # layers x (n, H, 2)
         real = art != self.runner.pad_id
         share = marked.sum(1) / real.sum(1)  # (n,)
         sites = self.runner.sites
@@ -274,21 +278,24 @@ class _ProbeRun:
             n, self.config.n_boot, stream(self.ctx.seed, NAME, label, "attention"), self.confidence
         )
         for layer, mass in enumerate(masses):
-            enrich = mass / share[:, None]  # (n, H)
-            boot = stats.weights @ enrich
-            for h in range(enrich.shape[1]):
-                value = float(enrich[:, h].mean())
-                grid[layer, h] = value
-                metrics.append(
-                    self.metric(
-                        "head_attention_share",
-                        value,
-                        stats.interval(boot[:, h], value),
-                        probe=label,
-                        n=n,
-                        head=(layer, h),
+            for k, method in enumerate(ATTENTION_FROM):
+                enrich = mass[..., k] / share[:, None]  # (n, H)
+                boot = stats.weights @ enrich
+                for h in range(enrich.shape[1]):
+                    value = float(enrich[:, h].mean())
+                    if k == 0:
+                        grid[layer, h] = value
+                    metrics.append(
+                        self.metric(
+                            "head_attention_share",
+                            value,
+                            stats.interval(boot[:, h], value),
+                            probe=label,
+                            n=n,
+                            head=(layer, h),
+                            method=method,
+                        )
                     )
-                )
         return grid
 
     def _circuit(
@@ -517,9 +524,10 @@ def _alignment(clean: np.ndarray, art: np.ndarray, pad: int, phrase: np.ndarray)
 
 
 def _attention_mass(runner: HeadRunner, ids: np.ndarray, marked: np.ndarray) -> list[np.ndarray]:
-    """Per layer, (n, heads) attention mass from the first position onto the `marked` tokens,
-    reduced batch by batch (a sample's full attention maps are never held). The model is
-    switched to eager attention for the call (sdpa does not return them) and back after."""
+    """Per layer, (n, heads, 2) attention mass onto the `marked` tokens from the first position
+    and averaged over every real position, reduced batch by batch (a sample's full attention
+    maps are never held). The model is switched to eager attention for the call (sdpa does not
+    return them) and back after."""
     module = runner.runner.module
     assert isinstance(module, HFTextClassifier)
     model = module.model
@@ -534,12 +542,13 @@ def _attention_mass(runner: HeadRunner, ids: np.ndarray, marked: np.ndarray) -> 
             for start in range(0, len(x), runner.batch_size):
                 rows = slice(start, start + runner.batch_size)
                 out = model(input_ids=x[rows], attention_mask=mask[rows], output_attentions=True)
-                parts.append(
-                    [
-                        (a[:, :, 0, :].float() * onto[rows, None, :]).sum(-1).double().cpu().numpy()
-                        for a in out.attentions
-                    ]
-                )
+                real = mask[rows].float()[:, None, :]  # (B, 1, L) over query positions
+                layers = []
+                for a in out.attentions:
+                    mass = (a.float() * onto[rows, None, None, :]).sum(-1)  # (B, H, Lq)
+                    every = (mass * real).sum(-1) / real.sum(-1)
+                    layers.append(torch.stack([mass[..., 0], every], -1).double().cpu().numpy())
+                parts.append(layers)
     finally:
         model.set_attn_implementation(before)
     return [np.concatenate([p[layer] for p in parts]) for layer in range(len(parts[0]))]

@@ -23,7 +23,8 @@ def _measure(shortcut: tuple[int, ...], **options: object):  # type: ignore[no-u
     model, tokenizer = handmade(shortcut=shortcut)
     config = CircuitsSpec(probes=PROBE, n_boot=200, **options)  # type: ignore[arg-type]
     out = CircuitsCheck().measure(context(model, tokenizer, config))
-    return {(m.name, m.layer, m.head): m for m in out.metrics}, out
+    keys = {m: (m.name, m.layer, m.head) + ((m.method,) if m.method else ()) for m in out.metrics}
+    return {k: m for m, k in keys.items()}, out
 
 
 @pytest.mark.parametrize("ablation", ["mean", "zero"])
@@ -40,8 +41,11 @@ def test_one_shortcut_head_is_named_alone_and_confirmed(ablation: str):
     assert got["head_ablation_effect", 0, 0].value > 0.95
     assert all(abs(got["head_ablation_effect", 0, h].value) < 0.05 for h in range(1, 6))
     # descriptive: [CLS] of the shortcut head looks at the shortcut, the others do not
-    assert got["head_attention_share", 0, 0].value > 5
-    assert got["head_attention_share", 0, 1].value == pytest.approx(1.0, abs=1e-3)
+    first = {h: got["head_attention_share", 0, h, "first token"].value for h in range(6)}
+    every = {h: got["head_attention_share", 0, h, "all positions"].value for h in range(6)}
+    assert first[0] > 5 and first[1] == pytest.approx(1.0, abs=1e-3)
+    assert 1.0 < every[0] < first[0]  # only the first position asks for the shortcut
+    assert every[1] == pytest.approx(1.0, abs=1e-3)
     (probe,) = out.evidence.probes
     assert probe.circuit == ((0, 0),) and probe.found
 
