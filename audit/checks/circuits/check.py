@@ -34,6 +34,7 @@ from audit.checks.circuits.spec import CircuitsSpec
 from audit.checks.spurious.phrases import PhraseEditor
 from audit.checks.spurious.spec import PhraseProbe, probe_name
 from audit.loaders.huggingface import HFTextClassifier
+from audit.loaders.model import private_runner
 from audit.records import IntervalBasis, Metric
 from audit.stats import percentile_interval
 from audit.streams import stream
@@ -115,16 +116,19 @@ class CircuitsCheck:
             return CheckOutput(
                 (), CircuitsEvidence(reason=reason), dict.fromkeys(ALL_NAMES, reason)
             )
-        sites = find_sites(ctx.model.module)
-        assert not isinstance(sites, str)
-        runner = HeadRunner(ctx.model, sites, config.batch_size)
-        probe_run = _ProbeRun(ctx, config, runner, config.confidence or ctx.confidence)
-        metrics, importance = _task_importance(probe_run)
-        results: list[ProbeCircuit] = []
-        for probe in probes:
-            found, result = probe_run.run(probe)
-            metrics += found
-            results.append(result)
+        # hooks (and the eager-attention switch) on a private copy: the other checks keep
+        # running forward passes through the shared module meanwhile (`private_runner`)
+        with private_runner(ctx.model) as own:
+            sites = find_sites(own.module)
+            assert not isinstance(sites, str)
+            runner = HeadRunner(own, sites, config.batch_size)
+            probe_run = _ProbeRun(ctx, config, runner, config.confidence or ctx.confidence)
+            metrics, importance = _task_importance(probe_run)
+            results: list[ProbeCircuit] = []
+            for probe in probes:
+                found, result = probe_run.run(probe)
+                metrics += found
+                results.append(result)
         not_applicable: dict[str, str] = {}
         if not importance.size:
             not_applicable["head_task_importance"] = "the data have no labels to score"

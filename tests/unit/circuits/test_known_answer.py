@@ -184,3 +184,26 @@ def test_accumulated_means_equal_the_mean_of_recorded_outputs_per_position():
         np.testing.assert_allclose(means[layer][:8][reached].double(), per_pos[reached], atol=1e-6)
         overall = (c * real).sum((0, 1)) / real.sum()
         np.testing.assert_allclose(means[layer][8:].double(), overall.expand(4, -1), atol=1e-6)
+
+
+def test_hooks_go_on_a_private_copy_never_on_the_shared_module(monkeypatch: pytest.MonkeyPatch):
+    """The flow runs checks concurrently on one module: hooks there would edit their passes."""
+    import audit.checks.circuits.check as check
+
+    model, tokenizer = handmade()
+    ctx = context(model, tokenizer, CircuitsSpec(probes=PROBE, n_boot=20, random_draws=2))
+    used: list[torch.nn.Module] = []
+    real_init = check.HeadRunner.__init__
+
+    def spy(self, runner, sites, batch_size):  # type: ignore[no-untyped-def]
+        used.append(runner.module)
+        real_init(self, runner, sites, batch_size)
+
+    monkeypatch.setattr(check.HeadRunner, "__init__", spy)
+    before = ctx.model.predict_proba(ctx.data.x)
+    CircuitsCheck().measure(ctx)
+    assert used and all(m is not ctx.model.module for m in used)
+    shared = [m for m in ctx.model.module.modules() if m._forward_pre_hooks]
+    assert shared == []
+    assert ctx.model.module.model.config._attn_implementation == "sdpa"
+    np.testing.assert_array_equal(ctx.model.predict_proba(ctx.data.x), before)
