@@ -516,15 +516,19 @@ def _replace(result: ProbeCircuit, **changes: object) -> ProbeCircuit:
 
 def _alignment(clean: np.ndarray, art: np.ndarray, pad: int, phrase: np.ndarray) -> np.ndarray:
     """(n, L) for each clean position, the inserted text's position holding the same token
-    (its tokens in order, the phrase's skipped); -1 where there is none (padding, or a token
-    the insertion pushed past the maximum length), which patching leaves as it is."""
-    align = np.full(clean.shape, -1, dtype=np.int64)
-    for i in range(len(clean)):
-        mine = np.flatnonzero(clean[i] != pad)
-        theirs = np.flatnonzero((art[i] != pad) & ~phrase[i])
-        k = min(len(mine), len(theirs))
-        align[i, mine[:k]] = theirs[:k]
-    return align
+    (its tokens in order, the phrase's skipped); -1 where there is none, which patching leaves
+    as it is: padding, and in a text the insertion made longer than the maximum length (its
+    end cut off, so the order no longer matches) every token after the insertion point."""
+    keep = (art != pad) & ~phrase
+    order = np.argsort(~keep, axis=1, kind="stable")  # each row: kept positions first, in order
+    real = clean != pad
+    rank = np.cumsum(real, axis=1) - 1  # a clean token's index among the row's tokens
+    whole = keep.sum(1, keepdims=True) == real.sum(1, keepdims=True)
+    first = np.where(phrase.any(1), phrase.argmax(1), phrase.shape[1])[:, None]
+    before = np.arange(clean.shape[1])[None, :] < first
+    ok = real & (whole | before)
+    taken = np.take_along_axis(order, np.clip(rank, 0, order.shape[1] - 1), axis=1)
+    return np.where(ok, taken, -1).astype(np.int64)
 
 
 def _attention_mass(runner: HeadRunner, ids: np.ndarray, marked: np.ndarray) -> list[np.ndarray]:

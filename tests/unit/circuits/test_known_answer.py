@@ -207,3 +207,18 @@ def test_hooks_go_on_a_private_copy_never_on_the_shared_module(monkeypatch: pyte
     assert shared == []
     assert ctx.model.module.model.config._attn_implementation == "sdpa"
     np.testing.assert_array_equal(ctx.model.predict_proba(ctx.data.x), before)
+
+
+def test_patching_aligns_clean_tokens_to_the_inserted_text_skipping_the_phrase():
+    from audit.checks.circuits.check import _alignment
+
+    clean = np.array([[2, 7, 8, 3, 0, 0], [2, 9, 3, 0, 0, 0]])
+    art = np.array([[2, 7, 5, 8, 3, 0], [2, 5, 9, 3, 0, 0]])  # 5: the phrase
+    phrase = art == 5
+    expected = np.array([[0, 1, 3, 4, -1, -1], [0, 2, 3, -1, -1, -1]])
+    np.testing.assert_array_equal(_alignment(clean, art, 0, phrase), expected)
+    # the insertion pushed the text past the maximum length (8 cut off): only the tokens
+    # before the insertion point are patched
+    cut = np.array([[2, 7, 5, 3, 0, 0]])
+    got = _alignment(clean[:1], cut, 0, cut == 5)
+    np.testing.assert_array_equal(got, [[0, 1, -1, -1, -1, -1]])
