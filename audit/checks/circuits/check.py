@@ -200,10 +200,8 @@ class _ProbeRun:
         if len(rows) < MIN_ROWS:
             why = f"only {len(rows)} sampled texts lack the phrase (at least {MIN_ROWS} needed)"
             return [], ProbeCircuit(label, reason=why)
-        at = [
-            (lambda b: b[int(rng.integers(len(b)))])(editor.boundaries(editor.rows[int(r)]))
-            for r in rows
-        ]
+        places = [editor.boundaries(editor.rows[int(r)]) for r in rows]
+        at = [p[int(rng.integers(len(p)))] for p in places]  # a random word boundary each
         edited = editor.insert(rows, at, [editor.phrase] * len(rows))
         clean_ids = encoder.encode([sample[int(r)] for r in rows]).ids
         length = max(clean_ids.shape[1], edited.ids.shape[1])
