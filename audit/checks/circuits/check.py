@@ -56,6 +56,7 @@ NO_PROBES = (
     "no phrase probe is declared (`checks.circuits.probes` or phrase probes of `checks.spurious`)"
 )
 ATTENTION_FROM = ("first token", "all positions")  # the `method` of head_attention_share
+NO_NULL = "the circuit holds every head, so no other heads are left to draw a null from"
 MIN_ROWS = 10  # texts without the phrase needed to measure a probe
 
 
@@ -134,14 +135,12 @@ class CircuitsCheck:
             not_applicable["head_task_importance"] = "the data have no labels to score"
         if not probes:
             not_applicable |= dict.fromkeys(PROBE_NAMES, NO_PROBES)
-        elif not any(m.name == "head_ablation_effect" for m in metrics):
-            why = "; ".join(f"{r.probe}: {r.reason}" for r in results)
-            not_applicable |= dict.fromkeys(PROBE_NAMES[1:], why)
-            if not any(m.name == "artifact_effect" for m in metrics):
-                not_applicable["artifact_effect"] = why
-        elif not any(m.name == "circuit_ablation_effect" for m in metrics):
+        else:
+            emitted = {m.name for m in metrics}
             why = "; ".join(f"{r.probe}: {r.reason}" for r in results if r.reason)
-            not_applicable |= dict.fromkeys(CIRCUIT_NAMES, why)
+            for name in PROBE_NAMES:
+                if name not in emitted:
+                    not_applicable[name] = why or NO_NULL
         layers = len(sites)
         heads = max(s.n_heads for s in sites)
         evidence = CircuitsEvidence(
@@ -231,6 +230,14 @@ class _ProbeRun:
                 n=n,
             )
         ]
+        share_grid = self._attention(art, marked, label, n, metrics)
+        result = ProbeCircuit(label, target=target, effect=effect, n=n, attention=share_grid)
+        if effect < config.min_effect:  # shares of an effect this small are shares of noise
+            why = (
+                f"the phrase moves P(class {target}) by {effect:.3f} on average, below "
+                f"`min_effect` {config.min_effect}: no effect to explain"
+            )
+            return metrics, _replace(result, reason=why)
         # sweep: one pass of clean + inserted texts per head
         heads = runner.heads
         sweep = np.stack(
@@ -241,20 +248,11 @@ class _ProbeRun:
         removed = np.array([_removed(sweep[k], d0) for k in range(len(heads))])
         grid = np.full((len(runner.sites), max(s.n_heads for s in runner.sites)), np.nan)
         for k, h in enumerate(heads):
-            value = float(removed[k]) if np.isfinite(removed[k]) else 0.0
+            value = float(removed[k])
             grid[h] = value
             ci = stats.interval(1.0 - boot_heads[:, k] / boot_base, value)
             metrics.append(self.metric("head_ablation_effect", value, ci, probe=label, n=n, head=h))
-        share_grid = self._attention(art, marked, label, n, metrics)
-        result = ProbeCircuit(
-            label, target=target, effect=effect, n=n, ablation=grid, attention=share_grid
-        )
-        if effect < config.min_effect:
-            why = (
-                f"the phrase moves P(class {target}) by {effect:.3f} on average, below "
-                f"`min_effect` {config.min_effect}: no effect to explain"
-            )
-            return metrics, _replace(result, reason=why)
+        result = _replace(result, ablation=grid)
         more, details = self._circuit(
             rng, label, (d0, sweep, removed), heads, both, marked, means, target
         )
@@ -342,6 +340,8 @@ class _ProbeRun:
         label_stream = stream(self.ctx.seed, NAME, "confirm", *map(str, circuit))
         m = len(confirm)
         c0 = self._effect(runner.proba(c_both), m, target)
+        if not float(c0.mean()) > 0:
+            return [], {"reason": "the effect vanishes on the confirmation half of the texts"}
         dc = self._effect(runner.proba(c_both, Edit.of(circuit, means)), m, target)
         stats = _Stats.draw(m, config.n_boot, label_stream, self.confidence)
         b0 = stats.weights @ c0

@@ -36,10 +36,10 @@ class CircuitsSpec(Strict):
     max_heads: int = Field(8, ge=1, le=64, description="Most heads in a circuit.")
     min_effect: float = Field(
         0.05,
-        ge=0.0,
+        gt=0.0,
         lt=1.0,
         description="Smallest mean probability change of the artifact worth explaining; "
-        "below it the probe's circuit metrics are not measured.",
+        "below it the probe's head ablation and circuit metrics are not measured.",
     )
     random_draws: int = Field(
         50, ge=1, le=10_000, description="Random head sets (same size as the circuit) of the null."

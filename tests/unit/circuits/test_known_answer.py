@@ -63,7 +63,9 @@ def test_a_shortcut_split_across_two_heads_yields_both():
 
 def test_no_effect_means_no_circuit_and_says_why():
     got, out = _measure(())  # no head reads the shortcut
-    assert not any(k[0].startswith("circuit_") for k in got)
+    assert not any(k[0].startswith("circuit_") or k[0] == "head_ablation_effect" for k in got)
+    assert "min_effect" in out.not_applicable["head_ablation_effect"]
+    assert ("head_attention_share", 0, 0, "first token") in got  # still described
     assert abs(got["artifact_effect", None, None].value) < 0.05
     assert "min_effect" in out.not_applicable["circuit_ablation_effect"]
 
