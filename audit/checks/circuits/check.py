@@ -27,6 +27,7 @@ from math import comb
 import numpy as np
 import torch
 
+from audit import progress
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.circuits.evidence import CircuitsEvidence, ProbeCircuit
 from audit.checks.circuits.heads import Edit, Head, HeadRunner, find_sites, pad_to
@@ -240,9 +241,14 @@ class _ProbeRun:
             return metrics, _replace(result, reason=why)
         # sweep: one pass of clean + inserted texts per head
         heads = runner.heads
-        sweep = np.stack(
-            [self._effect(runner.proba(both, Edit.of([h], means)), n, target) for h in heads]
-        )  # (heads, n)
+        swept_rows = []
+        with progress.stage(f"Circuits: ablating each head ({label})", total=len(heads)) as shown:
+            for h in heads:
+                swept_rows.append(
+                    self._effect(runner.proba(both, Edit.of([h], means)), n, target)
+                )
+                shown.advance()
+        sweep = np.stack(swept_rows)  # (heads, n)
         boot_base = stats.weights @ d0  # (n_boot,)
         boot_heads = stats.weights @ sweep.T  # (n_boot, heads)
         removed = np.array([_removed(sweep[k], d0) for k in range(len(heads))])
@@ -484,9 +490,13 @@ def _task_importance(run: _ProbeRun) -> tuple[list[Metric], np.ndarray]:
     )
     grid = np.full((len(runner.sites), max(s.n_heads for s in runner.sites)), np.nan)
     metrics = []
-    for head in runner.heads:
-        p = runner.proba(ids, Edit.of([head], means))[np.arange(len(y)), y]
-        change = -np.log(np.clip(p, eps, None)) - base
+    with progress.stage("Circuits: head importance for the task", total=len(runner.heads)) as shown:
+        changes = []
+        for head in runner.heads:
+            p = runner.proba(ids, Edit.of([head], means))[np.arange(len(y)), y]
+            changes.append(-np.log(np.clip(p, eps, None)) - base)
+            shown.advance()
+    for head, change in zip(runner.heads, changes, strict=True):
         value = float(change.mean())
         grid[head] = value
         ci = stats.interval(stats.weights @ change, value)
