@@ -29,6 +29,7 @@ from audit.errors import AuditError
 from audit.records import (
     BLOCKING_STATUSES,
     REGRESSION_SUFFIX,
+    SUBJECT_KEYS,
     AuditResult,
     Finding,
     Metric,
@@ -430,7 +431,7 @@ class Ledger:
 
 # --- drift between audits -----------------------------------------------------------------
 
-_KEY_FIELDS = ("check", "name", "feature", "group", "probe", "perturbation", "severity", "method")
+_KEY_FIELDS = ("check", "name", *SUBJECT_KEYS)
 
 
 def metric_key(m: Metric) -> tuple[Any, ...]:

@@ -90,6 +90,8 @@ class SubjectKeys(TypedDict, total=False):
     perturbation: str | None
     severity: int | None
     method: str | None
+    layer: int | None  # an attention layer, from 0 (the circuits check)
+    head: int | None  # an attention head within its layer, from 0
 
 
 SUBJECT_KEYS: tuple[str, ...] = tuple(SubjectKeys.__annotations__)
@@ -172,6 +174,8 @@ class Metric:
     perturbation: str | None = None
     severity: int | None = None
     method: str | None = None
+    layer: int | None = None
+    head: int | None = None
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
@@ -190,7 +194,7 @@ class Metric:
             if not math.isfinite(v):
                 raise ValueError(f"Metric {self.check}/{self.name}: {name} is not finite ({v})")
             object.__setattr__(self, name, v)
-        for name in ("n", "severity"):
+        for name in ("n", "severity", "layer", "head"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, int(v))
@@ -226,6 +230,8 @@ class Metric:
             parts.append(self.group)
         if self.probe is not None:
             parts.append(f"probe {self.probe}")
+        if self.layer is not None and self.head is not None:
+            parts.append(f"head {self.layer}.{self.head}")
         if self.perturbation is not None:
             sev = "" if self.severity is None else f"@{self.severity}"
             parts.append(f"{self.perturbation}{sev}")
@@ -274,6 +280,8 @@ class Waiver:
     perturbation: str | None = None
     severity: int | None = None
     method: str | None = None
+    layer: int | None = None
+    head: int | None = None
     expired: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -372,7 +380,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "check": self.check, "metric": self.metric_name}
         if self.metric is not None:
-            for key in ("feature", "group", "probe", "perturbation", "severity", "method"):
+            for key in SUBJECT_KEYS:
                 v = getattr(self.metric, key)
                 if v is not None:
                     out["metric_severity" if key == "severity" else key] = v

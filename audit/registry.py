@@ -31,6 +31,7 @@ _BUILTIN = (
     "audit.checks.spurious:SpuriousPlugin",
     "audit.checks.robustness:RobustnessPlugin",
     "audit.checks.identity_terms:IdentityTermsPlugin",
+    "audit.checks.circuits:CircuitsPlugin",
     "audit.checks.performance:PerformancePlugin",
 )
 

@@ -119,6 +119,8 @@ class Subject(_Strict):
     perturbation: str | None = None
     severity: int | None = Field(None, ge=1, le=5)
     method: str | None = None
+    layer: int | None = Field(None, ge=0)
+    head: int | None = Field(None, ge=0)
 
     def items(self) -> list[tuple[str, str | int]]:
         return [(k, getattr(self, k)) for k in SUBJECT_KEYS if getattr(self, k) is not None]
@@ -132,6 +134,8 @@ class Subject(_Strict):
             perturbation=self.perturbation,
             severity=self.severity,
             method=self.method,
+            layer=self.layer,
+            head=self.head,
         )
 
     def matches(self, metric: Metric) -> bool:

@@ -262,6 +262,41 @@ def curves(
         return _svg(fig)
 
 
+def heatmap(
+    grid: np.ndarray, *, title: str, xlabel: str, ylabel: str, colorbar: str, center: float = 0.0
+) -> str:
+    """A rows x columns grid of values (NaN: blank), each cell printed, on a diverging colour
+    scale centred on `center` (the attention-head check's layer x head maps)."""
+    rows, cols = grid.shape
+    fig, ax = _new(max(3.0, 0.6 * cols + 1.6), max(1.6, 0.45 * rows + 1.0))
+    finite = grid[np.isfinite(grid)]
+    span = float(np.max(np.abs(finite - center))) if finite.size else 1.0
+    span = span or 1.0
+    im = ax.imshow(
+        grid,
+        cmap="RdBu_r",
+        vmin=center - span,
+        vmax=center + span,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    for r in range(rows):
+        for c in range(cols):
+            if np.isfinite(grid[r, c]):
+                strong = abs(grid[r, c] - center) > 0.6 * span  # white on the darkest cells
+                color = "white" if strong else "black"
+                ax.text(
+                    c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7, color=color
+                )
+    ax.set_xticks(range(cols))
+    ax.set_yticks(range(rows))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(plot_label(title))
+    fig.colorbar(im, ax=ax, label=colorbar, fraction=0.05)
+    return _svg(fig)
+
+
 def _show(ax: Axes, image: np.ndarray, *, cmap: str = "gray") -> None:
     arr = np.asarray(image, dtype=float)
     if arr.ndim == 3 and arr.shape[0] in (1, 3):

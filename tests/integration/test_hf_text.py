@@ -63,6 +63,7 @@ def test_every_check_ran_on_the_folder(flagged: tuple[AuditResult, Path]) -> Non
         "spurious": "ran",
         "robustness": "ran",
         "identity_terms": "ran",
+        "circuits": "ran",
         "performance": "ran",
     }, [(r.check, r.state, r.message) for r in result.check_runs]
     assert result.model_info["format"] == "huggingface"

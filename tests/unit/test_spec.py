@@ -32,6 +32,7 @@ def test_minimal_spec_gets_defaults_and_resolved_paths(tmp_path):
         "spurious",
         "robustness",
         "identity_terms",
+        "circuits",
         "performance",
     }
 

@@ -20,6 +20,7 @@ def test_docs_spec_is_current():
         "spurious",
         "robustness",
         "identity_terms",
+        "circuits",
         "performance",
     }
     assert DOC.read_text(encoding="utf-8") == render(), REGENERATE
@@ -59,7 +60,8 @@ def test_each_check_section_names_its_check_and_paths():
             f"Where: `checks.{plugin.name}`. The options of the **{plugin.title}** check." in text
         )
     assert "Where: `data.bins.<name>`, `checks.bias.bins.<name>`." in text
-    assert text.count("Where: `checks.spurious.probes[]`.") == 4  # feature, patch, token, phrase
+    assert text.count("Where: `checks.spurious.probes[]`.") == 3  # feature, patch, token
+    assert "Where: `checks.spurious.probes[]`, `checks.circuits.probes[]`." in text  # phrase
 
 
 def test_types_defaults_and_constraints_render():

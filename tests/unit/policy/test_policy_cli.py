@@ -54,6 +54,7 @@ def _findings_json(tmp_path, dpr: float, n: int = 100, checks=None) -> str:
             {"check": "bias", "state": "ran"}, {"check": "performance", "state": "ran"},
             {"check": "spurious", "state": "skipped"}, {"check": "robustness", "state": "skipped"},
             {"check": "identity_terms", "state": "skipped"},
+            {"check": "circuits", "state": "skipped"},
         ],
         "metrics": [
             {"check": "bias", "name": "demographic_parity_ratio", "feature": "sex",

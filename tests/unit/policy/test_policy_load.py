@@ -40,6 +40,7 @@ def test_strict_gate_requires_every_check():
         "spurious",
         "robustness",
         "identity_terms",
+        "circuits",
         "performance",
     }
 

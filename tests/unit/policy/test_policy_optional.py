@@ -29,6 +29,7 @@ def test_default_requires_every_check() -> None:
         "spurious",
         "robustness",
         "identity_terms",
+        "circuits",
         "performance",
     }
 
@@ -36,7 +37,7 @@ def test_default_requires_every_check() -> None:
 def test_a_child_releases_only_what_it_names() -> None:
     policy = load_policy(QUICK)
     assert policy.required_checks == ("bias", "performance")
-    assert policy.optional_checks == ("spurious", "robustness", "identity_terms")
+    assert policy.optional_checks == ("spurious", "robustness", "identity_terms", "circuits")
     assert {r.id for r in policy.rules} == {r.id for r in load_policy("default").rules}
 
 
@@ -47,7 +48,7 @@ def test_a_grandchild_can_require_a_released_check_again(tmp_path: Path) -> None
     )
     policy = load_policy(child)
     assert set(policy.required_checks) == {"bias", "performance", "robustness"}
-    assert policy.optional_checks == ("spurious", "identity_terms")
+    assert policy.optional_checks == ("spurious", "identity_terms", "circuits")
 
 
 def test_required_and_optional_at_once_is_an_error(tmp_path: Path) -> None:
