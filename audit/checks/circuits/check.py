@@ -244,9 +244,7 @@ class _ProbeRun:
         swept_rows = []
         with progress.stage(f"Circuits: ablating each head ({label})", total=len(heads)) as shown:
             for h in heads:
-                swept_rows.append(
-                    self._effect(runner.proba(both, Edit.of([h], means)), n, target)
-                )
+                swept_rows.append(self._effect(runner.proba(both, Edit.of([h], means)), n, target))
                 shown.advance()
         sweep = np.stack(swept_rows)  # (heads, n)
         boot_base = stats.weights @ d0  # (n_boot,)

@@ -56,7 +56,7 @@ def sentence(metrics: Sequence[Metric], probe: str) -> str | None:
     )
     text = (
         f"{_names(heads)} {verb} {by['circuit_ablation_effect'].value:.0%} of the effect of "
-        f"`{probe}`{null_txt}"
+        f"“{probe}”{null_txt}"
     )
     rec = by.get("circuit_patching_recovery")
     if rec is not None:
@@ -110,7 +110,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
                 ),
                 alt=f"Layer by head map of the share of the effect of {probe.probe} removed "
                 "when each head is ablated alone.",
-                caption=f"Ablation effect of each head on `{probe.probe}` (effect "
+                caption=f"Ablation effect of each head on “{probe.probe}” (effect "
                 f"{fmt(probe.effect)} on P(class {probe.target}), {probe.n} texts).",
             )
         )
@@ -130,7 +130,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
             )
         )
     if probe.reason:
-        out.sentences.append(f"`{probe.probe}`: no circuit searched: {probe.reason}.")
+        out.sentences.append(f"“{probe.probe}”: no circuit searched: {probe.reason}.")
         return
     said = sentence(metrics, probe.probe)
     if said:
@@ -149,7 +149,7 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
     ]
     heads = ", ".join(f"{layer}.{head}" for layer, head in probe.circuit)
     out.tables.append(
-        table(f"Circuit for `{probe.probe}`: heads {heads}", ("Confirmation", "Value", "CI"), rows)
+        table(f"Circuit for “{probe.probe}”: heads {heads}", ("Confirmation", "Value", "CI"), rows)
     )
 
 
