@@ -12,11 +12,10 @@ on a shared machine). Usage: PYTHONPATH=. python bench/circuits.py [--repeats 5]
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from _timing import best_of
 
 from audit.checks.circuits.heads import Edit, HeadRunner, find_sites
 from audit.loaders.huggingface import HFTextClassifier
@@ -24,17 +23,6 @@ from audit.loaders.model import ModelRunner
 from audit.testing.hf import tiny_classifier
 
 BATCH = 64  # the spec default
-
-
-def _best(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best time of each function, the runs interleaved so load drift hits all alike."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return {k: min(v) for k, v in times.items()}
 
 
 def run(
@@ -75,7 +63,7 @@ def run(
                 for s in range(0, rows, BATCH):
                     runner.scores(x[s : s + BATCH], mask[s : s + BATCH])
 
-    best = _best({"ours": ours, "raw": raw}, repeats)
+    best = best_of({"ours": ours, "raw": raw}, repeats)
     total = rows * len(passes)
     return {"ours": total / best["ours"], "raw": total / best["raw"]}
 
