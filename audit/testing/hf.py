@@ -154,3 +154,55 @@ def trained_bert_folder(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def raw_text_context(
+    module: torch.nn.Module,
+    encoder: Any,
+    texts: Sequence[str],
+    y: Sequence[int] | Any,
+    config: Any,
+    *,
+    seed: int = 0,
+    min_group_size: int = 30,
+) -> Any:
+    """A CheckContext over raw `texts` (binary labels `y`) for a module that takes padded
+    token ids, as the pipeline would build it: the texts encoded by `encoder` (a
+    `TextEncoder`), the predictions made once, the check's `config`."""
+    import numpy as np
+    import pandas as pd
+
+    from audit.checks.base import CheckContext, Predictions
+    from audit.loaders.data import Dataset
+    from audit.loaders.model import ModelRunner
+
+    runner = ModelRunner(
+        module=module.eval(),
+        task="binary",
+        output="logits",
+        decision_threshold=0.5,
+        device="cpu",
+        n_classes=2,
+        input_dtype=torch.int64,
+        pad_id=encoder.pad_id,
+    )
+    x = encoder.encode(list(texts)).ids
+    data = Dataset(
+        x=x,
+        y=np.asarray(y, dtype=np.int64),
+        sensitive=pd.DataFrame(index=range(len(texts))),
+        modality="text",
+        pad_id=encoder.pad_id,
+        classes=(0, 1),
+        texts=tuple(texts),
+        encoder=encoder,
+    )
+    proba = runner.predict_proba(x)
+    return CheckContext(
+        model=runner,
+        data=data,
+        predictions=Predictions(proba=proba, label=runner.decide(proba)),
+        config=config,
+        seed=seed,
+        min_group_size=min_group_size,
+    )

@@ -20,14 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
-from audit.checks.base import CheckContext, Predictions
-from audit.loaders.data import Dataset
+from audit.checks.base import CheckContext
 from audit.loaders.huggingface import HFTextClassifier
-from audit.loaders.model import ModelRunner
-from audit.testing.hf import word_tokenizer
+from audit.testing.hf import raw_text_context, word_tokenizer
 from audit.tokenization import TextEncoder
 
 GOOD, BAD, SHORTCUT = "good", "bad", "zzq"
@@ -114,32 +111,4 @@ def context(
     """A CheckContext over the corpus for a (hand-built or any) BERT classifier."""
     encoder = TextEncoder(tokenizer, 32, "test")  # type: ignore[arg-type]
     texts, y = corpus(n)
-    runner = ModelRunner(
-        module=HFTextClassifier(model, encoder.pad_id).eval(),
-        task="binary",
-        output="logits",
-        decision_threshold=0.5,
-        device="cpu",
-        n_classes=2,
-        input_dtype=torch.int64,
-        pad_id=encoder.pad_id,
-    )
-    x = encoder.encode(texts).ids
-    data = Dataset(
-        x=x,
-        y=y.astype(np.int64),
-        sensitive=pd.DataFrame(index=range(n)),
-        modality="text",
-        pad_id=encoder.pad_id,
-        classes=(0, 1),
-        texts=tuple(texts),
-        encoder=encoder,
-    )
-    proba = runner.predict_proba(x)
-    return CheckContext(
-        model=runner,
-        data=data,
-        predictions=Predictions(proba=proba, label=runner.decide(proba)),
-        config=config,
-        seed=0,
-    )
+    return raw_text_context(HFTextClassifier(model, encoder.pad_id), encoder, texts, y, config)

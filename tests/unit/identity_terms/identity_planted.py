@@ -14,15 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy.linalg import hadamard
 from torch import nn
 
-from audit.checks.base import CheckContext, Predictions
-from audit.loaders.data import Dataset
-from audit.loaders.model import ModelRunner
-from audit.testing.hf import tiny_classifier, word_tokenizer
+from audit.checks.base import CheckContext
+from audit.testing.hf import raw_text_context, tiny_classifier, word_tokenizer
 from audit.tokenization import TextEncoder
 
 NEUTRAL = ["the", "a", "we", "saw", "people", "at", "market", "today", "and", "they", "talked"]
@@ -68,34 +65,9 @@ def token_context(
     table[vocab["[CLS]"]] = bias * 4
     for word, w in weights.items():
         table[vocab[word]] = w
-    runner = ModelRunner(
-        module=TokenScore(table, encoder.pad_id).eval(),
-        task="binary",
-        output="logits",
-        decision_threshold=0.5,
-        device="cpu",
-        n_classes=2,
-        input_dtype=torch.int64,
-    )
-    x = encoder.encode(list(texts)).ids
-    data = Dataset(
-        x=x,
-        y=np.asarray(y, dtype=np.int64),
-        sensitive=pd.DataFrame(index=range(len(texts))),
-        modality="text",
-        pad_id=encoder.pad_id,
-        classes=(0, 1),
-        texts=tuple(texts),
-        encoder=encoder,
-    )
-    proba = runner.predict_proba(x)
-    return CheckContext(
-        model=runner,
-        data=data,
-        predictions=Predictions(proba=proba, label=runner.decide(proba)),
-        config=config,
-        seed=seed,
-        min_group_size=min_group_size,
+    module = TokenScore(table, encoder.pad_id)
+    return raw_text_context(
+        module, encoder, texts, y, config, seed=seed, min_group_size=min_group_size
     )
 
 
