@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from audit.checks.circuits.evidence import CircuitsEvidence, ProbeCircuit
 from audit.plugin import CheckPlugin
 from audit.presentation import plots
@@ -12,6 +14,7 @@ from audit.presentation.format import fmt, fmt_ci
 from audit.presentation.view import (
     Cell,
     CheckSection,
+    Figure,
     SectionInput,
     figure,
     metrics_table,
@@ -79,14 +82,10 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             _probe(out, probe, inputs.metrics)
         if evidence.importance.size:
             out.figures.append(
-                figure(
-                    plots.heatmap(
-                        evidence.importance,
-                        title="importance for the task",
-                        xlabel="head",
-                        ylabel="layer",
-                        colorbar="loss increase (nats)",
-                    ),
+                _head_map(
+                    evidence.importance,
+                    title="importance for the task",
+                    colorbar="loss increase (nats)",
                     alt="Layer by head map of the loss increase when each head is ablated.",
                     caption="Each head's importance for the task: the mean increase of the true "
                     "label's cross-entropy when it is ablated (Michel et al. 2019).",
@@ -97,17 +96,23 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     return out
 
 
+def _head_map(
+    grid: np.ndarray, *, title: str, colorbar: str, alt: str, caption: str, center: float = 0.0
+) -> Figure:
+    """A layer x head heatmap figure (every map of this section has these axes)."""
+    svg = plots.heatmap(
+        grid, title=title, xlabel="head", ylabel="layer", colorbar=colorbar, center=center
+    )
+    return figure(svg, alt=alt, caption=caption)
+
+
 def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) -> None:
     if probe.ablation.size:
         out.figures.append(
-            figure(
-                plots.heatmap(
-                    probe.ablation,
-                    title="share of the effect removed",
-                    xlabel="head",
-                    ylabel="layer",
-                    colorbar="share removed",
-                ),
+            _head_map(
+                probe.ablation,
+                title="share of the effect removed",
+                colorbar="share removed",
                 alt=f"Layer by head map of the share of the effect of {probe.probe} removed "
                 "when each head is ablated alone.",
                 caption=f"Ablation effect of each head on “{probe.probe}” (effect "
@@ -116,15 +121,11 @@ def _probe(out: CheckSection, probe: ProbeCircuit, metrics: Sequence[Metric]) ->
         )
     if probe.attention.size:
         out.figures.append(
-            figure(
-                plots.heatmap(
-                    probe.attention,
-                    title="first-token attention enrichment",
-                    xlabel="head",
-                    ylabel="layer",
-                    colorbar="enrichment",
-                    center=1.0,
-                ),
+            _head_map(
+                probe.attention,
+                title="first-token attention enrichment",
+                colorbar="enrichment",
+                center=1.0,
                 alt=f"Layer by head map of attention enrichment on {probe.probe}.",
                 caption="Attention share (descriptive only: attention is not explanation).",
             )
