@@ -25,13 +25,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-
-import pytest
+from typing import TYPE_CHECKING
 
 from audit import registry
 from audit.plugin import CheckPlugin
 from audit.testing import properties
 from audit.testing.inputs import MODALITIES, TASKS, Inputs, make_inputs
+
+if TYPE_CHECKING:  # pytest is a test dependency: `audit.testing.hf` serves the text demo too
+    import pytest
 
 Property = Callable[[CheckPlugin, Inputs], None]
 
@@ -87,6 +89,8 @@ def parametrize_with_checks(
     checks: Iterable[str] | None = None,
 ) -> pytest.MarkDecorator:
     """`pytest.mark.parametrize("case", ...)` over `cases(checks)`, with readable ids."""
+    import pytest
+
     all_cases = list(cases(checks))
     return pytest.mark.parametrize("case", all_cases, ids=[c.id for c in all_cases])
 

@@ -52,7 +52,10 @@ def slow_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Tree:
-    """Every descendant of `root` seen while sampling, keyed by (pid, create time)."""
+    """Every descendant of `root` seen while sampling, keyed by (pid, create time), with its
+    latest command line: a child caught between fork and exec still shows its parent's
+    (`audit.cli`), so the first sample of a Dask worker need not say `multiprocessing.spawn`.
+    """
 
     def __init__(self, root: int) -> None:
         self.root = psutil.Process(root)
@@ -67,7 +70,7 @@ class Tree:
                 for child in self.root.children(recursive=True):
                     try:
                         key = (child.pid, child.create_time())
-                        self.seen.setdefault(key, " ".join(child.cmdline())[:120])
+                        self.seen[key] = " ".join(child.cmdline())[:120]
                     except psutil.Error:
                         continue
             except psutil.Error:
