@@ -235,7 +235,7 @@ def data_header(spec: AuditSpec) -> DataHeader:
             return DataHeader()
         for names, role in (
             ([spec.data.text], "text"),
-            ([spec.data.label], "label"),
+            ([spec.data.label_name()], "label"),
             (spec.data.sensitive, "sensitive"),
         ):
             require_columns(columns, names, role, path)
@@ -245,7 +245,7 @@ def data_header(spec: AuditSpec) -> DataHeader:
             return DataHeader()
         for names, role in (
             (spec.data.features or [], "features"),
-            ([spec.data.label], "label"),
+            ([spec.data.label_name()], "label"),
             (spec.data.sensitive, "sensitive"),
         ):
             require_columns(columns, names, role, path)

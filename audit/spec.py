@@ -28,6 +28,56 @@ from audit.strict import Strict
 from audit.validation import describe
 from audit.yamlio import YamlSyntaxError, load_yaml, to_plain
 
+Pair = Annotated[list[int], Field(min_length=2, max_length=2)]
+Size = int | Pair
+
+
+class Preprocessing(Strict):
+    """How an image model turns a decoded image (RGB, values in [0, 1]) into its input, as
+    torchvision's `Resize`, `CenterCrop` and `Normalize` would. The audit applies it inside the
+    model, so probes, corruptions and heatmaps work on the raw image's pixels."""
+
+    resize: Size | None = Field(
+        None,
+        description="An int: the shorter side to this many pixels, keeping the aspect ratio "
+        "(torchvision `Resize(int)`); `[height, width]`: exactly that size. Unset: no resize.",
+    )
+    center_crop: Size | None = Field(
+        None, description="The centre `[height, width]` (an int: a square) kept after resizing."
+    )
+    mean: list[float] | None = Field(
+        None, min_length=1, max_length=3, description="Per-channel mean subtracted (Normalize)."
+    )
+    std: list[float] | None = Field(
+        None, min_length=1, max_length=3, description="Per-channel std divided by (Normalize)."
+    )
+    color: Literal["rgb", "bgr", "gray"] = Field(
+        "rgb", description="The channels the model reads: RGB, BGR, or one grey channel."
+    )
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = Field(
+        "bilinear", description="Resampling of the resize (antialiased, but for nearest)."
+    )
+
+    @field_validator("resize", "center_crop")
+    @classmethod
+    def _positive(cls, v: Size | None) -> Size | None:
+        sizes = (v,) if isinstance(v, int) else (v or ())
+        if any(s < 1 for s in sizes):
+            raise ValueError("sizes are positive pixel counts")
+        return v
+
+    @model_validator(mode="after")
+    def _normalize_pair(self) -> Preprocessing:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give `mean` and `std` together")
+        if self.mean is not None and self.std is not None:
+            channels = 1 if self.color == "gray" else 3
+            if {len(self.mean), len(self.std)} - {1, channels}:
+                raise ValueError(f"`mean` and `std` need 1 or {channels} values for `{self.color}`")
+            if any(s <= 0 for s in self.std):
+                raise ValueError("`std` values must be positive")
+        return self
+
 
 class ModelSpec(Strict):
     """The model under audit: give exactly one of `path` or `factory`."""
@@ -77,6 +127,12 @@ class ModelSpec(Strict):
         description="Binary only: predict class 1 when P(class 1) >= this threshold.",
     )
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where the model runs.")
+    preprocessing: Preprocessing | None = Field(
+        None,
+        description="Image files with an export/TorchScript/factory model (required there): "
+        "the model's resize, crop and normalization; `{}` when it takes the decoded image as "
+        "is. A Hugging Face vision folder's own `preprocessor_config.json` is used instead.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -104,14 +160,35 @@ class ModelSpec(Strict):
 
 class DataSpec(Strict):
     """The audit dataset: tabular `.csv`/`.parquet`, raw text in `.csv`/`.parquet`/`.jsonl`,
-    or `.npz` arrays for images and pre-tokenized text."""
+    image files (a folder per class, or a manifest), or `.npz` arrays for preprocessed images
+    and pre-tokenized text."""
 
     path: Path = Field(
         description="Tabular: `.csv` or `.parquet`; raw text (with `text`): `.csv`, `.parquet` "
-        "or `.jsonl`; image and pre-tokenized text: `.npz` holding `x`, the label array and one "
-        "array per sensitive attribute."
+        "or `.jsonl`; image files: a folder with one sub-folder of images per class, or (with "
+        "`image`) a `.csv`/`.parquet` manifest; preprocessed images and pre-tokenized text: "
+        "`.npz` holding `x`, the label array and one array per sensitive attribute."
     )
-    label: str = Field(description="The label column (tabular) or array name (`.npz`).")
+    label: str | None = Field(
+        None,
+        description="The label column (tabular, text, image manifest) or array name (`.npz`); "
+        "required but for an image folder, whose labels are its sub-folders.",
+    )
+    image: str | None = Field(
+        None,
+        description="Image files listed in a CSV/Parquet manifest (`path`): the column holding "
+        "each image's path, relative to `root`.",
+    )
+    root: Path | None = Field(
+        None,
+        description="Image manifest: the folder its paths are relative to (default: the "
+        "manifest's folder); no path may leave it.",
+    )
+    image_size: Pair | None = Field(
+        None,
+        description="Image files: `[height, width]` every image is resized to when decoded; "
+        "unset, all images must have one size. Probe regions are in these pixels.",
+    )
     text: str | None = Field(
         None,
         description="Text: the column of raw text; the model's tokenizer tokenizes it (with "
@@ -142,6 +219,24 @@ class DataSpec(Strict):
         description="Tabular: the labels of integer-coded feature columns (code i is the "
         "i-th label), so the report shows `Private`, not `2`.",
     )
+
+    def label_name(self) -> str:
+        """The label's column or array name (every layout but an image folder names one)."""
+        if self.label is None:
+            raise SpecError(
+                "the data names no label.",
+                where="data.label",
+                fix="set `data.label` to the label's column (or `.npz` array).",
+            )
+        return self.label
+
+    @model_validator(mode="after")
+    def _images_fields(self) -> DataSpec:
+        if self.root is not None and self.image is None:
+            raise ValueError("`root` goes with `image` (a manifest's path column)")
+        if self.image_size is not None and min(self.image_size) < 1:
+            raise ValueError("`image_size` is [height, width] in pixels")
+        return self
 
     @model_validator(mode="after")
     def _categories_are_features(self) -> DataSpec:

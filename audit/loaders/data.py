@@ -110,7 +110,7 @@ def require_arrays(arrays: Sequence[str], spec: DataSpec, path: Path) -> None:
     """The `.npz` holds `x`, the label and the sensitive arrays (also run on its member list)."""
     for name, role in [
         ("x", "inputs"),
-        (spec.label, "label"),
+        (spec.label_name(), "label"),
         *[(s, "sensitive") for s in spec.sensitive],
     ]:
         if name not in arrays:
@@ -190,12 +190,14 @@ def _load_tabular(spec: DataSpec, model: ModelSpec) -> Dataset:
         )
     columns = list(frame.columns)
     require_columns(columns, spec.features, "features", path)
-    require_columns(columns, [spec.label], "label", path)
+    require_columns(columns, [spec.label_name()], "label", path)
     require_columns(columns, spec.sensitive, "sensitive", path)
     if len(frame) == 0:
         raise DataError("the dataset has no rows.", where=str(path))
     x = _features(frame, spec.features, path)
-    y = _labels(frame[spec.label].to_numpy(), model.task, f"{path} column {spec.label!r}")
+    y = _labels(
+        frame[spec.label_name()].to_numpy(), model.task, f"{path} column {spec.label_name()!r}"
+    )
     for column, labels in spec.categories.items():
         _require_codes(x[:, spec.features.index(column)], column, labels, path)
     return Dataset(
@@ -262,13 +264,13 @@ def _load_npz(spec: DataSpec, model: ModelSpec) -> Dataset:
                 where=str(path),
             )
         x = x.astype(np.int64)
-    for name in [spec.label, *spec.sensitive]:
+    for name in [spec.label_name(), *spec.sensitive]:
         if content[name].shape != (n,):
             raise DataError(
                 f"array {name!r} must be 1-D with {n} rows, got {content[name].shape}.",
                 where=str(path),
             )
-    y = _labels(content[spec.label], model.task, f"{path} array {spec.label!r}")
+    y = _labels(content[spec.label_name()], model.task, f"{path} array {spec.label_name()!r}")
     sensitive = pd.DataFrame({s: content[s] for s in spec.sensitive})
     return Dataset(
         x=x,
@@ -324,12 +326,14 @@ def _load_text(spec: DataSpec, model: ModelSpec) -> Dataset:
     frame = _read_frame(path, text=True)
     columns = list(frame.columns)
     require_columns(columns, [column], "text", path)
-    require_columns(columns, [spec.label], "label", path)
+    require_columns(columns, [spec.label_name()], "label", path)
     require_columns(columns, spec.sensitive, "sensitive", path)
     if len(frame) == 0:
         raise DataError("the dataset has no rows.", where=str(path))
     texts = _texts(frame, column, path)
-    y = _labels(frame[spec.label].to_numpy(), model.task, f"{path} column {spec.label!r}")
+    y = _labels(
+        frame[spec.label_name()].to_numpy(), model.task, f"{path} column {spec.label_name()!r}"
+    )
     encoder = text_encoder(spec, model)
     if "pad_id" in spec.model_fields_set and spec.pad_id != encoder.pad_id:
         raise DataError(
