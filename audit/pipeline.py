@@ -32,8 +32,10 @@ from audit.ledger import (
     history_evidence,
     regression_metrics,
 )
-from audit.loaders.data import Dataset, load_dataset
+from audit.loaders.data import Dataset, data_sha256, load_dataset
+from audit.loaders.images import require_readable_share
 from audit.loaders.model import ModelRunner, load_runner, model_provenance
+from audit.loaders.preprocess import preprocessing_sha256
 from audit.policy import Policy, judge, load_policy
 from audit.policy.crosswalk import framework_mapping
 from audit.policy.gate import junit_xml, summary_markdown
@@ -108,17 +110,23 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
     signer = load_signer(spec.signing)
     with progress.stage("Loading the data"):
         data = load_dataset(spec.data, spec.model)
+    if data.unreadable:
+        require_readable_share(
+            data.unreadable, data.listed, pol.defaults.max_unreadable_share, str(spec.data.path)
+        )
     preflight(spec, data)
     with progress.stage("Loading the model"):
         runner = load_runner(spec.model, data)
     hashes = {
         **model_provenance(spec.model),
-        "data": sha256_file(spec.data.path),
+        "data": data_sha256(spec.data, spec.model),
         "spec": sha256_file(path),
         "policy": pol.sha256,
     }
     if data.encoder is not None:
         hashes.setdefault("tokenizer", data.encoder.sha256)
+    if (preprocess := runner.preprocess) is not None:
+        hashes["preprocessing"] = preprocessing_sha256(preprocess.describe())
     return Loaded(
         spec=spec,
         spec_path=path,
@@ -267,9 +275,11 @@ def _model_info(loaded: Loaded) -> dict[str, Any]:
         "classes": loaded.runner.n_classes,
         "decision_threshold": spec.model.decision_threshold,
     }
-    for key in ("model_config", "model_weights", "tokenizer"):
+    for key in ("model_config", "model_weights", "tokenizer", "preprocessing"):
         if key in hashes:
             info[f"{key.removeprefix('model_')}_sha256"] = hashes[key]
+    if (preprocess := loaded.runner.preprocess) is not None:
+        info["preprocessing"] = preprocess.describe()
     return info
 
 
@@ -284,6 +294,14 @@ def _data_info(loaded: Loaded) -> dict[str, Any]:
         "sensitive": list(spec.data.sensitive),
         "positive_rate": float(np.mean(data.y == 1)),
     }
+    if data.listed:
+        info |= {
+            "images_listed": data.listed,
+            "image_size": list(data.x.shape[-2:]),
+            "unreadable_files": [{"path": u.path, "reason": u.reason} for u in data.unreadable],
+        }
+        if data.class_names:
+            info["class_names"] = list(data.class_names)
     if data.encoder is not None:
         info |= {
             "text_column": spec.data.text,

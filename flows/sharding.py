@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from audit.checks.rows import cut, resolve
 from audit.errors import SpecError
-from audit.loaders.data import Dataset, load_dataset
+from audit.loaders.data import Dataset, data_sha256, load_dataset
 from audit.loaders.model import ModelRunner, load_runner, model_sha256
 from audit.spec import AuditSpec, RunnerSpec, load_spec, sha256_file
 
@@ -103,7 +103,7 @@ def _cache_key(spec_path: str, hashes: Mapping[str, str]) -> tuple[str, ...]:
 def _verify(spec: AuditSpec, spec_path: str, hashes: Mapping[str, str]) -> None:
     actual = {
         "spec": sha256_file(Path(spec_path)),
-        "data": sha256_file(spec.data.path),
+        "data": data_sha256(spec.data, spec.model),
         "model": model_sha256(spec.model),
     }
     for what, now in actual.items():

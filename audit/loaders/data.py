@@ -10,13 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from audit.errors import DataError
-from audit.spec import DataSpec, ModelSpec
+from audit.loaders.images import (
+    ImageFiles,
+    Unreadable,
+    check_files,
+    files_sha256,
+    list_folder,
+    list_manifest,
+)
+from audit.spec import DataSpec, ModelSpec, sha256_file
 from audit.tokenization import TextEncoder
 
 
@@ -38,6 +46,16 @@ class Dataset:
     truncated: int = 0
     # tabular: labels of integer-coded feature columns (`data.categories`), for the report
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # image files: `x` is an `ImageFiles` (rows decoded on indexing, RGB in [0, 1]); the files
+    # listed, those left out as unreadable, and the class names of an image folder
+    listed: int = 0
+    unreadable: tuple[Unreadable, ...] = ()
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def value_bounds(self) -> tuple[float, float] | None:
+        """The inputs' value range when known without a scan: decoded pixels are in [0, 1]."""
+        return (0.0, 1.0) if isinstance(self.x, ImageFiles) else None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -356,8 +374,75 @@ def _load_text(spec: DataSpec, model: ModelSpec) -> Dataset:
     )
 
 
+def _load_image_files(spec: DataSpec, model: ModelSpec) -> Dataset:
+    """Image files from a folder per class or a manifest, checked once and decoded lazily."""
+    path = spec.path
+    if spec.image is None:
+        if spec.label is not None:
+            raise DataError(
+                "an image folder's labels are its sub-folders; `data.label` names nothing here.",
+                where="data.label",
+                fix="remove `data.label`, or list the images in a manifest (`data.image`).",
+            )
+        listed = list_folder(path, spec.sensitive)
+        paths, raw_labels, sensitive, root = (
+            listed.paths,
+            listed.labels,
+            listed.sensitive,
+            path,
+        )
+        names: tuple[str, ...] = listed.class_names
+        label_where = f"{path} (sub-folders)"
+    else:
+        frame = _read_frame(path)
+        columns = list(frame.columns)
+        require_columns(columns, [spec.image], "image", path)
+        require_columns(columns, [spec.label_name()], "label", path)
+        require_columns(columns, spec.sensitive, "sensitive", path)
+        if len(frame) == 0:
+            raise DataError("the manifest has no rows.", where=str(path))
+        root = spec.root if spec.root is not None else path.parent
+        paths = list_manifest(frame, spec.image, root, str(path))
+        raw_labels = frame[spec.label_name()].to_numpy()
+        sensitive = frame[spec.sensitive]
+        names, label_where = (), f"{path} column {spec.label_name()!r}"
+    checked = check_files(paths, spec.image_size, root, str(path))
+    keep = checked.keep
+    y = _labels(raw_labels[keep], model.task, label_where)
+    files = ImageFiles(tuple(paths[i] for i in keep), checked.size, spec.image_size is not None)
+    return Dataset(
+        x=cast(np.ndarray, files),  # array-like: rows decode on indexing (audit.loaders.images)
+        y=y,
+        sensitive=sensitive.iloc[keep].reset_index(drop=True),
+        modality="image",
+        classes=tuple(sorted(set(y.tolist()))),
+        listed=len(paths),
+        unreadable=checked.unreadable,
+        class_names=names,
+    )
+
+
+def is_image_files(spec: DataSpec, model: ModelSpec) -> bool:
+    """Image files (a folder per class, or a manifest) rather than one `.npz`."""
+    return model.modality == "image" and (spec.image is not None or spec.path.is_dir())
+
+
+def data_sha256(spec: DataSpec, model: ModelSpec) -> str:
+    """The data's provenance hash: the file's sha256, or for image files one hash over the
+    manifest and every listed image (unreadable ones too: they are part of what was given)."""
+    if not is_image_files(spec, model):
+        return sha256_file(spec.path)
+    if spec.image is None:
+        return files_sha256(spec.path, list_folder(spec.path, ()).paths)
+    root = spec.root if spec.root is not None else spec.path.parent
+    paths = list_manifest(_read_frame(spec.path), spec.image, root, str(spec.path))
+    return files_sha256(root, paths, sha256_file(spec.path))
+
+
 def load_dataset(spec: DataSpec, model: ModelSpec) -> Dataset:
     """Read the data the spec names and check it fits the model's task and modality."""
+    if is_image_files(spec, model):
+        return _load_image_files(spec, model)
     if not spec.path.is_file():
         raise DataError("data file not found.", where=str(spec.path), fix="check `data.path`.")
     if spec.text is not None:

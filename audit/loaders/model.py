@@ -31,7 +31,9 @@ from torch import nn
 from audit.errors import ModelError
 from audit.loaders.data import Dataset
 from audit.loaders.huggingface import HFTextClassifier
-from audit.spec import ModelSpec, sha256_file
+from audit.loaders.images import ImageFiles
+from audit.loaders.preprocess import Preprocess, Preprocessed
+from audit.spec import ModelSpec, Preprocessing, sha256_file
 
 _GUARD = re.compile(
     r"size\(\)\[0\]\s*==\s*(\d+)|Expected input at .*?shape\[0\] to be equal to (\d+)"
@@ -271,6 +273,11 @@ class ModelRunner:
     trim_padding: bool = False  # the module accepts any sequence length
 
     @property
+    def preprocess(self) -> Preprocess | None:
+        """Image files: the model's own preprocessing, run inside the module on raw pixels."""
+        return self.module.preprocess if isinstance(self.module, Preprocessed) else None
+
+    @property
     def takes_mask(self) -> bool:
         """The module takes (input_ids, attention_mask): declared so, or a Hugging Face
         classifier (which otherwise builds the mask from the padding id itself)."""
@@ -473,11 +480,44 @@ def make_runner(
     )
 
 
+def image_preprocessing(spec: ModelSpec) -> Preprocessing:
+    """How the model under an image-file audit reads a decoded image: a Hugging Face vision
+    folder's own (`preprocessor_config.json`), else the spec's declaration, required: guessing
+    an ImageNet model's normalization would audit a model that never runs that way."""
+    if spec.source_format() == "huggingface":
+        from audit.loaders.huggingface import preprocessing_of
+
+        if spec.preprocessing is not None:
+            raise ModelError(
+                "a Hugging Face vision folder carries its own preprocessing "
+                "(preprocessor_config.json).",
+                where="model.preprocessing",
+                fix="remove `model.preprocessing`, or change the folder's image processor.",
+            )
+        assert spec.path is not None  # a huggingface route has a path
+        return preprocessing_of(spec.path)
+    if spec.preprocessing is None:
+        raise ModelError(
+            "image files need the model's preprocessing: how a decoded image (RGB in [0, 1]) "
+            "becomes the model's input.",
+            where="model.preprocessing",
+            fix="declare it, e.g. `{resize: 256, center_crop: 224, mean: [0.485, 0.456, "
+            "0.406], std: [0.229, 0.224, 0.225]}` for a torchvision ImageNet model, or `{}` "
+            "when the model takes the decoded image as it is.",
+        )
+    return spec.preprocessing
+
+
 def load_runner(spec: ModelSpec, data: Dataset) -> ModelRunner:
-    """Load the spec's model and wrap it for the loaded data (its padding, its lengths)."""
+    """Load the spec's model and wrap it for the loaded data (its padding, its lengths; for
+    image files, the model's own preprocessing in front of it)."""
+    module = load_module(spec)
+    if isinstance(data.x, ImageFiles):
+        preprocess = Preprocess(image_preprocessing(spec), data.x.size).to(spec.device)
+        module = Preprocessed(module, preprocess)
     return make_runner(
         spec,
-        load_module(spec),
+        module,
         data.x,
         pad_id=data.pad_id,
         variable_length=data.encoder is not None,

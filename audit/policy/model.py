@@ -99,6 +99,15 @@ class Defaults(_Strict):
             "Benjamini-Yekutieli intervals) or none. See docs/methods.md."
         ),
     )
+    max_unreadable_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Image files: the largest share of listed files that may be unreadable; those are "
+            "left out and named in the report, more make the audit an error."
+        ),
+    )
     small_groups: SmallGroups = Field(
         SmallGroups(),
         description=(

@@ -66,7 +66,7 @@ class RobustnessCheck:
             elif modality == "image":
                 found, ev = image.measure_image(ctx, sample)
                 space = image.attack_space(
-                    image.value_range(ctx.data.x), ctx.model.as_tensor(sample.x[:1])
+                    image.data_bounds(ctx.data), ctx.model.as_tensor(sample.x[:1])
                 )
             elif modality == "text" and ctx.data.texts is not None and ctx.data.encoder is not None:
                 found, ev, text_notes = raw_text.measure_raw_text(ctx, sample)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from audit.checks.base import CheckContext
+from audit.loaders.data import Dataset
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
@@ -122,6 +123,12 @@ def value_range(x: np.ndarray) -> tuple[float, float]:
     """The data's value range; a constant dataset gets a unit range to avoid dividing by 0."""
     lo, hi = float(x.min()), float(x.max())
     return lo, (hi if hi > lo else lo + 1.0)
+
+
+def data_bounds(data: Dataset) -> tuple[float, float]:
+    """The range corruptions and attacks stay in: decoded image files' [0, 1] (known without
+    reading every file), else the preprocessed `.npz` images' own range."""
+    return data.value_bounds or value_range(data.x)
 
 
 def attack_space(bounds: tuple[float, float], like: torch.Tensor) -> AttackSpace:
@@ -240,7 +247,7 @@ def measure_image(
 
     Evidence keeps one flipped image per family, at the lowest severity that flips one.
     """
-    bounds = value_range(ctx.data.x)
+    bounds = data_bounds(ctx.data)
     batch = ctx.config.batch_size
     parts = ctx.map_rows(
         corrupt_slice,

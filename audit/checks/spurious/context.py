@@ -157,8 +157,11 @@ def _method_config(ctx: CheckContext, cfg: SpuriousSpec, method: str) -> MethodC
     if ctx.data.modality == "tabular":
         baseline = np.median(x, axis=0).astype(np.float32)
     elif ctx.data.modality == "image":
-        baseline = x.min(axis=(0, 2, 3)).astype(np.float32)[:, None, None]
         _, ch, h, w = x.shape
+        # black: decoded image files start at 0; preprocessed `.npz` images at their minimum
+        bounds = ctx.data.value_bounds
+        low = np.full(ch, bounds[0]) if bounds else x.min(axis=(0, 2, 3))
+        baseline = low.astype(np.float32)[:, None, None]
         side = 2 if min(h, w) >= 8 else 1
         window = (ch, side, side)
         grid = (np.arange(h)[:, None] // side) * (-(-w // side)) + np.arange(w)[None, :] // side

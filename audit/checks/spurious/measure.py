@@ -350,7 +350,7 @@ def _mask_attribution(
     before = sample.pred[v.rows]
     order = np.argsort(~(after != before), kind="stable")[: cfg.examples]
     vocab = probes.read_vocab(cfg.vocab) if sample.modality == "text" else None
-    region = list(probe.region) if isinstance(probe, PatchProbe) else None
+    region = probe.pixels(*sample.x.shape[-2:]) if isinstance(probe, PatchProbe) else None
     for i in order:
         if v.texts is not None and v.word_ids is not None:
             out.examples.append(

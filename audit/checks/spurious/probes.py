@@ -49,9 +49,8 @@ class Variants:
 # ---------------------------------------------------------------- images
 
 
-def _patch_content(probe: PatchProbe, channels: int) -> np.ndarray:
+def _patch_content(probe: PatchProbe, channels: int, h: int, w: int) -> np.ndarray:
     """(C, h, w) artifact content from a constant value or a .npy pattern."""
-    _, _, h, w = probe.region
     if probe.pattern is None:  # the spec model requires exactly one of `value` and `pattern`
         return np.full((channels, h, w), probe.value, dtype=np.float32)
     try:
@@ -114,12 +113,13 @@ def carries_patch(x: np.ndarray, region: list[int], content: np.ndarray) -> np.n
 def image_variants(probe: PatchProbe, x: np.ndarray, k: int, rng: np.random.Generator) -> Variants:
     """Insert on rows without the artifact, remove on rows with it; nulls for each."""
     _, ch, height, width = x.shape
-    r, c, h, w = probe.region
     probe.check_fits(height, width, "checks.spurious.probes.region")
-    content = _patch_content(probe, ch)
+    region = probe.pixels(height, width)
+    r, c, h, w = region
+    content = _patch_content(probe, ch, h, w)
     lo, hi = float(x.min()), float(x.max())
-    carrier = carries_patch(x, probe.region, content)
-    positions = _other_positions((height, width), probe.region, k, rng)
+    carrier = carries_patch(x, region, content)
+    positions = _other_positions((height, width), region, k, rng)
     flat_mask = region_mask((height, width), r, c, h, w).ravel()
     null_masks = [region_mask((height, width), pr, pc, h, w).ravel() for pr, pc in positions]
 

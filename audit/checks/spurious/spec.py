@@ -36,8 +36,15 @@ class PatchProbe(Strict):
     """Image: an artifact in a rectangle; give exactly one of `value` or `pattern`."""
 
     type: Literal["patch"] = Field(description="`patch`.")
-    region: Annotated[list[int], Field(min_length=4, max_length=4)] = Field(
-        description="[row, col, height, width] in pixels; must fit the data's images."
+    region: Annotated[list[int], Field(min_length=4, max_length=4)] | None = Field(
+        None,
+        description="[row, col, height, width] in pixels of the image as decoded (image files: "
+        "before the model's preprocessing); must fit the data's images.",
+    )
+    fraction: Annotated[list[float], Field(min_length=4, max_length=4)] | None = Field(
+        None,
+        description="Or [top, left, height, width] as fractions of the image's height and "
+        "width (0 to 1), for images of any size.",
     )
     value: float | None = Field(None, description="Fill the region with this value.")
     pattern: Path | None = Field(
@@ -47,12 +54,26 @@ class PatchProbe(Strict):
     name: str | None = Field(None, description=_NAME)
     target: int | None = Field(None, description=_TARGET)
 
+    def pixels(self, height: int, width: int) -> list[int]:
+        """The region in pixels of an image this size: `region`, or `fraction` rounded (at
+        least one pixel each way)."""
+        if self.region is not None:
+            return list(self.region)
+        assert self.fraction is not None  # exactly one is given
+        top, left, h, w = self.fraction
+        return [
+            round(top * height),
+            round(left * width),
+            max(1, round(h * height)),
+            max(1, round(w * width)),
+        ]
+
     def check_fits(self, height: int, width: int, where: str) -> None:
         """Raise a SpecError naming `where` unless the region fits an image of this size."""
-        r, c, h, w = self.region
+        r, c, h, w = region = self.pixels(height, width)
         if r + h > height or c + w > width:
             raise SpecError(
-                _PROBE_OUTSIDE.format(self.region, height, width),
+                _PROBE_OUTSIDE.format(region, height, width),
                 where=where,
                 fix=_PROBE_OUTSIDE_FIX.format(height, width),
             )
@@ -61,8 +82,22 @@ class PatchProbe(Strict):
     def _content(self) -> PatchProbe:
         if (self.value is None) == (self.pattern is None):
             raise ValueError("give exactly one of `value` or `pattern` (a .npy file)")
-        if self.region[2] <= 0 or self.region[3] <= 0 or min(self.region[:2]) < 0:
+        if (self.region is None) == (self.fraction is None):
+            raise ValueError("give exactly one of `region` (pixels) or `fraction`")
+        if self.region is not None and (
+            self.region[2] <= 0 or self.region[3] <= 0 or min(self.region[:2]) < 0
+        ):
             raise ValueError("region is [row, col, height, width] with row, col >= 0 and size > 0")
+        if self.fraction is not None and (
+            min(self.fraction) < 0
+            or min(self.fraction[2:]) <= 0
+            or self.fraction[0] + self.fraction[2] > 1
+            or self.fraction[1] + self.fraction[3] > 1
+        ):
+            raise ValueError(
+                "fraction is [top, left, height, width], each 0 to 1, with a size > 0 and "
+                "top + height, left + width at most 1"
+            )
         return self
 
 
@@ -108,7 +143,9 @@ def probe_name(probe: AnyProbe) -> str:
     if isinstance(probe, FeatureProbe):
         return probe.feature
     if isinstance(probe, PatchProbe):
-        return "patch@" + ",".join(map(str, probe.region))
+        if probe.region is not None:
+            return "patch@" + ",".join(map(str, probe.region))
+        return "patch@" + ",".join(f"{f:g}" for f in probe.fraction or ())
     if isinstance(probe, PhraseProbe):
         return probe.text.strip()
     return "tokens:" + ",".join(map(str, probe.tokens))
