@@ -16,7 +16,8 @@ model once to find its embedding):
    pickle-based `pytorch_model.bin` or a config asking for remote code is refused here);
    the data's names, from the CSV header, the Parquet schema, a JSONL file's first record or
    the `.npz` member list only: features (or the text column), label and sensitive columns,
-   and the shape in `x.npy`'s header;
+   and the shape in `x.npy`'s header; for image files the folder, or the manifest's columns,
+   and the model's preprocessing (declared, or its Hugging Face image processor's config);
 4. each enabled check's own cross-checks against the spec and that header
    (`CheckPlugin.preflight_spec`; e.g. spurious: probe features and regions, the attribution
    method against the model format and the token embedding it needs).
@@ -37,7 +38,12 @@ import numpy as np
 
 from audit import registry
 from audit.errors import DataError, PolicyError, ReportError, SpecError
-from audit.loaders.data import require_arrays, require_columns, require_unique_columns
+from audit.loaders.data import (
+    is_image_files,
+    require_arrays,
+    require_columns,
+    require_unique_columns,
+)
 from audit.plugin import DataHeader
 from audit.policy import Policy, lint, load_policy
 from audit.policy.load import resolve_ref
@@ -224,10 +230,37 @@ def _npz_members(path: Path) -> tuple[list[str], tuple[int, ...] | None] | None:
         return None
 
 
+def _image_files_header(spec: AuditSpec) -> DataHeader:
+    """Image files: the folder exists, or the manifest names its columns (no image is opened;
+    the loader checks every file, before the model loads)."""
+    path = spec.data.path
+    if spec.data.image is None:
+        if not path.is_dir():
+            raise DataError(
+                "image folder not found.",
+                where=str(path),
+                fix="check `data.path`, or name a manifest's path column with `data.image`.",
+            )
+        return DataHeader()
+    if not path.is_file():
+        raise DataError(NO_DATA, where=str(path), fix="check `data.path`.")
+    if (columns := _header(path)) is None:
+        return DataHeader()
+    for names, role in (
+        ([spec.data.image], "image"),
+        ([spec.data.label_name()], "label"),
+        (spec.data.sensitive, "sensitive"),
+    ):
+        require_columns(columns, names, role, path)
+    return DataHeader(columns=tuple(columns))
+
+
 def data_header(spec: AuditSpec) -> DataHeader:
     """The spec's names against the data's header or member list; the rows are not read.
     Returns what was learnt, for the checks' own preflight."""
     path = spec.data.path
+    if is_image_files(spec.data, spec.model):
+        return _image_files_header(spec)
     if not path.is_file():
         raise DataError(NO_DATA, where=str(path), fix="check `data.path`.")
     if spec.data.text is not None:
@@ -266,6 +299,10 @@ def model_files(spec: AuditSpec) -> None:
 
         assert spec.model.path is not None
         check_folder(spec.model.path)
+    if is_image_files(spec.data, spec.model):
+        from audit.loaders.model import image_preprocessing  # torch: an image audit needs it
+
+        image_preprocessing(spec.model)
     tokenizer = spec.data.tokenizer
     if tokenizer is not None and not (tokenizer / "tokenizer.json").is_file():
         raise DataError(

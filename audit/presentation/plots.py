@@ -352,3 +352,24 @@ def image_grid(pairs: Sequence[ImagePair], *, per_row: int = 3) -> str:
                         )
                     )
         return _svg(fig)
+
+
+def group_thumbnails(groups: Sequence[tuple[str, np.ndarray]], *, title: str) -> str:
+    """One row of example images per group: (label, (k, h, w, 3) uint8 thumbnails) each."""
+    cols = max((len(images) for _, images in groups), default=1)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(0.9 * cols + 1.2, 0.95 * max(1, len(groups)) + 0.3))
+        axes = fig.subplots(max(1, len(groups)), cols, squeeze=False)
+        for row, (label, images) in zip(axes, groups, strict=False):
+            for k, ax in enumerate(row):
+                ax.set_axis_off()
+                if k < len(images):
+                    ax.imshow(images[k], interpolation="nearest")
+            row[0].set_axis_on()
+            row[0].set_xticks([])
+            row[0].set_yticks([])
+            row[0].set_ylabel(
+                plot_label(label, 18), fontsize=6, rotation=0, ha="right", va="center"
+            )
+        fig.suptitle(plot_label(title), fontsize=7)
+        return _svg(fig)

@@ -311,8 +311,29 @@ def summary(result: AuditResult, model: str) -> dict[str, Any]:
     }
 
 
-def _pairs(mapping: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(str(k), clip(str(v), 400)) for k, v in mapping.items()]
+def _pairs(mapping: Mapping[str, Any], *, leave_out: Sequence[str] = ()) -> list[tuple[str, str]]:
+    return [(str(k), clip(_plain(v), 400)) for k, v in mapping.items() if k not in leave_out]
+
+
+def _plain(value: Any) -> str:
+    """A value as a reader sees it: a mapping as `key value; ...`, a list joined by commas."""
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _unreadable(data_info: Mapping[str, Any]) -> Table | None:
+    """Image files left out of the audit because they could not be read, each with why."""
+    files = data_info.get("unreadable_files") or []
+    if not files:
+        return None
+    return table(
+        f"{plural(len(files), 'image file')} left out: they could not be read",
+        ["File", "Why"],
+        [(Cell(str(f.get("path"))), Cell(str(f.get("reason")))) for f in files],
+    )
 
 
 def _number(value: Any) -> str:
@@ -456,7 +477,8 @@ def build_context(result: AuditResult, *, signer: str) -> dict[str, Any]:
         ],
         "versions": _pairs(result.provenance.versions),
         "model_info": _pairs(result.model_info),
-        "data_info": _pairs(result.data_info),
+        "data_info": _pairs(result.data_info, leave_out=["unreadable_files"]),
+        "unreadable": _unreadable(result.data_info),
         "spec_text": result.spec_text,
         "policy_text": result.policy.text,
         "history": _history(result.evidence, settings(result).confidence_pct),

@@ -13,10 +13,11 @@ ratios leave them out, and then each is declared by an `excluded_share` metric.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Unpack
 
 import numpy as np
+from PIL import Image
 
 from audit.checks.base import CheckContext, CheckOutput
 from audit.checks.bias._bootstrap import Intervals, Target, bootstrap_intervals
@@ -41,11 +42,12 @@ from audit.checks.bias._rates import (
     to_scope,
 )
 from audit.checks.bias._sentences import sentences
-from audit.checks.bias.evidence import BiasEvidence
+from audit.checks.bias.evidence import BiasEvidence, GroupImages
 from audit.checks.bias.spec import BiasSpec
 from audit.errors import DataError, SpecError
 from audit.records import EXCLUDED_SHARE, IntervalBasis, Metric, PowerBasis, SubjectKeys
 from audit.stats import wilson_interval
+from audit.streams import stream
 
 CHECK = "bias"
 UNKNOWN_COUNT = "unknown_count"
@@ -225,6 +227,10 @@ def _group_metrics(
     return out
 
 
+_EXAMPLE_GROUPS = 8  # groups shown per feature
+_EXAMPLES_PER_GROUP = 4
+
+
 class BiasCheck:
     """Fairness across groups: fairlearn's rates and aggregates with honest intervals."""
 
@@ -255,10 +261,44 @@ class BiasCheck:
             max_intersection_groups=config.max_intersection_groups,
         )
         metrics = _measure(part, y, y_pred, proba, setting, np.random.default_rng(ctx.seed))
-        return CheckOutput(
-            metrics=tuple(metrics),
-            evidence=_evidence(metrics, setting, part),
-        )
+        evidence = _evidence(metrics, setting, part)
+        if ctx.data.modality == "image":
+            evidence = replace(evidence, examples=_group_images(ctx, part))
+        return CheckOutput(metrics=tuple(metrics), evidence=evidence)
+
+
+def _group_images(ctx: CheckContext, part: Partition) -> GroupImages:
+    """A few seeded images per group of each sensitive feature, as small uint8 thumbnails
+    (own random stream: the metrics' draws are untouched)."""
+    out = []
+    raw = ctx.data.value_bounds is not None
+    for feature in part.features:
+        rng = stream(ctx.seed, "bias", "examples", feature.name)
+        groups = []
+        for code, label in enumerate(feature.labels[:_EXAMPLE_GROUPS]):
+            rows = np.flatnonzero(feature.codes == code)
+            if len(rows):
+                picked = np.sort(
+                    rng.choice(rows, min(_EXAMPLES_PER_GROUP, len(rows)), replace=False)
+                )
+                groups.append((label, thumbnails(ctx.data.x[picked], raw)))
+        out.append((feature.name, tuple(groups)))
+    return tuple(out)
+
+
+def thumbnails(images: np.ndarray, raw: bool, side: int = 64) -> np.ndarray:
+    """(k, C, H, W) images as (k, h, w, 3) uint8, the longer side at most `side`. Decoded
+    image files (`raw`) are in [0, 1]; a preprocessed `.npz` image is stretched to its range."""
+    out = []
+    for image in np.asarray(images, dtype=np.float32):
+        if not raw:
+            lo, hi = float(image.min()), float(image.max())
+            image = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+        pixels = (np.clip(image, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+        picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        picture.thumbnail((side, side), Image.Resampling.LANCZOS)
+        out.append(np.asarray(picture.convert("RGB")))
+    return np.stack(out)
 
 
 def _measure(

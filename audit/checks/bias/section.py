@@ -127,6 +127,15 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
     section.tables.extend(_left_out_and_unknown(metrics, inputs.evidence))
     if isinstance(inputs.evidence, BiasEvidence):
         section.sentences.extend(inputs.evidence.sentences)
+        for feature, shown in inputs.evidence.examples:
+            section.figures.append(
+                figure(
+                    plots.group_thumbnails(shown, title=f"Example images per {feature} group"),
+                    f"A few images of each {feature} group",
+                    f"A few images of each {feature} group, drawn at random (seeded): what the "
+                    "model was shown for each group. Examples, not evidence of a disparity.",
+                )
+            )
     return section
 
 
