@@ -275,7 +275,7 @@ def _model_info(loaded: Loaded) -> dict[str, Any]:
         "classes": loaded.runner.n_classes,
         "decision_threshold": spec.model.decision_threshold,
     }
-    for key in ("model_config", "model_weights", "tokenizer", "preprocessing"):
+    for key in ("model_config", "model_weights", "tokenizer", "preprocessor", "preprocessing"):
         if key in hashes:
             info[f"{key.removeprefix('model_')}_sha256"] = hashes[key]
     if (preprocess := loaded.runner.preprocess) is not None:

@@ -292,13 +292,13 @@ def data_header(spec: AuditSpec) -> DataHeader:
 
 
 def model_files(spec: AuditSpec) -> None:
-    """A Hugging Face folder's files and config, and a text tokenizer folder, without loading
-    any weights."""
+    """A Hugging Face folder's files, config and tokenizer or image preprocessing, and a text
+    tokenizer folder, without loading any weights."""
     if spec.model.source_format() == "huggingface":
         from audit.loaders.huggingface import check_folder  # torch: only for such a model
 
         assert spec.model.path is not None
-        check_folder(spec.model.path)
+        check_folder(spec.model.path, spec.model.modality)
     if is_image_files(spec.data, spec.model):
         from audit.loaders.model import image_preprocessing  # torch: an image audit needs it
 

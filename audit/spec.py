@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -434,8 +435,10 @@ def _resolve_paths(spec: AuditSpec, file: Path) -> AuditSpec:
         update={s: getattr(spec, s).model_copy(update=u) for s, u in updates.items()}
     )
     if "modality" not in out.model.model_fields_set and out.model.source_format() == "huggingface":
-        # a Hugging Face folder of a sequence classifier reads text (docs/contract.md, section 2)
-        out = out.model_copy(update={"model": out.model.model_copy(update={"modality": "text"})})
+        # a Hugging Face folder reads what its architecture says (docs/contract.md, 3a and 3b)
+        assert out.model.path is not None  # the huggingface route has a path
+        modality = _huggingface_modality(out.model.path)
+        out = out.model_copy(update={"model": out.model.model_copy(update={"modality": modality})})
     sections = {
         name: plugins()[name].resolve_paths(config, _check_resolver(name, base, file))
         for name, config in out.checks.enabled().items()
@@ -470,6 +473,19 @@ def load_spec(path: str | Path) -> AuditSpec:
         where = f"{file}:{exc.line}:{exc.col}" if exc.line else str(file)
         raise SpecError(str(exc), where=where, fix="correct the YAML syntax.") from None
     return parse_spec(to_plain(root), file=file, root=root)
+
+
+def _huggingface_modality(folder: Path) -> str:
+    """`image` for a folder whose config names an image classifier, else `text` (an unreadable
+    config is the model loader's to report, with its reason)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "text"
+    architectures = config.get("architectures") if isinstance(config, dict) else None
+    if any(str(a).endswith("ForImageClassification") for a in architectures or ()):
+        return "image"
+    return "text"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

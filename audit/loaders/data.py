@@ -455,7 +455,7 @@ def load_dataset(spec: DataSpec, model: ModelSpec) -> Dataset:
         return _load_text(spec, model)
     if model.modality == "tabular":
         return _load_tabular(spec, model)
-    if model.source_format() == "huggingface":
+    if model.source_format() == "huggingface" and model.modality == "text":
         raise DataError(
             "a Hugging Face text model reads raw text: name the text column.",
             where="data.text",

@@ -168,7 +168,7 @@ def model_provenance(spec: ModelSpec) -> dict[str, str]:
             "model": parts["folder"],
             "model_config": parts["config"],
             "model_weights": parts["weights"],
-            "tokenizer": parts["tokenizer"],
+            **{key: parts[key] for key in ("tokenizer", "preprocessor") if key in parts},
         }
     if spec.path is not None:
         return {"model": sha256_file(spec.path)}
@@ -194,10 +194,13 @@ def load_module(spec: ModelSpec) -> nn.Module:
     if route == "factory":
         module = _load_factory(spec, device)
     elif route == "huggingface":
-        from audit.loaders.huggingface import load_classifier
+        from audit.loaders.huggingface import load_classifier, load_image_classifier
 
         assert spec.path is not None
-        module = load_classifier(spec.path, device)
+        if spec.modality == "image":  # its preprocessing goes in front in `load_runner`
+            module = load_image_classifier(spec.path, device)
+        else:
+            module = load_classifier(spec.path, device)
     else:
         path = spec.path
         assert path is not None  # guaranteed by ModelSpec
