@@ -14,12 +14,13 @@ from audit.fsio import write_atomic
 from audit.spec import sha256_file
 
 
-def cache_key(seed: int, *sources: Path) -> str:
-    """A folder key from the demo's source files, the seed and the torch version."""
+def cache_key(seed: int, *sources: Path, extra: str = "") -> str:
+    """A folder key from the demo's source files, the seed and the torch version; `extra`
+    adds whatever else the demo's output depends on (another library's version)."""
     digest = hashlib.sha256()
     for path in sources:
         digest.update(sha256_file(path).encode())
-    digest.update(f"seed={seed};torch={torch.__version__}".encode())
+    digest.update(f"seed={seed};torch={torch.__version__}{extra}".encode())
     return digest.hexdigest()[:16]
 
 
