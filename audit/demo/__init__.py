@@ -17,9 +17,9 @@ def build_demo(case: str, seed: int = 0) -> Path:
 
         return build_tabular_demo(cache, seed)
     if case == "image":
-        from audit.demo.image import build_image_demo
+        from audit.demo.image_files import build_image_files_demo
 
-        return build_image_demo(cache, seed)
+        return build_image_files_demo(cache, seed)
     if case == "text":
         from audit.demo.text import build_text_demo
 

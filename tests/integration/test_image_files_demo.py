@@ -1,17 +1,22 @@
 """The image-files demo (`audit/demo/image_files.py`): PNGs and manifest agree, the tag sits
 exactly in the corner of the positives, both Hugging Face folders classify the digits through
 their own saved preprocessing, only the shortcut model depends on the tag, and a rebuild is a
-cache hit. (End-to-end audits of the demo come with the image-file loader.)"""
+cache hit; and audited end to end from the files, the corner tag is flagged for the shortcut
+model (verdict fail, exit 1) and not for its control, on both models, with a torchvision-style
+plain `nn.Module` given as `factory` plus a declared preprocessing too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from PIL import Image
+from torch import nn
 
 from audit.demo import image_files
 from audit.demo.image_files import build_image_files_demo
@@ -132,3 +137,98 @@ def test_a_fresh_build_trains_the_same_weights(cache: Path, tmp_path: Path) -> N
     for model in ("shortcut", "control"):
         a, b = (spec.with_name(model) / "model.safetensors" for spec in (first, second))
         assert a.read_bytes() == b.read_bytes()
+
+
+def _audit(spec: Path, out: Path) -> dict:
+    from audit.pipeline import run_audit
+
+    run_audit(spec, out, ledger_url=f"sqlite:///{out.parent / 'ledger.sqlite'}")
+    return json.loads((out / "findings.json").read_text(encoding="utf-8"))
+
+
+def _spurious(findings: dict) -> dict[str, str]:
+    return {
+        f"{f['rule']} {f['message'].split(']')[0]}": f["status"]
+        for f in findings["findings"]
+        if f["check"] == "spurious" and f["rule"] in ("SPUR-001", "SPUR-002")
+    }
+
+
+def test_the_tag_is_flagged_for_the_shortcut_and_not_its_control(
+    demo: Path, tmp_path: Path
+) -> None:
+    shortcut = _audit(demo, tmp_path / "shortcut")
+    assert shortcut["verdict"] == "fail"
+    flagged = _spurious(shortcut)
+    assert flagged and all(status == "fail" for status in flagged.values()), flagged
+    info = shortcut["data_info"]
+    assert info["images_listed"] == 600 and info["unreadable_files"] == []
+    assert shortcut["model_info"]["preprocessing"]["model_input"] == [32, 32]
+    assert "preprocessor_sha256" in shortcut["model_info"]
+    control = _audit(demo.with_name("audit-control.yaml"), tmp_path / "control")
+    assert control["verdict"] == "pass"
+    assert all(status == "pass" for status in _spurious(control).values()), _spurious(control)
+
+
+class PlainDigits(nn.Module):
+    """A torchvision-style classifier: ImageNet-normalized (N, 3, 36, 36) in, 2 logits out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(3),
+            nn.Flatten(),
+            nn.Linear(144, 2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+PREPROCESSING = {
+    "resize": 40,
+    "center_crop": 36,
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+}
+
+
+def test_a_factory_model_with_declared_preprocessing_audits_from_the_files(
+    cache: Path, tmp_path: Path
+) -> None:
+    from audit.demo._export import seeded, train
+    from audit.loaders.preprocess import Preprocess
+    from audit.spec import Preprocessing
+
+    folder = build_image_files_demo(cache).parent
+    manifest = pd.read_csv(folder / "train-shortcut.csv")
+    raw = _pixels(folder, manifest).astype(np.float32).transpose(0, 3, 1, 2) / 255
+    prep = Preprocess(Preprocessing(**PREPROCESSING), (32, 32))
+    with torch.no_grad():
+        x = prep(torch.as_tensor(raw))
+    model = train(
+        seeded(0, PlainDigits), x, torch.tensor(manifest["label"].to_numpy()), seed=0, epochs=8
+    )
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    spec = yaml.safe_load(demo_spec_text := (folder / "audit.yaml").read_text(encoding="utf-8"))
+    assert "huggingface" in demo_spec_text
+    spec["model"] = {
+        "factory": f"{__name__}:PlainDigits",
+        "weights": str(tmp_path / "plain.pt"),
+        "task": "binary",
+        "modality": "image",
+        "preprocessing": PREPROCESSING,
+    }
+    spec["data"]["path"] = str(folder / "holdout.csv")
+    spec["checks"]["spurious"]["method"] = "integrated_gradients"
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    findings = _audit(tmp_path / "plain.yaml", tmp_path / "out")
+    assert findings["verdict"] == "fail"
+    assert findings["model_info"]["preprocessing"]["model_input"] == [36, 36]
+    flagged = _spurious(findings)
+    assert flagged and all(status == "fail" for status in flagged.values()), flagged

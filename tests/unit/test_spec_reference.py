@@ -68,5 +68,5 @@ def test_types_defaults_and_constraints_render():
     text = render()
     assert '| `task` | `"binary"` \\| `"multiclass"` | required | — |' in text
     assert "| `n_boot` | int | `1000` | ≥ 0; ≤ 100000 |" in text
-    assert "| `region` | list of int | required | length = 4 |" in text
+    assert "| `region` | list of int \\| `null` | `null` | length = 4 |" in text
     assert "| `bias` | [BiasSpec](#biasspec) \\| `false` | its defaults |" in text
