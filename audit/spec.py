@@ -55,8 +55,15 @@ class Preprocessing(Strict):
     color: Literal["rgb", "bgr", "gray"] = Field(
         "rgb", description="The channels the model reads: RGB, BGR, or one grey channel."
     )
-    interpolation: Literal["bilinear", "bicubic", "nearest"] = Field(
-        "bilinear", description="Resampling of the resize (antialiased, but for nearest)."
+    interpolation: Literal["bilinear", "bicubic", "nearest", "nearest-exact"] = Field(
+        "bilinear",
+        description="Resampling of the resize (antialiased, but the nearest ones): `nearest` "
+        "as torchvision's tensors, `nearest-exact` as PIL (Hugging Face processors).",
+    )
+    crop_offset: Literal["round", "floor"] = Field(
+        "round",
+        description="Where the centre crop starts: half the margin rounded (torchvision's "
+        "CenterCrop) or rounded down (Hugging Face processors); one pixel apart at most.",
     )
 
     @field_validator("resize", "center_crop")

@@ -373,8 +373,9 @@ _INERT_KEYS = frozenset(
 )
 # PIL's resampling filters (`PILImageResampling`) the audit's `interpolation` can name. The
 # torchvision backend turns NEAREST into `InterpolationMode.NEAREST_EXACT`.
-Interpolation = Literal["bilinear", "bicubic", "nearest"]
-_RESAMPLE: dict[int, Interpolation] = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+Interpolation = Literal["bilinear", "bicubic", "nearest-exact"]
+# PIL's NEAREST picks the pixel whose centre is nearest, which is torch's "nearest-exact"
+_RESAMPLE: dict[int, Interpolation] = {0: "nearest-exact", 2: "bilinear", 3: "bicubic"}
 _RESAMPLE_NAMES = {1: "LANCZOS", 4: "BOX", 5: "HAMMING"}
 # ConvNeXT warps to a square without cropping from this size on (its `resize`).
 _CONVNEXT_WARP = 384
@@ -468,12 +469,12 @@ def preprocessing_of(folder: Path) -> Preprocessing:
       below 384 the shortest edge goes to `int(s / crop_pct)` and the centre s x s is kept;
       from 384 on the image is warped to s x s, uncropped (`crop_pct` unused).
     - centre crop (`do_center_crop`, `crop_size`): the crop's top-left corner is
-      `(H - h) // 2, (W - w) // 2`, rounded down (torchvision's `CenterCrop` rounds to nearest:
-      one pixel apart when `H - h` is 3 mod 4).
+      `(H - h) // 2, (W - w) // 2`, rounded down (`crop_offset: floor`; torchvision's
+      `CenterCrop` rounds to nearest: one pixel apart when `H - h` is 3 mod 4).
     - rescale: `rescale_factor` must be 1/255, which turns 0-255 pixels into the audit's [0, 1].
     - normalize: `(x - image_mean) / image_std` per channel.
-    - resample: PIL's 0 nearest, 2 bilinear, 3 bicubic (antialiased when shrinking, as PIL and
-      torchvision's `antialias=True` are). LANCZOS, BOX and HAMMING are refused, not
+    - resample: PIL's 0 nearest (torch's `nearest-exact`), 2 bilinear, 3 bicubic
+      (antialiased when shrinking, as PIL and torchvision's `antialias=True` are). LANCZOS, BOX and HAMMING are refused, not
       approximated.
 
     Refused, with the key: any other key, padding (`do_pad`), sizes bounded by a longest edge
@@ -502,6 +503,7 @@ def preprocessing_of(folder: Path) -> Preprocessing:
             mean=mean,
             std=std,
             interpolation=_interpolation(settings, refuse) if resize is not None else "bilinear",
+            crop_offset="floor",
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")

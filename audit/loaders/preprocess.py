@@ -70,8 +70,10 @@ class Geometry:
                     where="model.preprocessing.center_crop",
                     fix="crop at most the resized size, or resize to a larger size first.",
                 )
-            # torchvision's CenterCrop: the offset rounded half to even
-            crop = (round((height - ch) / 2.0), round((width - cw) / 2.0), ch, cw)
+            if spec.crop_offset == "floor":  # Hugging Face image processors
+                crop = ((height - ch) // 2, (width - cw) // 2, ch, cw)
+            else:  # torchvision's CenterCrop: half the margin, rounded half to even
+                crop = (round((height - ch) / 2.0), round((width - cw) / 2.0), ch, cw)
         return cls(canvas, resized, crop, spec.interpolation)
 
     @property
@@ -83,8 +85,8 @@ class Geometry:
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) on the canvas -> (N, C, h, w) on the model's grid (linear in x)."""
         if self.resized is not None and self.resized != tuple(x.shape[-2:]):
-            if self.interpolation == "nearest":
-                x = F.interpolate(x, size=self.resized, mode="nearest")
+            if self.interpolation.startswith("nearest"):
+                x = F.interpolate(x, size=self.resized, mode=self.interpolation)
             else:
                 x = F.interpolate(
                     x,

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 import transformers
 from PIL import Image
 from transformers.image_processing_backends import PilBackend
@@ -32,6 +31,7 @@ from audit.loaders.huggingface import (
     load_image_classifier,
     preprocessing_of,
 )
+from audit.loaders.preprocess import Preprocess
 from audit.preflight import model_files
 from audit.spec import Preprocessing, load_spec
 from audit.testing.hf import tiny_bert_folder
@@ -222,23 +222,41 @@ def test_saved_processors_map_to_known_preprocessing(
     saved: dict[str, tuple[Path, torch.nn.Module]], tmp_path: Path
 ):
     assert preprocessing_of(saved["vit"][0]) == Preprocessing(
-        resize=[16, 16], mean=IMAGENET_MEAN, std=IMAGENET_STD, interpolation="bilinear"
+        crop_offset="floor",
+        resize=[16, 16],
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        interpolation="bilinear",
     )
     # ConvNeXT below 384: shortest edge to int(32 / 0.875) = 36, then the centre 32 x 32
     assert preprocessing_of(saved["resnet"][0]) == Preprocessing(
-        resize=36, center_crop=32, mean=[0.5] * 3, std=[0.5] * 3, interpolation="bicubic"
+        crop_offset="floor",
+        resize=36,
+        center_crop=32,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        interpolation="bicubic",
     )
     bit = tmp_path / "bit"
     transformers.BitImageProcessorPil(
         size={"shortest_edge": 20}, crop_size={"height": 16, "width": 18}
     ).save_pretrained(bit)
     assert preprocessing_of(bit) == Preprocessing(
-        resize=20, center_crop=[16, 18], mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic"
+        crop_offset="floor",
+        resize=20,
+        center_crop=[16, 18],
+        mean=CLIP_MEAN,
+        std=CLIP_STD,
+        interpolation="bicubic",
     )
     big = tmp_path / "convnext384"
     transformers.ConvNextImageProcessorPil(size={"shortest_edge": 384}).save_pretrained(big)
-    assert preprocessing_of(big) == Preprocessing(  # from 384 on: warped, not cropped
-        resize=[384, 384], mean=[0.5] * 3, std=[0.5] * 3, interpolation="bicubic"
+    assert preprocessing_of(big) == Preprocessing(
+        crop_offset="floor",  # from 384 on: warped, not cropped
+        resize=[384, 384],
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        interpolation="bicubic",
     )
 
 
@@ -260,6 +278,7 @@ LEGACY_CONVNEXT = {  # the shape of microsoft/resnet-50's file, written by trans
         (
             LEGACY_CONVNEXT,  # an int size is a shortest edge for ConvNeXT; 224 / 0.875 = 256
             Preprocessing(
+                crop_offset="floor",
                 resize=256,
                 center_crop=224,
                 mean=IMAGENET_MEAN,
@@ -269,11 +288,18 @@ LEGACY_CONVNEXT = {  # the shape of microsoft/resnet-50's file, written by trans
         ),
         (  # only the type: the class defaults; an int size is a square for ViT
             {"image_processor_type": "ViTImageProcessorFast", "size": 32, "resample": 0},
-            Preprocessing(resize=[32, 32], mean=[0.5] * 3, std=[0.5] * 3, interpolation="nearest"),
+            Preprocessing(
+                resize=[32, 32],
+                mean=[0.5] * 3,
+                std=[0.5] * 3,
+                interpolation="nearest-exact",
+                crop_offset="floor",
+            ),
         ),
         (
             {"image_processor_type": "DeiTImageProcessor", "do_center_crop": None},  # null: default
             Preprocessing(
+                crop_offset="floor",
                 resize=[256, 256],
                 center_crop=[224, 224],
                 mean=[0.5] * 3,
@@ -283,16 +309,23 @@ LEGACY_CONVNEXT = {  # the shape of microsoft/resnet-50's file, written by trans
         ),
         (
             {"image_processor_type": "MobileNetV1ImageProcessor", "do_normalize": False},
-            Preprocessing(resize=256, center_crop=[224, 224], interpolation="bilinear"),
+            Preprocessing(
+                crop_offset="floor", resize=256, center_crop=[224, 224], interpolation="bilinear"
+            ),
         ),
         (  # no resize: the resampling filter is moot, even one the audit does not apply
             {"image_processor_type": "ViTImageProcessor", "do_resize": False, "resample": 1},
-            Preprocessing(mean=[0.5] * 3, std=[0.5] * 3),
+            Preprocessing(crop_offset="floor", mean=[0.5] * 3, std=[0.5] * 3),
         ),
         (
             {"image_processor_type": "BitImageProcessor", "image_mean": 0.5, "image_std": 0.25},
             Preprocessing(
-                resize=224, center_crop=[224, 224], mean=[0.5], std=[0.25], interpolation="bicubic"
+                crop_offset="floor",
+                resize=224,
+                center_crop=[224, 224],
+                mean=[0.5],
+                std=[0.25],
+                interpolation="bicubic",
             ),
         ),
     ],
@@ -373,30 +406,11 @@ def test_the_table_of_processors_is_what_transformers_installs(kind: str):
 
 
 def _apply(pre: Preprocessing, image: np.ndarray) -> torch.Tensor:
-    """`Preprocessing`'s meaning, on [0, 1] pixels: resize (antialiased; `nearest` is PIL's,
-    i.e. torch's nearest-exact), clamped to [0, 1] as PIL's 8-bit resampling is, then the
-    centre crop with its corner rounded down, then normalize."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
-    if pre.resize is not None:
-        height, width = x.shape[-2:]
-        if isinstance(pre.resize, int):  # the shorter side; the longer truncated
-            short, long = sorted((height, width))
-            other = int(pre.resize * long / short)
-            size = (pre.resize, other) if height <= width else (other, pre.resize)
-        else:
-            size = (pre.resize[0], pre.resize[1])
-        if pre.interpolation == "nearest":
-            x = F.interpolate(x, size=size, mode="nearest-exact")
-        else:
-            x = F.interpolate(x, size=size, mode=pre.interpolation, antialias=True)
-        x = x.clamp(0, 1)
-    if pre.center_crop is not None:
-        ch, cw = (pre.center_crop,) * 2 if isinstance(pre.center_crop, int) else pre.center_crop
-        top, left = (x.shape[-2] - ch) // 2, (x.shape[-1] - cw) // 2
-        x = x[..., top : top + ch, left : left + cw]
-    if pre.mean is not None and pre.std is not None:
-        x = (x - torch.tensor(pre.mean).view(-1, 1, 1)) / torch.tensor(pre.std).view(-1, 1, 1)
-    return x.float()
+    """The audit's own preprocessing module (what runs in front of the model) on an 8-bit
+    image decoded to [0, 1], as the image-file loader does."""
+    raw = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        return Preprocess(pre, (image.shape[0], image.shape[1]))(raw)
 
 
 def _smooth_image(height: int, width: int) -> np.ndarray:
