@@ -8,6 +8,10 @@ fork impossible: two concurrent writers cannot both append to the same head.
 
 SQLite in the user data folder is the embedded default; any SQLAlchemy URL (for example
 PostgreSQL) is accepted through `AUDIT_LEDGER_URL` or the `url` argument.
+
+Rows carry no schema version: a metric stored before findings.json version 2 names its
+perturbation level `severity`, and is read back with it as `level` (`metric_from_v1`), so the
+history and the regression rules pair an old record's metrics with a new one's.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from audit.records import (
     Metric,
     Status,
     Verdict,
+    metric_from_v1,
 )
 from audit.spec import sha256_file
 
@@ -149,7 +154,7 @@ class LedgerEntry:
             verdict=Verdict(row["verdict"]),
             hashes={k: row[f"{k}_sha256"] for k in ("model", "data", "spec", "policy")},
             policy=f"{row['policy_name']}@{row['policy_version']}",
-            metrics=tuple(Metric.from_json(m) for m in json.loads(row["metrics"])),
+            metrics=tuple(Metric.from_json(metric_from_v1(m)) for m in json.loads(row["metrics"])),
             findings=tuple(json.loads(row["findings"])),
             report_path=row["report_path"],
             report_sha256=row["report_sha256"],
@@ -564,7 +569,7 @@ def regression_metrics(current: Sequence[Metric], baseline: Sequence[Metric]) ->
                 group=m.group,
                 probe=m.probe,
                 perturbation=m.perturbation,
-                severity=m.severity,
+                level=m.level,
                 method=m.method,
                 n=min(sizes) if sizes else None,
             )

@@ -89,12 +89,14 @@ def _policy(spec: AuditSpec, spec_file: Path, override: str | None) -> Policy:
     """Load the policy the run will use, and refuse one that lint finds problems in.
 
     Expired waivers are left out: the judge ignores them and says so, which is what an audit
-    under a lapsed waiver should show, not a reason to refuse the run.
+    under a lapsed waiver should show, not a reason to refuse the run. So are deprecated names
+    (a subject's `severity` for `level`): they load as the new name, and an old policy must
+    keep running; `audit policy lint` lists them.
     """
     ref, base = (override, None) if override else (spec.policy, spec_file.parent)
     policy = load_policy(ref, base_dir=base)
     file = resolve_ref(ref, base)
-    problems = lint(file, today=datetime.date.today(), expired_waivers=False)
+    problems = lint(file, today=datetime.date.today(), expired_waivers=False, deprecated=False)
     if problems:
         raise PolicyError(
             POLICY_PROBLEMS.format(n=len(problems), problems="\n".join(problems)),

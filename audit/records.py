@@ -88,7 +88,7 @@ class SubjectKeys(TypedDict, total=False):
     group: str | None
     probe: str | None
     perturbation: str | None
-    severity: int | None
+    level: int | None  # a perturbation family's graded level, from 1 (mildest) to 5
     method: str | None
     layer: int | None  # an attention layer, from 0 (the circuits check)
     head: int | None  # an attention head within its layer, from 0
@@ -96,6 +96,21 @@ class SubjectKeys(TypedDict, total=False):
 
 SUBJECT_KEYS: tuple[str, ...] = tuple(SubjectKeys.__annotations__)
 _METRIC_OPTIONAL = (*SUBJECT_KEYS, "ci_low", "ci_high", "n")
+
+# The version of findings.json `AuditResult.findings_json` writes, and those it reads. Version
+# 2 renamed the perturbation level from `severity` to `level`, so that `severity` means only a
+# rule's severity (README, "Changes and additions to the contract"; docs/contract.md, 5).
+FINDINGS_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
+UNKNOWN_SCHEMA = (
+    "findings.json schema_version {version!r} is not one this audit reads (it reads {readable}): "
+    "either a newer audit wrote it (read it with the audit version its provenance.versions "
+    "names) or it is not a findings.json"
+)
+# Version 1's names of the perturbation level: on a metric and a waiver `severity`, and on a
+# finding `metric_severity` (its own `severity` being the rule's).
+_V1_LEVEL = "severity"
+_V1_FINDING_LEVEL = "metric_severity"
 
 
 @dataclass(frozen=True)
@@ -172,7 +187,7 @@ class Metric:
     group: str | None = None
     probe: str | None = None
     perturbation: str | None = None
-    severity: int | None = None
+    level: int | None = None
     method: str | None = None
     layer: int | None = None
     head: int | None = None
@@ -180,7 +195,7 @@ class Metric:
     ci_high: float | None = None
     n: int | None = None
     # Optional: what the judge needs to rebuild the interval at a family-adjusted level, and
-    # to say how large a gap the measurement could detect. Absent in findings.json v1 files.
+    # to say how large a gap the measurement could detect. Absent in older findings.json files.
     interval: IntervalBasis | None = None
     power: PowerBasis | None = None
 
@@ -194,7 +209,7 @@ class Metric:
             if not math.isfinite(v):
                 raise ValueError(f"Metric {self.check}/{self.name}: {name} is not finite ({v})")
             object.__setattr__(self, name, v)
-        for name in ("n", "severity", "layer", "head"):
+        for name in ("n", "level", "layer", "head"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, int(v))
@@ -233,8 +248,8 @@ class Metric:
         if self.layer is not None and self.head is not None:
             parts.append(f"head {self.layer}.{self.head}")
         if self.perturbation is not None:
-            sev = "" if self.severity is None else f"@{self.severity}"
-            parts.append(f"{self.perturbation}{sev}")
+            at = "" if self.level is None else f"@{self.level}"
+            parts.append(f"{self.perturbation}{at}")
         if self.method is not None:
             parts.append(self.method)
         return ", ".join(parts) or "overall"
@@ -278,7 +293,7 @@ class Waiver:
     group: str | None = None
     probe: str | None = None
     perturbation: str | None = None
-    severity: int | None = None
+    level: int | None = None
     method: str | None = None
     layer: int | None = None
     head: int | None = None
@@ -383,7 +398,7 @@ class Finding:
             for key in SUBJECT_KEYS:
                 v = getattr(self.metric, key)
                 if v is not None:
-                    out["metric_severity" if key == "severity" else key] = v
+                    out[key] = v
             out["value"] = self.metric.value
             if self.metric.ci_low is not None:
                 out["ci_low"] = self.metric.ci_low
@@ -410,9 +425,7 @@ class Finding:
         """The inverse of `to_json`; raises KeyError/ValueError on a malformed record."""
         metric = None
         if "value" in data:
-            extra = {k: data[k] for k in _METRIC_OPTIONAL if k != "severity" and k in data}
-            if "metric_severity" in data:
-                extra["severity"] = data["metric_severity"]
+            extra = {k: data[k] for k in _METRIC_OPTIONAL if k in data}
             metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
         t = data.get("threshold")
         waiver, adjustment, detectable = (
@@ -463,6 +476,39 @@ def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise TypeError(f"`{what}` must be a list, not {type(value).__name__}")
     return list(value)
+
+
+def _level_renamed(data: Any, old: str, what: str) -> dict[str, Any]:
+    """A copy of the version-1 record `data` with the perturbation level's key `old` as `level`."""
+    out = dict(_object(data, what))
+    if old in out:
+        out["level"] = out.pop(old)
+    return out
+
+
+def metric_from_v1(data: Any) -> dict[str, Any]:
+    """A version-1 metric (findings.json, or a ledger row written before version 2) in version
+    2's keys. Only the perturbation level's name changed, `severity` to `level`; a version-2
+    metric has no `severity` key, so it comes back as it was."""
+    return _level_renamed(data, _V1_LEVEL, "metric")
+
+
+def _finding_from_v1(data: Any) -> dict[str, Any]:
+    out = _level_renamed(data, _V1_FINDING_LEVEL, "finding")
+    if isinstance(out.get("waiver"), Mapping):
+        out["waiver"] = _level_renamed(out["waiver"], _V1_LEVEL, "finding waiver")
+    return out
+
+
+def _findings_from_v1(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A findings.json version 1 document in version 2's shape, for the version 2 reader."""
+    findings = _list(data.get("findings", ()), "findings")
+    return {
+        **data,
+        "schema_version": FINDINGS_SCHEMA_VERSION,
+        "metrics": [metric_from_v1(m) for m in _list(data["metrics"], "metrics")],
+        "findings": [_finding_from_v1(f) for f in findings],
+    }
 
 
 def worst_status(statuses: Iterable[Status]) -> Status | None:
@@ -669,7 +715,7 @@ class AuditResult:
     def findings_json(self) -> dict[str, Any]:
         """The `findings.json` document of docs/contract.md, section 5."""
         return {
-            "schema_version": 1,
+            "schema_version": FINDINGS_SCHEMA_VERSION,
             "audit": {
                 "name": self.name,
                 "started_at": self.started_at,
@@ -697,8 +743,16 @@ class AuditResult:
     def from_findings_json(cls, data: Mapping[str, Any], *, spec_text: str = "") -> AuditResult:
         """Rebuild the result `findings_json` wrote (evidence is not kept there).
 
-        Raises KeyError, TypeError or ValueError on a malformed document; callers say where.
+        Reads every version in `READABLE_SCHEMA_VERSIONS` (version 1 through
+        `_findings_from_v1`) and refuses any other. Raises KeyError, TypeError or ValueError on
+        a malformed document; callers say where.
         """
+        version = data["schema_version"]
+        if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+            readable = " or ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
+            raise ValueError(UNKNOWN_SCHEMA.format(version=version, readable=readable))
+        if version == 1:
+            data = _findings_from_v1(data)
         audit, prov, policy = data["audit"], data["provenance"], data["policy"]
         return cls(
             name=audit["name"],

@@ -1,7 +1,7 @@
 """Independent random streams, keyed by name.
 
 Every random draw of an audit comes from a stream keyed by the audit's seed and a path of
-names (check, probe, family, severity, stage), so adding or reordering a probe, a family or a
+names (check, probe, family, level, stage), so adding or reordering a probe, a family or a
 section changes no other one's numbers: each stream is a `numpy.random.SeedSequence` of the
 seed and a stable hash of its keys, never a draw from a shared generator.
 """

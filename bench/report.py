@@ -93,16 +93,16 @@ def large_result():
         "motion_blur",
     )
     for fam in families:
-        for sev in range(1, 6):
+        for level in range(1, 6):
             for name in ("accuracy", "flip_rate", "accuracy_ratio"):
-                v = 0.9 - 0.05 * sev if name != "flip_rate" else 0.02 * sev
+                v = 0.9 - 0.05 * level if name != "flip_rate" else 0.02 * level
                 extra.append(
                     Metric(
                         "robustness",
                         name,
                         v,
                         perturbation=fam,
-                        severity=sev,
+                        level=level,
                         n=1000,
                         ci_low=v - 0.02,
                         ci_high=v + 0.02,

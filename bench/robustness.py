@@ -133,13 +133,13 @@ def cases(n_tab: int, n_img: int, n_txt: int) -> list[Case]:
     )
     return [
         Case(
-            "tabular: noise + categorical, 2 families x 5 severities",
+            "tabular: noise + categorical, 2 families x 5 levels",
             tab,
             lambda c, s: tabular.measure_tabular(c, s, roles),
             10 * n_tab,
         ),
-        Case("image: 8 corruptions x 5 severities", img, image.measure_image, 40 * n_img),
-        Case("text: 3 token edits x 5 severities", txt, text.measure_text, 15 * n_txt),
+        Case("image: 8 corruptions x 5 levels", img, image.measure_image, 40 * n_img),
+        Case("text: 3 token edits x 5 levels", txt, text.measure_text, 15 * n_txt),
         Case(
             "tabular adversarial, for scale (no goal): FGSM + 2 x PGD(10), 1 min-flip search",
             adv,

@@ -5,7 +5,7 @@ not Python, is the cost of a forward pass) and its WordPiece tokenizer are saved
 Face folder and loaded through the audit's own route (`load_spec`, `load_dataset`,
 `load_runner`), so scoring uses the runner's length-sorted dynamic padding. Two measurements:
 
-1. The check's raw-text families (`measure_raw_text`: 6 families x 5 severities; every text
+1. The check's raw-text families (`measure_raw_text`: 6 families x 5 levels; every text
    edited as a string, encoded by the tokenizer, scored through `CheckContext.predict`)
    against `predict_proba` on already-encoded clean texts repeated to the same number of
    real tokens. Ratio = perturbed tokens per CPU second / raw tokens per CPU second (goal
@@ -119,7 +119,7 @@ def perturbed_tokens(ctx: CheckContext, sample: PerturbationSample) -> tuple[int
     texts = [ctx.data.texts[int(i)] for i in sample.index]
     tokens = n = 0
     for family in raw_text.FAMILIES:
-        for level in raw_text.perturb(texts, family, list(ctx.config.severities), ctx.seed):
+        for level in raw_text.perturb(texts, family, list(ctx.config.levels), ctx.seed):
             edited = [t for t, changes in level if changes]
             ids = ctx.data.encoder.encode(edited).ids
             tokens += int((ids != ctx.data.pad_id).sum())
@@ -196,7 +196,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     ratio = (tokens / pert) / (raw_tokens / base)
     print(
-        f"| raw text: 6 families x 5 severities (perturb + tokenize + score) | {n_scored:,} | "
+        f"| raw text: 6 families x 5 levels (perturb + tokenize + score) | {n_scored:,} | "
         f"{tokens:,} | {pert:.2f} | {tokens / pert:,.0f} | {ratio:.2f} |"
     )
     print(

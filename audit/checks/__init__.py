@@ -7,7 +7,7 @@ checks:
 
 - `bias`: group metrics, parity differences and ratios, intersections, confidence intervals;
 - `spurious`: counterfactual probes with two nulls, backed by captum attributions;
-- `robustness`: noise, corruptions and adversarial attacks at graded severities;
+- `robustness`: noise, corruptions and adversarial attacks at graded levels;
 - `performance`: accuracy and calibration, the context for every other number.
 
 Third-party checks register under the `audit.checks` entry-point group (`audit.registry`).

@@ -1,7 +1,7 @@
 """Multiple-comparison control and power for one rule's family of judgements.
 
 A *family* is every metric one rule judges across its subjects (features, intersections,
-groups, probes, perturbation families, severities). Checks report intervals at the policy's
+groups, probes, perturbation families and levels). Checks report intervals at the policy's
 confidence together with what it takes to rebuild them at another level (`IntervalBasis`);
 here the judge picks the level the family needs and rebuilds the bound it reads:
 

@@ -2,7 +2,8 @@
 
 Beyond the schema, lint catches what the schema cannot: metric names no check emits (with a
 did-you-mean), duplicate rule ids, rules no metric can satisfy together, waivers for rules that
-do not exist, and expired waivers. It reads the raw YAML tree, so one run reports all of them.
+do not exist, expired waivers, and deprecated names that still load (a subject's `severity`,
+now `level`). It reads the raw YAML tree, so one run reports all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from audit.errors import PolicyError
 from audit.policy.load import NO_RULES, load_policy, parse_file
+from audit.policy.model import DEPRECATED_LEVEL_KEY
 from audit.records import REGRESSION_SUFFIX, SUBJECT_KEYS
 from audit.registry import known_metrics
 from audit.yamlio import position, to_plain
@@ -32,6 +34,11 @@ EXPIRED_WAIVER = (
     "Fix: renew it with a new expiry and approval, or remove it."
 )
 WAIVER_NO_RULE = "waiver names rule `{rule}`, which this policy does not define. Fix: {hint}"
+DEPRECATED_LEVEL = (
+    "{owner}: subject key `severity` is the old name of the perturbation level, deprecated "
+    "since findings.json version 2 (`severity` now means only a rule's severity); it still "
+    "works. Fix: write `level: {value}`."
+)
 BAD_EXTENDS = "`extends`: {error}"
 NOT_FOUND = "file not found. Fix: check the path."
 _POSITION = re.compile(r"^(\d+):(\d+): ")
@@ -109,12 +116,34 @@ def _disjoint(a: tuple[float, bool, float, bool], b: tuple[float, bool, float, b
     return low > high or (low == high and (low_open or high_open))
 
 
+def _subject(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule's or waiver's subject as written, its deprecated `severity` read as `level`."""
+    given = rule.get("subject")
+    subject = dict(given) if isinstance(given, dict) else {}
+    if DEPRECATED_LEVEL_KEY in subject and "level" not in subject:
+        subject["level"] = subject.pop(DEPRECATED_LEVEL_KEY)
+    return subject
+
+
+def _deprecated_levels(file: Path, root: Any, data: dict[str, Any]) -> list[str]:
+    out = []
+    for key in ("rules", "waivers"):
+        for i, item in _dicts(data, key):
+            subject = item.get("subject")
+            if not isinstance(subject, dict) or DEPRECATED_LEVEL_KEY not in subject:
+                continue
+            rid = item.get("id" if key == "rules" else "rule")
+            owner = f"rule {rid}" if key == "rules" else f"waiver for rule {rid}"
+            msg = DEPRECATED_LEVEL.format(owner=owner, value=subject[DEPRECATED_LEVEL_KEY])
+            out.append(_at(file, root, (key, i, "subject", DEPRECATED_LEVEL_KEY), msg))
+    return out
+
+
 def _contradictions(file: Path, root: Any, data: dict[str, Any]) -> list[str]:
     seen: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = {}
     out = []
     for i, rule in _dicts(data, "rules"):
-        given = rule.get("subject")
-        subject = given if isinstance(given, dict) else {}
+        subject = _subject(rule)
         key = (
             rule.get("check"),
             rule.get("metric"),
@@ -173,10 +202,17 @@ def _waivers(
     return out
 
 
-def lint(path: str | Path, *, today: datetime.date, expired_waivers: bool = True) -> list[str]:
+def lint(
+    path: str | Path,
+    *,
+    today: datetime.date,
+    expired_waivers: bool = True,
+    deprecated: bool = True,
+) -> list[str]:
     """All problems in one policy file, sorted by position; empty when the file is valid.
 
-    `expired_waivers=False` leaves out expired waivers, which the judge ignores and reports.
+    `expired_waivers=False` leaves out expired waivers, which the judge ignores and reports;
+    `deprecated=False` leaves out deprecated names, which load as their new ones.
     """
     file = Path(path)
     if not file.is_file():
@@ -193,6 +229,8 @@ def lint(path: str | Path, *, today: datetime.date, expired_waivers: bool = True
     problems += _unknown_metrics(file, root, data)
     problems += _duplicates(file, root, data)
     problems += _contradictions(file, root, data)
+    if deprecated:
+        problems += _deprecated_levels(file, root, data)
     problems += _waivers(file, root, data, own | inherited, today if expired_waivers else None)
     if parsed.model is not None and not own and not inherited and not extends_problems:
         problems.append(_at(file, root, ("rules",), f"{NO_RULES} Fix: add at least one rule."))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,10 +20,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from audit.policy.frameworks import check_clause, framework_ids
 from audit.records import SUBJECT_KEYS, Control, Metric, PolicyInfo, SubjectKeys, Threshold
 from audit.registry import check_names
+from audit.strict import one_name
 
 _ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 _WARN_SIDE = (
@@ -117,19 +120,52 @@ class Defaults(_Strict):
     )
 
 
+# A subject's `severity` is the old name of `level` (findings.json version 1): still read, so
+# existing policies keep working, and listed by `audit policy lint` as deprecated.
+DEPRECATED_LEVEL_KEY = "severity"
+
+
+def _deprecated_level_in_schema(schema: JsonDict) -> None:
+    """List the old name in policies/schema.json as deprecated, so an editor accepts an
+    existing policy and can flag the key, as lint does, instead of calling it unknown."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    properties[DEPRECATED_LEVEL_KEY] = {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "null"}],
+        "deprecated": True,
+        "description": "Deprecated: the old name of `level`; write `level`.",
+    }
+
+
 class Subject(_Strict):
     """A filter on what a metric measured; unset fields match anything."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        coerce_numbers_to_str=True,
+        json_schema_extra=_deprecated_level_in_schema,
+    )
 
     feature: str | None = None
     group: str | None = None
     probe: str | None = None
     perturbation: str | None = None
-    severity: int | None = Field(None, ge=1, le=5)
+    level: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        validation_alias=AliasChoices("level", DEPRECATED_LEVEL_KEY),
+        description="A perturbation family's graded level, 1 (mildest) to 5.",
+    )
     method: str | None = None
     layer: int | None = Field(None, ge=0)
     head: int | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_once(cls, data: Any) -> Any:
+        return one_name(data, "level", DEPRECATED_LEVEL_KEY)
 
     def items(self) -> list[tuple[str, str | int]]:
         return [(k, getattr(self, k)) for k in SUBJECT_KEYS if getattr(self, k) is not None]
@@ -141,7 +177,7 @@ class Subject(_Strict):
             group=self.group,
             probe=self.probe,
             perturbation=self.perturbation,
-            severity=self.severity,
+            level=self.level,
             method=self.method,
             layer=self.layer,
             head=self.head,

@@ -89,7 +89,7 @@ class Line:
 
 @dataclass(frozen=True)
 class Series:
-    """One curve: a perturbation family's metric against severity or ε."""
+    """One curve: a perturbation family's metric against level or ε."""
 
     label: str
     x: tuple[float, ...]

@@ -47,8 +47,9 @@ KEYS = [
     "sensitive", "bins", "quantiles", "edges", "bias", "spurious", "robustness", "performance",
     "probes", "type", "region", "value", "pattern", "tokens", "key", "cert", "pkcs12",
     "passphrase_env", "check_timeout", "rules", "id", "check", "metric", "threshold", "op", "warn",
-    "on", "severity", "rationale", "references", "subject", "waivers", "rule", "expires",
-    "defaults", "extends", "version", "required_checks", "min_group_size", "description",
+    "on", "severity", "rationale", "references", "subject", "level", "levels", "waivers", "rule",
+    "expires", "defaults", "extends", "version", "required_checks", "min_group_size",
+    "description",
 ]  # fmt: skip
 
 scalars = st.one_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,18 @@ def test_lint_problems_in_the_policy_are_refused_expired_waivers_are_not(tmp_pat
     assert "did you mean `demographic_parity_ratio`" in lines[1]
     (tmp_path / "p.yaml").write_text(POLICY.replace("ratoi", "ratio"))
     pf.preflight(path)  # the expired waiver is the judge's business: ignored, and said so
+
+
+def test_a_policy_with_the_deprecated_severity_subject_still_runs(tmp_path: Path) -> None:
+    """`subject: {severity: 2}` (the level's old name) is for lint to list, not to refuse."""
+    old = POLICY.replace("ratoi", "ratio").replace("check: bias", "check: robustness", 1)
+    old = old.replace(
+        "metric: demographic_parity_ratio", "metric: flip_rate\n    subject: {severity: 2}"
+    )
+    (tmp_path / "p.yaml").write_text(old)
+    pf.preflight(_write(tmp_path, _tabular(policy="p.yaml")))
+    (problem,) = pf.lint(tmp_path / "p.yaml", today=dt.date(2026, 6, 1), expired_waivers=False)
+    assert problem.endswith("Fix: write `level: 2`.")
 
 
 def test_a_missing_column_is_found_from_the_header_with_the_loaders_message(

@@ -19,7 +19,7 @@ def test_numpy_scalars_become_plain_numbers():
         ci_low=np.array(0.2),
         ci_high=np.float64(0.3),
         n=np.int64(40),
-        severity=np.int8(2),
+        level=np.int8(2),
     )
     assert type(m.value) is float and type(m.ci_low) is float and type(m.n) is int
     assert json.loads(json.dumps(m.to_json()))["n"] == 40
@@ -49,7 +49,7 @@ def test_findings_json_round_trips_including_findings_without_threshold():
         "flip_rate",
         0.07,
         perturbation="gaussian_noise",
-        severity=2,
+        level=2,
         ci_low=0.05,
         ci_high=0.09,
         n=2000,
@@ -92,3 +92,49 @@ def test_findings_json_round_trips_including_findings_without_threshold():
     # the model card and a re-rendered report need these too
     assert back.model_info == result.model_info and back.data_info == result.data_info
     assert back.findings[0].metric == metric and back.findings[1].threshold is None
+
+
+def _with_level_waiver(result):
+    """The report fixture's result, its graded ROB-001 finding waived for its level too."""
+    from dataclasses import replace
+
+    from audit.records import Waiver
+
+    findings = tuple(
+        replace(f, waiver=Waiver(f.rule, "j", "a", "2099-01-01", perturbation="x", level=2))
+        if f.metric is not None and f.metric.level is not None
+        else f
+        for f in result.findings
+    )
+    return replace(result, findings=findings)
+
+
+def test_a_version_1_findings_json_reads_back_as_its_version_2():
+    from findings_v1 import as_version_1
+
+    from audit.records import FINDINGS_SCHEMA_VERSION, AuditResult
+    from tests.unit.report.fixtures import make_result
+
+    doc = json.loads(json.dumps(_with_level_waiver(make_result()).findings_json()))
+    assert doc["schema_version"] == FINDINGS_SCHEMA_VERSION == 2
+    old = as_version_1(doc)
+    graded = [f for f in old["findings"] if "metric_severity" in f]
+    assert graded and all(f["waiver"]["severity"] == 2 for f in graded)
+    assert sum("severity" in m for m in old["metrics"]) == 45  # 3 families x 5 levels x 3
+    assert not any("level" in m for m in old["metrics"])
+    back, new = AuditResult.from_findings_json(old), AuditResult.from_findings_json(doc)
+    assert back == new
+    assert back.findings_json() == doc
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True, None])
+def test_an_unknown_findings_json_version_is_refused_naming_it(version):
+    from audit.records import AuditResult
+    from tests.unit.report.fixtures import make_result
+
+    doc = {**make_result().findings_json(), "schema_version": version}
+    with pytest.raises(ValueError, match=rf"schema_version {version!r} is not one this audit"):
+        AuditResult.from_findings_json(doc)
+    del doc["schema_version"]
+    with pytest.raises(KeyError, match="schema_version"):
+        AuditResult.from_findings_json(doc)

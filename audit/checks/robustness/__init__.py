@@ -17,16 +17,16 @@ if TYPE_CHECKING:
     from audit.checks.base import CheckContext, CheckOutput
     from audit.presentation.view import CheckSection, SectionInput
 
-# A perturbation family (or attack) at a graded severity, and the attack norm as `method`.
-_LEVEL = ("perturbation", "severity", "method")
+# A perturbation family (or attack) at a graded level, and the attack norm as `method`.
+_GRADED = ("perturbation", "level", "method")
 
 
 def _m(name: str, unit: str, better: Better, meaning: str) -> MetricInfo:
-    return MetricInfo(name, _LEVEL, unit, better, meaning)
+    return MetricInfo(name, _GRADED, unit, better, meaning)
 
 
 class RobustnessPlugin(CheckPlugin):
-    """Perturbation families at graded severities, plus FGSM/PGD and the minimum flipping ε."""
+    """Perturbation families at graded levels, plus FGSM/PGD and the minimum flipping ε."""
 
     name = "robustness"
     title = "Robustness"
@@ -66,7 +66,7 @@ class RobustnessPlugin(CheckPlugin):
     )
     headline = ("clean_accuracy", "robust_accuracy", "min_flip_epsilon_median")
     methodology = (
-        "Inputs are perturbed at graded severities (noise scaled to each feature's spread for "
+        "Inputs are perturbed at graded levels (noise scaled to each feature's spread for "
         "tables; ImageNet-C style corruptions for images; token drops, swaps and insertions for "
         "token ids; typos, casing, spacing and punctuation, word drops and swaps and synonyms "
         "for raw text, re-tokenized by the model's tokenizer), and accuracy, flip rate and "

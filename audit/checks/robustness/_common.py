@@ -18,7 +18,7 @@ MAX_EXAMPLES = 8
 
 
 def rng_for(seed: int, *parts: str | int) -> np.random.Generator:
-    """An independent, reproducible stream per (seed, family, severity) of this check."""
+    """An independent, reproducible stream per (seed, family, level) of this check."""
     return stream(seed, CHECK, *parts)
 
 
@@ -78,12 +78,12 @@ def outcome_metrics(
     confidence: float,
     *,
     perturbation: str,
-    severity: int | None = None,
+    level: int | None = None,
     method: str | None = None,
 ) -> list[Metric]:
-    """Accuracy, flip rate and accuracy ratio to clean for one perturbation and severity."""
+    """Accuracy, flip rate and accuracy ratio to clean for one perturbation and level."""
     n = len(sample.y)
-    subject: SubjectKeys = {"perturbation": perturbation, "severity": severity, "method": method}
+    subject: SubjectKeys = {"perturbation": perturbation, "level": level, "method": method}
     correct = int((pred_after == sample.y).sum())
     out = [
         rate_metric("accuracy", correct, n, confidence, **subject),
@@ -111,16 +111,16 @@ def text_edit_metrics(
     confidence: float,
     *,
     perturbation: str,
-    severity: int,
+    level: int,
 ) -> tuple[list[Metric], np.ndarray]:
-    """A text edit family at one severity, for token ids and raw text alike: the outcome
+    """A text edit family at one level, for token ids and raw text alike: the outcome
     metrics and the invariance failure rate, and which rows failed (for the examples).
     `cls` (N, 1) is each row's clean class and `p_clean` its clean probability."""
     moved = np.abs(np.take_along_axis(p_after, cls, axis=1)[:, 0] - p_clean)
     fails = (pred_after != sample.pred) & (moved > INV_TOLERANCE)
-    subject: SubjectKeys = {"perturbation": perturbation, "severity": severity}
+    subject: SubjectKeys = {"perturbation": perturbation, "level": level}
     metrics = outcome_metrics(
-        sample, pred_after, confidence, perturbation=perturbation, severity=severity
+        sample, pred_after, confidence, perturbation=perturbation, level=level
     )
     hits = int(fails.sum())
     metrics.append(rate_metric("invariance_failure_rate", hits, len(fails), confidence, **subject))

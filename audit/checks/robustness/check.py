@@ -1,6 +1,6 @@
 """Robustness: how the model's decisions hold up under graded, realistic perturbations.
 
-Per modality, perturbation families at five severities (tabular noise and categorical
+Per modality, perturbation families at five levels (tabular noise and categorical
 redraws, ImageNet-C style image corruptions, CheckList-style token edits, and for raw text
 typos, casing, spacing and punctuation, word drops and swaps and synonyms) give accuracy,
 flip rate and accuracy ratio to clean, each with n and a Wilson interval; gradient attacks
@@ -47,7 +47,7 @@ _UNKNOWN_MODALITY = "robustness has no perturbations for modality {0!r}."
 
 
 class RobustnessCheck:
-    """Perturbation families at graded severities, plus FGSM/PGD and the minimum flipping ε."""
+    """Perturbation families at graded levels, plus FGSM/PGD and the minimum flipping ε."""
 
     def measure(self, ctx: CheckContext) -> CheckOutput:
         cfg = ctx.config
@@ -58,7 +58,7 @@ class RobustnessCheck:
         modality = ctx.data.modality
         units = EPSILON_UNITS.get(modality, "")
         no_gradient = TEXT_ADVERSARIAL_NOTE  # why text gets no attack
-        with progress.stage("Robustness: perturbation families at graded severities"):
+        with progress.stage("Robustness: perturbation families at graded levels"):
             if modality == "tabular":
                 roles = tabular.resolve_roles(ctx.data.feature_names, cfg, ctx.data.x)
                 found, ev = tabular.measure_tabular(ctx, sample, roles)

@@ -15,7 +15,7 @@ class Flip:
     or the token ids of a text (padding removed), before and after."""
 
     perturbation: str
-    severity: int
+    level: int
     pred: int
     pred_after: int
     before: np.ndarray
@@ -28,7 +28,7 @@ class TextFlip:
     words or word-and-separator snippets."""
 
     perturbation: str
-    severity: int
+    level: int
     pred: int
     pred_after: int
     before: str
@@ -38,7 +38,7 @@ class TextFlip:
 
 @dataclass(frozen=True)
 class TextEdits:
-    """What a raw-text family did at each severity (severity 1 first)."""
+    """What a raw-text family did at each level (level 1 first)."""
 
     edited: tuple[int, ...]  # sampled texts it could edit (its metrics' n)
     mean_edits: tuple[float, ...]  # edits per edited text
@@ -102,7 +102,7 @@ class RobustnessEvidence:
         text_flips = tuple(
             TextFlip(
                 perturbation=str(f["perturbation"]),
-                severity=int(f["severity"]),
+                level=int(f["level"]),
                 pred=int(f["pred"]),
                 pred_after=int(f["pred_after"]),
                 before=str(f["before"]),
@@ -130,7 +130,7 @@ class RobustnessEvidence:
             flips=tuple(
                 Flip(
                     perturbation=str(f["perturbation"]),
-                    severity=int(f["severity"]),
+                    level=int(f["level"]),
                     pred=int(f["pred"]),
                     pred_after=int(f["pred_after"]),
                     before=np.asarray(f["before"]),

@@ -1,4 +1,4 @@
-"""ImageNet-C style corruptions at five severities, made locally (numpy, torch, Pillow).
+"""ImageNet-C style corruptions at five levels, made locally (numpy, torch, Pillow).
 
 Parameters follow Hendrycks & Dietterich (2019), in their CIFAR-10-C setting (small images
 are what an audit usually sees); blur scales with the image size, pixelate uses whole
@@ -26,7 +26,7 @@ from audit.records import Metric
 from ._common import CHECK, MAX_EXAMPLES, PerturbationSample, outcome_metrics, rng_for
 from .adversarial import AttackSpace
 
-# Severity 1..5 parameters per family.
+# Level 1..5 parameters per family.
 _GAUSSIAN = (0.04, 0.06, 0.08, 0.09, 0.10)  # noise standard deviation
 _SHOT = (500, 250, 100, 75, 50)  # photons per unit intensity
 _IMPULSE = (0.01, 0.02, 0.03, 0.05, 0.07)  # share of salt-and-pepper pixels
@@ -116,7 +116,7 @@ CORRUPTIONS: dict[str, Corruption] = {
     "pixelate": _pixelate,
     "jpeg": _jpeg,
 }
-SEVERITIES = (1, 2, 3, 4, 5)
+LEVELS = (1, 2, 3, 4, 5)
 
 
 def value_range(x: np.ndarray) -> tuple[float, float]:
@@ -141,19 +141,19 @@ def attack_space(bounds: tuple[float, float], like: torch.Tensor) -> AttackSpace
 def corrupt(
     x: np.ndarray,
     family: str,
-    severity: int,
+    level: int,
     rng: np.random.Generator,
     value_range: tuple[float, float],
 ) -> np.ndarray:
     """Apply one corruption to a batch (N, C, H, W); same shape, dtype and value range."""
     lo, hi = value_range
     unit = (x.astype(np.float64) - lo) / (hi - lo)
-    out = np.clip(CORRUPTIONS[family](unit, severity, rng), 0.0, 1.0)
+    out = np.clip(CORRUPTIONS[family](unit, level, rng), 0.0, 1.0)
     return (out * (hi - lo) + lo).astype(x.dtype)
 
 
 def corruption_metrics(clean_error: float, errors: dict[str, list[float]], n: int) -> list[Metric]:
-    """Per family the mean error over severities (CE) and its rise over clean; their means.
+    """Per family the mean error over levels (CE) and its rise over clean; their means.
 
     Without a reference model (ImageNet-C divides by AlexNet's errors) the aggregate is the
     unnormalized mean, and the relative form is taken against the model's own clean error.
@@ -182,14 +182,14 @@ def corruption_metrics(clean_error: float, errors: dict[str, list[float]], n: in
 def _corrupt_batch(
     x: np.ndarray,
     family: str,
-    severity: int,
+    level: int,
     seed: int,
     first_row: int,
     value_range: tuple[float, float],
 ) -> np.ndarray:
     """One batch corrupted with its own stream, fixed by its place in the sample, so any
     sharding of the sample (or a re-run of one batch) draws the same noise."""
-    return corrupt(x, family, severity, rng_for(seed, family, severity, first_row), value_range)
+    return corrupt(x, family, level, rng_for(seed, family, level, first_row), value_range)
 
 
 def corrupt_slice(
@@ -201,10 +201,10 @@ def corrupt_slice(
     batch_size: int,
     x: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: decisions (families, severities, rows) under every corruption."""
-    out = np.empty((len(CORRUPTIONS), len(SEVERITIES), len(x)), dtype=np.int64)
+    """Shard function: decisions (families, levels, rows) under every corruption."""
+    out = np.empty((len(CORRUPTIONS), len(LEVELS), len(x)), dtype=np.int64)
     for f, family in enumerate(CORRUPTIONS):
-        for j, s in enumerate(SEVERITIES):
+        for j, s in enumerate(LEVELS):
             for start in range(0, len(x), batch_size):
                 end = start + batch_size
                 chunk = _corrupt_batch(x[start:end], family, s, seed, rows.start + start, bounds)
@@ -235,17 +235,17 @@ def _example(
         "pred": int(sample.pred[i]),
         "pred_after": int(pred_after[i]),
         "perturbation": family,
-        "severity": s,
+        "level": s,
     }
 
 
 def measure_image(
     ctx: CheckContext, sample: PerturbationSample
 ) -> tuple[list[Metric], dict[str, Any]]:
-    """Every corruption at every severity, corrupted and scored in batches (sharded over
+    """Every corruption at every level, corrupted and scored in batches (sharded over
     workers when an orchestrator provides them).
 
-    Evidence keeps one flipped image per family, at the lowest severity that flips one.
+    Evidence keeps one flipped image per family, at the lowest level that flips one.
     """
     bounds = data_bounds(ctx.data)
     batch = ctx.config.batch_size
@@ -261,14 +261,14 @@ def measure_image(
     errors: dict[str, list[float]] = {}
     examples: dict[str, dict[str, Any]] = {}
     for f, family in enumerate(CORRUPTIONS):
-        for j, s in enumerate(SEVERITIES):
+        for j, s in enumerate(LEVELS):
             pred_after = decisions[f, j]
             if family not in examples:
                 found = _example(sample, pred_after, family, s, ctx.seed, batch, bounds)
                 if found is not None:
                     examples[family] = found
             metrics += outcome_metrics(
-                sample, pred_after, ctx.confidence, perturbation=family, severity=s
+                sample, pred_after, ctx.confidence, perturbation=family, level=s
             )
             errors.setdefault(family, []).append(float((pred_after != sample.y).mean()))
     clean_error = float((sample.pred != sample.y).mean())

@@ -1,7 +1,7 @@
 """Raw-text perturbations as CheckList invariance (INV) tests, through the model's tokenizer.
 
 For raw text (a Hugging Face folder, or `data.text` with `data.tokenizer`) each family of
-`string_edits` rewrites the sampled texts at every severity; the new strings are encoded by the
+`string_edits` rewrites the sampled texts at every level; the new strings are encoded by the
 model's own tokenizer (`TextEncoder.encode`, truncation at the model's limit counted) and
 scored through `CheckContext.predict`, so an orchestrator's sharding and the runner's
 length-sorted dynamic padding apply. A family is measured on the rows it could edit (a text
@@ -47,7 +47,7 @@ def _round_robin(lists: list[list[dict[str, Any]]], k: int) -> list[dict[str, An
 def _encode(encoder: TextEncoder, groups: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (int32, right-padded to the longest row of all groups) and truncation flags
     of every group's texts, in order. Encoded a group at a time and stored as int32, so the
-    word ids and int64 copies of all the edited texts (six families, five severities) are
+    word ids and int64 copies of all the edited texts (six families, five levels) are
     never held at once; the runner casts each batch to int64."""
     parts = [encoder.encode(g) for g in groups if g]
     width = max((p.ids.shape[1] for p in parts), default=0)
@@ -63,8 +63,8 @@ def _encode(encoder: TextEncoder, groups: list[list[str]]) -> tuple[np.ndarray, 
 def perturb(
     texts: list[str], family: str, rates: list[float], seed: int
 ) -> list[list[tuple[str, list[Change]]]]:
-    """Per severity (1 first), each text edited by `family`, with its edits; one seeded
-    stream per (family, severity), so a severity's texts do not depend on the others'."""
+    """Per level (1 first), each text edited by `family`, with its edits; one seeded
+    stream per (family, level), so a level's texts do not depend on the others'."""
     edit = FAMILIES[family][0]
     out = []
     for s, rate in enumerate(rates, start=1):
@@ -76,13 +76,13 @@ def perturb(
 def measure_raw_text(
     ctx: CheckContext, sample: PerturbationSample
 ) -> tuple[list[Metric], dict[str, Any], list[str]]:
-    """Each family at each severity. Every edited text is scored in one `predict` call, so
+    """Each family at each level. Every edited text is scored in one `predict` call, so
     the runner's length sort has the whole pool to group rows of similar length.
     Returns the metrics, the evidence and notes for the report."""
     data, cfg = ctx.data, ctx.config
     assert data.texts is not None and data.encoder is not None  # the raw-text route
     texts = [data.texts[int(i)] for i in sample.index]
-    levels = {f: perturb(texts, f, list(cfg.severities), ctx.seed) for f in FAMILIES}
+    levels = {f: perturb(texts, f, list(cfg.levels), ctx.seed) for f in FAMILIES}
     edited = {f: [np.flatnonzero([bool(c) for _, c in lv]) for lv in v] for f, v in levels.items()}
     ids, truncated = _encode(
         data.encoder,
@@ -93,7 +93,7 @@ def measure_raw_text(
     cls = sample.pred[:, None]
     p_clean = np.take_along_axis(sample.proba, cls, axis=1)[:, 0]
     metrics: list[Metric] = []
-    examples: dict[str, list[dict[str, Any]]] = {}  # per family, mildest severity first
+    examples: dict[str, list[dict[str, Any]]] = {}  # per family, mildest level first
     counts: dict[str, dict[str, list[float]]] = {}
     notes: list[str] = []
     start = 0
@@ -121,7 +121,7 @@ def measure_raw_text(
                 cls[rows],
                 ctx.confidence,
                 perturbation=family,
-                severity=s,
+                level=s,
             )
             metrics += found_metrics
             found += [
@@ -132,13 +132,13 @@ def measure_raw_text(
                     "pred": int(sub.pred[j]),
                     "pred_after": int(pred_after[j]),
                     "perturbation": family,
-                    "severity": s,
+                    "level": s,
                 }
                 for j in np.flatnonzero(fails)[: max(0, MAX_EXAMPLES - len(found))]
             ]
     evidence = {
         "flipped_raw_texts": _round_robin(list(examples.values()), MAX_EXAMPLES),
-        "levels": {f: list(cfg.severities) for f in counts},
+        "levels": {f: list(cfg.levels) for f in counts},
         "text_families": {f: FAMILIES[f][1] for f in counts},
         "text_edits": counts,
         "invariance_tolerance": INV_TOLERANCE,

@@ -26,7 +26,7 @@ from audit.records import Metric
 if TYPE_CHECKING:
     from audit.plugin import CheckPlugin
 
-SEVERITY_CURVES = (
+LEVEL_CURVES = (
     ("accuracy", "Accuracy"),
     ("flip_rate", "Flip rate"),
     ("accuracy_ratio", "Accuracy relative to clean"),
@@ -34,12 +34,12 @@ SEVERITY_CURVES = (
 
 
 def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
-    """Severity curves per family, the adversarial ε curve, flipped examples and tables."""
+    """Level curves per family, the adversarial ε curve, flipped examples and tables."""
     section = CheckSection(plugin.name, plugin.title)
     metrics = list(inputs.metrics)
-    level = inputs.settings.confidence_pct
-    for name, label in SEVERITY_CURVES:
-        graded = [m for m in metrics if m.name == name and m.severity is not None]
+    confidence = inputs.settings.confidence_pct
+    for name, label in LEVEL_CURVES:
+        graded = [m for m in metrics if m.name == name and m.level is not None]
         if not graded:
             continue
         families: dict[str, list[Metric]] = defaultdict(list)
@@ -47,12 +47,12 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             families[m.perturbation or "?"].append(m)
         series = []
         for family, ms in sorted(families.items()):
-            ms = sorted(ms, key=lambda m: m.severity or 0)
+            ms = sorted(ms, key=lambda m: m.level or 0)
             has_ci = all(m.ci_low is not None for m in ms)
             series.append(
                 plots.Series(
                     family,
-                    tuple(float(m.severity or 0) for m in ms),
+                    tuple(float(m.level or 0) for m in ms),
                     tuple(m.value for m in ms),
                     tuple(m.ci_low or 0.0 for m in ms) if has_ci else None,
                     tuple(m.ci_high or 0.0 for m in ms) if has_ci else None,
@@ -63,30 +63,30 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
                 plots.curves(
                     series,
                     threshold_lines(inputs.findings, "robustness", name),
-                    xlabel="severity",
+                    xlabel="level",
                     ylabel=name,
-                    title=f"{label} by severity, per perturbation family",
+                    title=f"{label} by level, per perturbation family",
                     xticks=range(1, 6),
                 ),
-                f"{label} against severity for each perturbation family",
-                f"{label} against severity (1 = mildest, 5 = harshest); bands are {level} Wilson "
+                f"{label} against level for each perturbation family",
+                f"{label} against level (1 = mildest, 5 = harshest); bands are {confidence} Wilson "
                 "intervals, dashed lines policy thresholds.",
             )
         )
     ev = inputs.evidence if isinstance(inputs.evidence, RobustnessEvidence) else None
     if ev is not None:
         _evidence(section, ev)
-    levels = {(m.perturbation, m.severity) for m in metrics if m.severity is not None}
-    if levels:
-        section.tables.append(_severity_table(metrics, sorted(levels, key=str), level))
-    other = [m for m in metrics if m.severity is None]
+    graded_keys = {(m.perturbation, m.level) for m in metrics if m.level is not None}
+    if graded_keys:
+        section.tables.append(_graded_table(metrics, sorted(graded_keys, key=str), confidence))
+    other = [m for m in metrics if m.level is None]
     if other:
         section.tables.append(metrics_table(other, "Adversarial and other robustness measurements"))
     return section
 
 
 def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
-    """The notes, the levels each severity stands for, the attack and the flipped inputs."""
+    """The notes, the scale each level stands for, the attack and the flipped inputs."""
     section.sentences.extend(ev.notes)
     for family, words in ev.text_families.items():
         section.sentences.append(f"Family {family}: {words}.")
@@ -98,12 +98,11 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
         width = max(len(v) for v in ev.levels.values())
         section.tables.append(
             table(
-                "What each severity means: the share of each text's words edited (at least "
-                "one edit)"
+                "What each level means: the share of each text's words edited (at least one edit)"
                 if ev.text_families
-                else f"What each severity means: the perturbation's scale ({ev.epsilon_units} "
+                else f"What each level means: the perturbation's scale ({ev.epsilon_units} "
                 "for noise; the probability of a redraw for categorical flips)",
-                ("Family", *(f"Severity {i}" for i in range(1, width + 1))),
+                ("Family", *(f"Level {i}" for i in range(1, width + 1))),
                 rows,
                 cls="levels",
             )
@@ -154,7 +153,7 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
                 f.before,
                 f.after,
                 f"pred {f.pred}",
-                f"{f.perturbation}@{f.severity} → {f.pred_after}",
+                f"{f.perturbation}@{f.level} → {f.pred_after}",
             )
             for f in flips
         ]
@@ -183,7 +182,7 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
             kept = " · ".join(f"{clip(n, 40)} {b}" for n, b, a in cells if b == a)
             rows.append(
                 (
-                    Cell(f"{f.perturbation}@{f.severity}"),
+                    Cell(f"{f.perturbation}@{f.level}"),
                     Cell(f"{f.pred} → {f.pred_after}", "num"),
                     Cell(clip(changed, 300), "changed"),
                     Cell(clip(kept, 400)),
@@ -201,7 +200,7 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
     elif ev.text_flips:
         rows = [
             (
-                Cell(f"{f.perturbation}@{f.severity}"),
+                Cell(f"{f.perturbation}@{f.level}"),
                 Cell(f"{f.pred} → {f.pred_after}", "num"),
                 Cell(clip("; ".join(_shown(f.perturbation, b, a) for b, a in f.edits), 160)),
                 Cell(clip(f.after, 160)),
@@ -220,7 +219,7 @@ def _evidence(section: CheckSection, ev: RobustnessEvidence) -> None:
     elif ev.modality == "text" and flips:
         rows = [
             (
-                Cell(f"{f.perturbation}@{f.severity}"),
+                Cell(f"{f.perturbation}@{f.level}"),
                 Cell(f"{f.pred} → {f.pred_after}", "num"),
                 Cell(clip(" ".join(map(str, f.before.tolist())), 120)),
                 Cell(clip(" ".join(map(str, f.after.tolist())), 120)),
@@ -254,7 +253,7 @@ def _shown(family: str, before: str, after: str) -> str:
 
 
 def _text_edits_table(ev: RobustnessEvidence) -> Table:
-    """Per raw-text family, per severity: texts edited, edits per text, texts truncated."""
+    """Per raw-text family, per level: texts edited, edits per text, texts truncated."""
     rows = []
     for family, e in ev.text_edits.items():
         for label, values in (
@@ -267,32 +266,32 @@ def _text_edits_table(ev: RobustnessEvidence) -> Table:
     return table(
         "What the raw-text edits did: texts each family could edit (the n of its metrics), "
         "edits per edited text, and edited texts cut at the model's maximum length",
-        ("Family", "Measure", *(f"Severity {i}" for i in range(1, width + 1))),
+        ("Family", "Measure", *(f"Level {i}" for i in range(1, width + 1))),
         rows,
         cls="text-edits",
     )
 
 
-def _severity_table(
-    metrics: Sequence[Metric], keys: Sequence[tuple[str | None, int]], level: str
+def _graded_table(
+    metrics: Sequence[Metric], keys: Sequence[tuple[str | None, int]], confidence: str
 ) -> Table:
-    """One row per family and severity, the graded metrics side by side."""
-    by_key = {(m.perturbation, m.severity, m.name): m for m in metrics if m.severity is not None}
+    """One row per family and level, the graded metrics side by side."""
+    by_key = {(m.perturbation, m.level, m.name): m for m in metrics if m.level is not None}
     rows = []
-    for family, severity in keys:
-        found = [by_key.get((family, severity, name)) for name, _ in SEVERITY_CURVES]
+    for family, level in keys:
+        found = [by_key.get((family, level, name)) for name, _ in LEVEL_CURVES]
         n = next((m.n for m in found if m is not None and m.n is not None), None)
         rows.append(
             (
                 Cell(f"{family}"),
-                Cell(str(severity), "num"),
+                Cell(str(level), "num"),
                 *(Cell(value_ci(m), "num") for m in found),
                 Cell(fmt(n), "num"),
             )
         )
     return table(
-        f"Graded perturbations: each family at each severity, with {level} confidence intervals",
-        ("Family", "Severity", *(label for _, label in SEVERITY_CURVES), "n"),
+        f"Graded perturbations: each family at each level, with {confidence} confidence intervals",
+        ("Family", "Level", *(label for _, label in LEVEL_CURVES), "n"),
         rows,
-        cls="severity",
+        cls="graded",
     )

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
-from audit.strict import Strict
+from audit.strict import Strict, one_name
 
-# One value per severity level, severity 1 first (at most five levels).
-_Severities = Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=1, max_length=5)]
+# One value per perturbation level, level 1 first (at most five levels).
+_Levels = Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=1, max_length=5)]
 _Probabilities = Annotated[
     list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=1, max_length=5)
 ]
 
 
 class RobustnessSpec(Strict):
-    """Perturbation families, their five graded severities and the adversarial search.
+    """Perturbation families, their five graded levels and the adversarial search.
 
     Radii are relative so one spec fits any data: tabular in units of each feature's standard
     deviation, images as a fraction of the data's value range.
@@ -24,12 +24,14 @@ class RobustnessSpec(Strict):
 
     sample: int = Field(2000, ge=10, description="Rows drawn (seeded) for the perturbations.")
     batch_size: int = Field(4096, ge=1, description="Rows per prediction batch.")
-    severities: _Severities = Field(
+    levels: _Levels = Field(
         [0.01, 0.05, 0.1, 0.25, 0.5],
-        description="Per severity, strictly increasing: tabular noise scale ε (in standard "
+        # `severities`: the name before findings.json version 2; deprecated, still accepted
+        validation_alias=AliasChoices("levels", "severities"),
+        description="Per level, strictly increasing: tabular noise scale ε (in standard "
         "deviations of each feature); text: the share of each sequence's tokens (`.npz` token "
         "ids) or of each text's words (raw text) edited. Images use five fixed "
-        "corruption levels.",
+        "corruption levels. Deprecated alias: `severities` (the old name), still accepted.",
     )
     immutable: list[str] = Field([], description="Tabular columns never perturbed.")
     integer: list[str] = Field(
@@ -43,8 +45,8 @@ class RobustnessSpec(Strict):
     )
     categorical_flip_p: _Probabilities = Field(
         [0.01, 0.05, 0.1, 0.25, 0.5],
-        description="Per severity: probability that a categorical value (or one-hot group) is "
-        "redrawn; one per severity.",
+        description="Per level: probability that a categorical value (or one-hot group) is "
+        "redrawn; one per level.",
     )
     neutral_tokens: list[int] = Field(
         [],
@@ -68,14 +70,19 @@ class RobustnessSpec(Strict):
     )
     min_flip_step: float = Field(0.01, gt=0.0, description="Step of the ε search.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _levels_once(cls, data: Any) -> Any:
+        return one_name(data, "levels", "severities")
+
     @model_validator(mode="after")
     def _graded(self) -> RobustnessSpec:
-        for name in ("severities", "categorical_flip_p"):
+        for name in ("levels", "categorical_flip_p"):
             values = getattr(self, name)
             if sorted(set(values)) != values:
-                raise ValueError(f"`{name}` must be strictly increasing (severity 1 first)")
-        if len(self.categorical_flip_p) != len(self.severities):
-            raise ValueError("`categorical_flip_p` needs one probability per severity")
+                raise ValueError(f"`{name}` must be strictly increasing (level 1 first)")
+        if len(self.categorical_flip_p) != len(self.levels):
+            raise ValueError("`categorical_flip_p` needs one probability per level")
         if self.min_flip_step * 2 >= self.min_flip_max:
             raise ValueError("`min_flip_step` must be under half of `min_flip_max`")
         return self

@@ -5,7 +5,7 @@ Why strings, not token ids: a Hugging Face model meets text before its tokenizer
 typo or a missing space changes the sub-word split the model sees, which an edit of token ids
 cannot reproduce. Each family edits a share `rate` of a text's words (at least one edit, when
 the text has a word the family can edit) and returns the new text with the edits made, each as
-(before, after) snippets for the report. One seeded generator per (family, severity) draws
+(before, after) snippets for the report. One seeded generator per (family, level) draws
 every choice, so the same seed gives the same texts.
 
 A text is split into words (runs of letters and digits, with inner apostrophes) and the

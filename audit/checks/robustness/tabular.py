@@ -131,7 +131,7 @@ def _flipped_rows(
     x_after: np.ndarray,
     pred_after: np.ndarray,
     family: str,
-    severity: int,
+    level: int,
 ) -> list[dict[str, Any]]:
     idx = np.flatnonzero(pred_after != sample.pred)[:MAX_EXAMPLES]
     return [
@@ -141,7 +141,7 @@ def _flipped_rows(
             "pred": int(sample.pred[i]),
             "pred_after": int(pred_after[i]),
             "perturbation": family,
-            "severity": severity,
+            "level": level,
         }
         for i in idx
     ]
@@ -150,28 +150,28 @@ def _flipped_rows(
 def measure_tabular(
     ctx: CheckContext, sample: PerturbationSample, roles: FeatureRoles
 ) -> tuple[list[Metric], dict[str, Any]]:
-    """Every family at every severity, all severities of a family scored in one batch."""
+    """Every family at every level, all levels of a family scored in one batch."""
     cfg = ctx.config
-    families = {"gaussian_noise": cfg.severities}
+    families = {"gaussian_noise": cfg.levels}
     if roles.categorical or roles.one_hot:
         families["categorical_flip"] = cfg.categorical_flip_p
     metrics: list[Metric] = []
     rows: list[dict[str, Any]] = []
-    for family, levels in families.items():
+    for family, scales in families.items():
         perturbed = [
-            gaussian_noise(sample.x, level, roles, rng_for(ctx.seed, family, s))
+            gaussian_noise(sample.x, scale, roles, rng_for(ctx.seed, family, s))
             if family == "gaussian_noise"
             else categorical_redraw(
-                sample.x, level, ctx.data.x, roles, rng_for(ctx.seed, family, s)
+                sample.x, scale, ctx.data.x, roles, rng_for(ctx.seed, family, s)
             )
-            for s, level in enumerate(levels, start=1)
+            for s, scale in enumerate(scales, start=1)
         ]
         _, pred = ctx.predict(np.concatenate(perturbed), ctx.config.batch_size)
         for s, (x_after, pred_after) in enumerate(
-            zip(perturbed, np.split(pred, len(levels)), strict=True), start=1
+            zip(perturbed, np.split(pred, len(scales)), strict=True), start=1
         ):
             metrics += outcome_metrics(
-                sample, pred_after, ctx.confidence, perturbation=family, severity=s
+                sample, pred_after, ctx.confidence, perturbation=family, level=s
             )
             if len(rows) < MAX_EXAMPLES:
                 rows += _flipped_rows(sample, x_after, pred_after, family, s)
@@ -181,6 +181,6 @@ def measure_tabular(
             "categories": dict(ctx.data.categories),
             "rows": rows[:MAX_EXAMPLES],
         },
-        "levels": {family: list(levels) for family, levels in families.items()},
+        "levels": {family: list(scales) for family, scales in families.items()},
     }
     return metrics, evidence

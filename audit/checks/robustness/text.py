@@ -1,7 +1,7 @@
 """Text perturbations as CheckList invariance (INV) tests on token ids.
 
 Token drops, adjacent swaps and insertions of neutral tokens, editing a share of each
-sequence's tokens per severity (at least one edit). A case passes when the decision is
+sequence's tokens per level (at least one edit). A case passes when the decision is
 unchanged or the clean class's probability moves by at most `INV_TOLERANCE`.
 All edits are vectorized over the batch: each is a sort or gather on (N, L) arrays.
 """
@@ -114,7 +114,7 @@ def neutral_tokens(x: np.ndarray, pad: int, declared: list[int]) -> np.ndarray:
 def measure_text(
     ctx: CheckContext, sample: PerturbationSample
 ) -> tuple[list[Metric], dict[str, Any]]:
-    """Each edit family at each severity; a family's severities are scored in one batch."""
+    """Each edit family at each level; a family's levels are scored in one batch."""
     cfg, pad = ctx.config, ctx.data.pad_id
     neutral = neutral_tokens(ctx.data.x, pad, cfg.neutral_tokens)
     families: dict[str, Edit] = {"token_drop": token_drop, "adjacent_swap": adjacent_swap}
@@ -128,7 +128,7 @@ def measure_text(
     for family, edit in families.items():
         edited = [
             unpack(*edit(tokens, lengths, rate, rng_for(ctx.seed, family, s)), pad, left)
-            for s, rate in enumerate(cfg.severities, start=1)
+            for s, rate in enumerate(cfg.levels, start=1)
         ]
         proba, pred = ctx.predict(np.concatenate(edited), ctx.config.batch_size)
         for s, (x_after, p_after, pred_after) in enumerate(
@@ -148,7 +148,7 @@ def measure_text(
                 cls,
                 ctx.confidence,
                 perturbation=family,
-                severity=s,
+                level=s,
             )
             metrics += found_metrics
             examples += [
@@ -158,7 +158,7 @@ def measure_text(
                     "pred": int(sample.pred[i]),
                     "pred_after": int(pred_after[i]),
                     "perturbation": family,
-                    "severity": s,
+                    "level": s,
                 }
                 for i in np.flatnonzero(fails)[: max(0, MAX_EXAMPLES - len(examples))]
             ]

@@ -45,7 +45,7 @@ def test_schema_prints_the_shipped_schema(run):
 
 def _findings_json(tmp_path, dpr: float, n: int = 100, checks=None) -> str:
     doc = {
-        "schema_version": 1,
+        "schema_version": 1,  # a file from before version 2: still read
         "audit": {"name": "credit", "started_at": "t0", "finished_at": "t1"},
         "verdict": "pass",
         "policy": {"name": "old", "version": "0", "sha256": "x"},
@@ -92,6 +92,16 @@ def test_judge_writes_junit_summary_and_findings(run, tmp_path):
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["verdict"] == "fail" and doc["policy"]["name"] == "quick-checks"
     assert doc["provenance"]["seed"] == 3 and len(doc["metrics"]) == 3
+    assert doc["schema_version"] == 2  # read as version 1, written as the current version
+
+
+def test_judge_refuses_a_findings_file_of_an_unknown_version(run, tmp_path):
+    path = _findings_json(tmp_path, 0.95)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**doc, "schema_version": 3}), encoding="utf-8")
+    result = run("judge", path, "--policy", QUICK)
+    assert result.exit_code == 2
+    assert "schema_version 3 is not one this audit reads (it reads 1 or 2)" in result.stderr
 
 
 def test_judge_under_a_stricter_policy_without_rerunning(run, tmp_path):

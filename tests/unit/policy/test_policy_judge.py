@@ -186,22 +186,25 @@ def test_rule_applies_to_every_matching_metric(make_policy):
     assert verdict == Verdict.FAIL  # a failure found beats a group too small to judge
 
 
-def test_subject_filters_on_severity_and_perturbation(make_policy):
+# `severity` is the level's deprecated old name: a policy written with it judges the same.
+@pytest.mark.parametrize("key", ["level", "severity"])
+def test_subject_filters_on_level_and_perturbation(make_policy, key):
     policy = make_policy(
         rule_yaml(
             check="robustness",
             metric="accuracy_ratio",
-            subject="{perturbation: gaussian_noise, severity: 2}",
+            subject=f"{{perturbation: gaussian_noise, {key}: 2}}",
             threshold='{op: ">=", value: 0.9}',
         )
     )
+    assert policy.rules[0].subject.level == 2
     metrics = [
-        Metric("robustness", "accuracy_ratio", 0.5, perturbation="gaussian_noise", severity=1),
-        Metric("robustness", "accuracy_ratio", 0.95, perturbation="gaussian_noise", severity=2),
-        Metric("robustness", "accuracy_ratio", 0.5, perturbation="fgsm", severity=2),
+        Metric("robustness", "accuracy_ratio", 0.5, perturbation="gaussian_noise", level=1),
+        Metric("robustness", "accuracy_ratio", 0.95, perturbation="gaussian_noise", level=2),
+        Metric("robustness", "accuracy_ratio", 0.5, perturbation="fgsm", level=2),
     ]
     findings, verdict = judge(policy, metrics, (CheckRun("robustness", "ran"),), today=TODAY)
-    assert [(f.metric.severity, f.status) for f in findings] == [(2, Status.PASS)]
+    assert [(f.metric.level, f.status) for f in findings] == [(2, Status.PASS)]
     assert verdict == Verdict.PASS
 
 

@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 from policy_helpers import rule_yaml
 
-from audit.policy import POLICIES_DIR, json_schema, lint
-from audit.policy.lint import CONTRADICTION, EXPIRED_WAIVER, NOT_FOUND, _disjoint, _interval
+from audit.policy import POLICIES_DIR, json_schema, lint, load_policy
+from audit.policy.lint import (
+    CONTRADICTION,
+    DEPRECATED_LEVEL,
+    EXPIRED_WAIVER,
+    NOT_FOUND,
+    _disjoint,
+    _interval,
+)
+from audit.strict import BOTH_NAMES
 
 TODAY = datetime.date(2026, 6, 1)
 CORPUS = sorted((Path(__file__).parents[2] / "policies_broken").glob("*.yaml"))
@@ -103,6 +111,49 @@ def test_rules_on_different_subjects_do_not_contradict(write_policy, other):
     rules = rule_yaml("A", threshold='{op: ">=", value: 0.8}')
     rules += rule_yaml("B", threshold='{op: "<=", value: 0.5}', **other)
     assert lint(write_policy(rules), today=TODAY) == []
+
+
+def _robustness_rule(rid: str, subject: str, threshold: str = '{op: "<=", value: 0.05}') -> str:
+    return rule_yaml(
+        rid, check="robustness", metric="flip_rate", subject=subject, threshold=threshold
+    )
+
+
+def test_the_deprecated_severity_subject_is_listed_with_its_fix_and_still_loads(write_policy):
+    path = write_policy(
+        _robustness_rule("ROB", "{perturbation: typo, severity: 2}"),
+        waivers="- {rule: ROB, subject: {severity: 3}, justification: j, approver: x, "
+        "expires: 2099-01-01}\n",
+    )
+    rule, waiver = lint(path, today=TODAY)
+    assert rule.startswith(f"{path}:") and rule.endswith(
+        DEPRECATED_LEVEL.format(owner="rule ROB", value=2)
+    )
+    assert waiver.endswith(DEPRECATED_LEVEL.format(owner="waiver for rule ROB", value=3))
+    assert "Fix: write `level: 2`." in rule
+    assert lint(path, today=TODAY, deprecated=False) == []  # what `audit run` checks
+    policy = load_policy(path)
+    assert policy.rules[0].subject.level == 2 and policy.waivers[0].subject.level == 3
+
+
+def test_the_old_and_new_names_of_a_level_are_one_subject(write_policy):
+    """Rules on `level: 2` and `severity: 2` judge the same metrics, so they contradict."""
+    path = write_policy(
+        _robustness_rule("A", "{level: 2}")
+        + _robustness_rule("B", "{severity: 2}", threshold='{op: ">=", value: 0.5}')
+    )
+    (problem,) = lint(path, today=TODAY, deprecated=False)
+    assert problem.endswith(
+        CONTRADICTION.format(
+            a="A", b="B", metric="flip_rate", on="value", ta="<= 0.05", tb=">= 0.5"
+        )
+    )
+
+
+def test_giving_the_level_under_both_names_is_an_error(write_policy):
+    path = write_policy(_robustness_rule("A", "{level: 2, severity: 2}"))
+    (problem,) = lint(path, today=TODAY, deprecated=False)
+    assert f"field `rules.0.subject`: {BOTH_NAMES.format(name='level', old='severity')}" in problem
 
 
 def test_schema_json_is_up_to_date():

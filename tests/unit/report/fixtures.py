@@ -172,28 +172,28 @@ def _bias_metrics() -> list[Metric]:
 def _robustness_metrics() -> list[Metric]:
     out = []
     for k, family in enumerate(("gaussian_noise", "blur", "jpeg")):
-        for sev in range(1, 6):
-            acc = 0.91 - 0.04 * sev * (k + 1) / 2
+        for level in range(1, 6):
+            acc = 0.91 - 0.04 * level * (k + 1) / 2
             out.append(
                 Metric(
                     "robustness",
                     "accuracy",
                     round(acc, 4),
                     perturbation=family,
-                    severity=sev,
+                    level=level,
                     n=2000,
                     ci_low=round(acc - 0.02, 4),
                     ci_high=round(acc + 0.02, 4),
                 )
             )
-            flip = 0.01 * sev * (k + 1)
+            flip = 0.01 * level * (k + 1)
             out.append(
                 Metric(
                     "robustness",
                     "flip_rate",
                     round(flip, 4),
                     perturbation=family,
-                    severity=sev,
+                    level=level,
                     n=2000,
                     ci_low=round(max(flip - 0.01, 0), 4),
                     ci_high=round(flip + 0.01, 4),
@@ -205,7 +205,7 @@ def _robustness_metrics() -> list[Metric]:
                     "accuracy_ratio",
                     round(acc / 0.91, 4),
                     perturbation=family,
-                    severity=sev,
+                    level=level,
                     n=2000,
                 )
             )
@@ -365,11 +365,11 @@ def _findings(metrics: list[Metric]) -> list[Finding]:
         _finding(
             "ROB-001",
             "robustness",
-            pick("flip_rate", perturbation="gaussian_noise", severity=2),
+            pick("flip_rate", perturbation="gaussian_noise", level=2),
             Status.PASS,
             Severity.MAJOR,
             Threshold("<=", 0.05),
-            "Flip rate under Gaussian noise at severity 2 is 0.02, within the limit of 0.05.",
+            "Flip rate under Gaussian noise at level 2 is 0.02, within the limit of 0.05.",
         ),
         _finding(
             "ROB-002",

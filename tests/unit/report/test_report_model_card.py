@@ -61,7 +61,7 @@ def test_not_findings_json_is_a_clear_error(tmp_path):
     path.write_text('{"verdict": "pass"}')
     with pytest.raises(ReportError) as err:
         load_result(path)
-    assert err.value.message == NOT_FINDINGS.format(key="audit")
+    assert err.value.message == NOT_FINDINGS.format(key="schema_version")
     assert err.value.where == str(path)
 
 

@@ -49,7 +49,7 @@ def _text(**config):
 
 
 def _keyed(metrics):
-    return {(m.name, m.perturbation, m.severity, m.method): m for m in metrics}
+    return {(m.name, m.perturbation, m.level, m.method): m for m in metrics}
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_metrics_are_finite_complete_and_deterministic(build) -> None:
         if m.ci_low is not None:
             assert m.ci_low <= m.value <= m.ci_high
     keyed = _keyed(first.metrics)
-    perturbations = {m.perturbation for m in first.metrics if m.severity is not None}
+    perturbations = {m.perturbation for m in first.metrics if m.level is not None}
     for fam in perturbations:
         for s in range(1, 6):
             for name in ("accuracy", "flip_rate", "accuracy_ratio"):
@@ -114,7 +114,7 @@ def test_tabular_families_adversarial_and_curve() -> None:
         assert r.pred != r.pred_after and len(r.before) == 3
 
 
-def test_flip_rate_grows_with_noise_severity() -> None:
+def test_flip_rate_grows_with_noise_level() -> None:
     out = RobustnessCheck().measure(_tabular(sample=300, adversarial=False))
     rates = [
         m.value for m in out.metrics if m.name == "flip_rate" and m.perturbation == "gaussian_noise"

@@ -1,4 +1,4 @@
-"""Image corruptions: seeded, shape- and range-preserving, growing with severity."""
+"""Image corruptions: seeded, shape- and range-preserving, growing with level."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from audit.checks.robustness.image import CORRUPTIONS, SEVERITIES, corrupt, value_range
+from audit.checks.robustness.image import CORRUPTIONS, LEVELS, corrupt, value_range
 
 
 def _images(lo: float, hi: float, channels: int) -> np.ndarray:
@@ -28,7 +28,7 @@ RANGES = [(0.0, 1.0, 1), (0.0, 255.0, 3), (-1.0, 1.0, 2)]
 def test_shape_dtype_and_range_are_preserved(family: str, lo: float, hi: float, channels: int):
     x = _images(lo, hi, channels)
     bounds = value_range(x)
-    for s in SEVERITIES:
+    for s in LEVELS:
         out = corrupt(x, family, s, np.random.default_rng(1), bounds)
         assert out.shape == x.shape and out.dtype == x.dtype
         assert out.min() >= bounds[0] - 1e-5 and out.max() <= bounds[1] + 1e-5
@@ -44,13 +44,13 @@ def test_deterministic_under_a_seed(family: str) -> None:
 
 @pytest.mark.parametrize("family", sorted(CORRUPTIONS))
 @pytest.mark.parametrize(("lo", "hi", "channels"), RANGES)
-def test_mean_absolute_change_grows_with_severity(
+def test_mean_absolute_change_grows_with_level(
     family: str, lo: float, hi: float, channels: int
 ) -> None:
     x = _images(lo, hi, channels)
     change = [
         float(np.abs(corrupt(x, family, s, np.random.default_rng(7), value_range(x)) - x).mean())
-        for s in SEVERITIES
+        for s in LEVELS
     ]
     assert all(b >= a for a, b in itertools.pairwise(change)), change
     assert change[-1] > change[0] > 0

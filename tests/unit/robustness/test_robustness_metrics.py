@@ -19,9 +19,7 @@ def test_rates_are_bounded_and_inside_their_intervals(n: int, k: int, seed: int)
     sample = PerturbationSample(
         index=np.arange(n), x=np.zeros((n, 1)), y=y, proba=np.zeros((n, k)), pred=pred
     )
-    by_name = {
-        m.name: m for m in outcome_metrics(sample, after, 0.95, perturbation="p", severity=1)
-    }
+    by_name = {m.name: m for m in outcome_metrics(sample, after, 0.95, perturbation="p", level=1)}
     for name in ("accuracy", "flip_rate"):
         m = by_name[name]
         assert 0 <= m.ci_low <= m.value <= m.ci_high <= 1 and m.n == n

@@ -1,12 +1,13 @@
 """Raw-text robustness end to end: a CSV of texts, a tiny Hugging Face folder, `run_audit`.
 
 The texts are perturbed as strings, tokenized by the folder's own tokenizer and scored; the
-findings carry every family at every severity, the shipped policy packs judge them, and the
+findings carry every family at every level, the shipped policy packs judge them, and the
 report shows the edited words HTML-escaped.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from findings_v1 import as_version_1
 from markupsafe import escape
 
 from audit.checks.base import Predictions
@@ -107,10 +109,10 @@ def _robustness(result: AuditResult) -> list[Metric]:
     return [m for m in result.metrics if m.check == "robustness"]
 
 
-def test_every_family_is_measured_at_every_severity(audited: tuple[AuditResult, str]) -> None:
+def test_every_family_is_measured_at_every_level(audited: tuple[AuditResult, str]) -> None:
     result, _ = audited
     metrics = _robustness(result)
-    levels = {(m.perturbation, m.severity) for m in metrics if m.name == "flip_rate"}
+    levels = {(m.perturbation, m.level) for m in metrics if m.name == "flip_rate"}
     assert levels == {(f, s) for f in FAMILIES for s in range(1, 6)}
     for m in metrics:
         if m.name in ("accuracy", "flip_rate", "invariance_failure_rate"):
@@ -124,8 +126,24 @@ def test_every_family_is_measured_at_every_severity(audited: tuple[AuditResult, 
     assert isinstance(ev, RobustnessEvidence)
     assert ev.epsilon_units == "shares of each text's words edited"
     assert set(ev.text_edits) == set(FAMILIES)
-    # the 40-word text stays past the 24-token maximum under typos: counted at each severity
+    # the 40-word text stays past the 24-token maximum under typos: counted at each level
     assert all(t >= 1 for t in ev.text_edits["typo"].truncated)
+
+
+def test_this_audits_findings_json_in_version_1_reads_back_the_same(
+    audited: tuple[AuditResult, str],
+) -> None:
+    """findings.json as an audit before schema version 2 wrote it (the level as `severity`,
+    `metric_severity` in a finding) reads back as the version 2 document."""
+    result, _ = audited
+    doc = json.loads(json.dumps(result.findings_json()))
+    old = as_version_1(doc)
+    graded = [m for m in old["metrics"] if m["check"] == "robustness" and "severity" in m]
+    assert len(graded) == len([m for m in doc["metrics"] if "level" in m]) > 0
+    assert any("metric_severity" in f for f in old["findings"] if f["rule"] == "ROB-001")
+    back = AuditResult.from_findings_json(old)
+    assert back.findings_json() == doc
+    assert back.metrics == AuditResult.from_findings_json(doc).metrics
 
 
 def test_shipped_packs_judge_the_new_families(audited: tuple[AuditResult, str]) -> None:
@@ -140,7 +158,7 @@ def test_shipped_packs_judge_the_new_families(audited: tuple[AuditResult, str]) 
     for pack in shipped_policies():
         rules = [r for r in load_policy(pack).rules if r.check == "robustness"]
         for rule in rules:
-            if rule.subject.severity is None:
+            if rule.subject.level is None:
                 continue  # not a graded rule (e.g. the attack's ε): declared not applicable
             matched = {m.perturbation for m in metrics if m.name == rule.metric
                        and rule.subject.matches(m)}  # fmt: skip
@@ -182,7 +200,7 @@ def test_flipped_texts_are_escaped_and_edits_shown_as_original_to_perturbed() ->
 
     flip = TextFlip(
         perturbation="whitespace_punctuation",
-        severity=2,
+        level=2,
         pred=1,
         pred_after=0,
         before="<b>good</b> film",

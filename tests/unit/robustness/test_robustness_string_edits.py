@@ -1,5 +1,5 @@
 """Raw-text edit families: known answers with a fixed seed, what each family may change,
-edit counts that grow with severity, never an empty text, and seeded reproducibility."""
+edit counts that grow with level, never an empty text, and seeded reproducibility."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def test_each_family_changes_only_what_it_says(text: str, seed: int) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(texts(), st.integers(0, 2**16))
-def test_edit_count_grows_with_severity_and_is_at_least_one(text: str, seed: int) -> None:
+def test_edit_count_grows_with_level_and_is_at_least_one(text: str, seed: int) -> None:
     for family in FAMILIES:
         counts = [len(_run(family, text, r, seed + s)[1]) for s, r in enumerate(RATES)]
         assert counts == sorted(counts), (family, text, counts)
@@ -156,12 +156,12 @@ def test_texts_with_no_word_to_edit_are_left_alone() -> None:
     assert _run("casing", "1234 5678", 0.5) == ("1234 5678", [])
 
 
-def test_same_seed_same_texts_and_one_stream_per_family_and_severity() -> None:
+def test_same_seed_same_texts_and_one_stream_per_family_and_level() -> None:
     texts_ = [TEXT, "It's a fine film, I think.", "bad"]
     for family in FAMILIES:
         first = perturb(texts_, family, RATES, seed=11)
         assert perturb(texts_, family, RATES, seed=11) == first
-        # severity 3 drawn alone from its own stream gives the same texts
+        # level 3 drawn alone from its own stream gives the same texts
         rng = rng_for(11, family, 3)
         alone = [FAMILIES[family][0](t, RATES[2], rng) for t in texts_]
         assert alone == first[2]

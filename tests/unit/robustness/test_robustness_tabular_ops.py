@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -14,6 +16,7 @@ from audit.checks.robustness.tabular import (
     resolve_roles,
 )
 from audit.errors import SpecError
+from audit.strict import BOTH_NAMES
 
 NAMES = ("age", "income", "sex", "colour", "oh_a", "oh_b", "oh_c")
 
@@ -90,12 +93,24 @@ def test_unknown_feature_is_a_spec_error_naming_the_field() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"severities": [0.1, 0.05]},
+        {"levels": [0.1, 0.05]},
         {"categorical_flip_p": [0.1, 0.2]},
-        {"severities": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "categorical_flip_p": [0.1] * 6},
+        {"levels": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "categorical_flip_p": [0.1] * 6},
         {"min_flip_step": 0.6},
     ],
 )
 def test_spec_rejects_ungraded_settings(bad: dict) -> None:
     with pytest.raises(ValidationError):
         RobustnessSpec(**bad)
+
+
+def test_spec_reads_the_deprecated_severities_as_levels() -> None:
+    """`severities`, the option's name before findings.json version 2, still works; giving
+    both names is refused, naming the two."""
+    flips = {"categorical_flip_p": [0.1, 0.2]}
+    old = RobustnessSpec.model_validate({"severities": [0.05, 0.5], **flips})
+    assert old.levels == [0.05, 0.5]
+    assert old == RobustnessSpec.model_validate({"levels": [0.05, 0.5], **flips})
+    both = BOTH_NAMES.format(name="levels", old="severities")
+    with pytest.raises(ValidationError, match=re.escape(both)):
+        RobustnessSpec.model_validate({"levels": [0.05, 0.5], "severities": [0.05, 0.5], **flips})
