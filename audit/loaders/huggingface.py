@@ -474,8 +474,8 @@ def preprocessing_of(folder: Path) -> Preprocessing:
     - rescale: `rescale_factor` must be 1/255, which turns 0-255 pixels into the audit's [0, 1].
     - normalize: `(x - image_mean) / image_std` per channel.
     - resample: PIL's 0 nearest (torch's `nearest-exact`), 2 bilinear, 3 bicubic
-      (antialiased when shrinking, as PIL and torchvision's `antialias=True` are). LANCZOS, BOX and HAMMING are refused, not
-      approximated.
+      (antialiased when shrinking, as PIL and torchvision's `antialias=True` are). LANCZOS,
+      BOX and HAMMING are refused, not approximated.
 
     Refused, with the key: any other key, padding (`do_pad`), sizes bounded by a longest edge
     or by a maximum height and width, a crop larger than the resized image (transformers pads
