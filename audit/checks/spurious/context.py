@@ -152,7 +152,7 @@ class ProbeSample:
         """Attention-rollout maps (n, P) on the raw canvas, flattened; `random` on the same
         weight-randomized model as the gradient sanity check."""
         assert self.grid is not None
-        batch = self.batch_size * 16
+        batch = self.grid.rows_per_pass(self.batch_size)
         parts = self.ctx.map_rows(
             rollout.rollout_slice,
             len(x),

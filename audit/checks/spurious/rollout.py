@@ -33,19 +33,28 @@ from audit.loaders.model import ModelRunner
 from audit.loaders.preprocess import Preprocessed
 
 METHOD = "attention_rollout"  # the `method` subject key of its metrics
+# Most bytes of attention weights one forward pass returns: every layer's (heads, T, T) per
+# row, so a ViT-B/16 at 224 pixels (12 layers of 12 x 197 x 197) takes 12 rows per pass
+ATTENTION_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
 class PatchGrid:
-    """A ViT's token layout: one [CLS] token, then `rows` x `cols` patches of `patch` pixels."""
+    """A ViT's token layout: one [CLS] token, then `rows` x `cols` patches of `patch` pixels;
+    `row_bytes`, the attention weights one row returns (all layers), as measured."""
 
     patch: int
     rows: int
     cols: int
+    row_bytes: int = 0
 
     @property
     def tokens(self) -> int:
         return 1 + self.rows * self.cols
+
+    def rows_per_pass(self, requested: int) -> int:
+        """`requested` rows, fewer when their attention weights would pass ATTENTION_BYTES."""
+        return max(1, min(requested, ATTENTION_BYTES // max(1, self.row_bytes)))
 
 
 def rollout(attentions: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -119,7 +128,8 @@ def patch_grid(runner: ModelRunner, probe_rows: np.ndarray) -> PatchGrid | None:
     square = (grid.tokens, grid.tokens)
     if attentions is None or any(a.ndim != 4 or tuple(a.shape[-2:]) != square for a in attentions):
         return None
-    return grid
+    row_bytes = sum(a.numel() * a.element_size() for a in attentions) // len(probe_rows)
+    return PatchGrid(grid.patch, grid.rows, grid.cols, row_bytes)
 
 
 def rollout_slice(

@@ -111,7 +111,11 @@ def test_rollout_applies_to_a_vit_behind_its_preprocessing_only() -> None:
 
     row = np.zeros((1, 3, 24, 20), dtype=np.float32)
     vit = _runner(HFImageClassifier(_vit()), (24, 20), resize=16, center_crop=16)
-    assert patch_grid(vit, row) == PatchGrid(4, 4, 4)
+    found = patch_grid(vit, row)
+    # two layers of two heads over [CLS] + 16 patches, float32
+    assert found == PatchGrid(4, 4, 4, row_bytes=2 * 2 * 17 * 17 * 4)
+    assert found.rows_per_pass(64) == 64 and found.tokens == 17
+    assert PatchGrid(16, 14, 14, row_bytes=12 * 12 * 197 * 197 * 4).rows_per_pass(64) == 12
     resnet = ResNetForImageClassification(
         ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8], depths=[1], num_labels=2)
     )
