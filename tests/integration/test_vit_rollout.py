@@ -12,6 +12,7 @@ import pytest
 from audit.checks.spurious.evidence import ImageExample, SpuriousEvidence
 from audit.demo import image_files
 from audit.demo.image_files import build_image_files_demo
+from audit.paths import cache_dir
 from audit.records import AuditResult, Metric
 
 pytestmark = pytest.mark.slow
@@ -23,8 +24,7 @@ SPUR = ("SPUR-001", "SPUR-002")  # the flip and attribution rules the demo's tag
 def audited(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[AuditResult, Path]]:
     from audit.pipeline import run_audit
 
-    cache = tmp_path_factory.mktemp("demo-cache")
-    spec = build_image_files_demo(cache, arch="vit")
+    spec = build_image_files_demo(cache_dir() / "demo", arch="vit")  # shared with the demo tests
     out = tmp_path_factory.mktemp("audits")
     runs = {}
     for model, name in (("shortcut", "audit.yaml"), ("control", "audit-control.yaml")):
