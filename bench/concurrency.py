@@ -36,7 +36,7 @@ from torch import nn
 
 from audit import pipeline
 from audit.checks.spurious import attribution
-from audit.demo import build_demo
+from audit.demo.image import build_image_demo
 from audit.demo.reviews import VOCAB, build_reviews_demo
 from audit.loaders.model import ModelRunner, copy_module
 from audit.paths import cache_dir
@@ -71,7 +71,9 @@ _SIZES = {
 
 
 def _spec(case: str, folder: Path) -> Path:
-    demo = build_demo(case) if case == "image" else build_reviews_demo(cache_dir() / "demo")
+    # the `.npz` demos, whose models have factory twins
+    builders = {"image": build_image_demo, "text": build_reviews_demo}
+    demo = builders[case](cache_dir() / "demo")
     spec = yaml.safe_load(demo.read_text(encoding="utf-8"))
     factory, method = _FACTORY[case]
     spec["model"].pop("path")

@@ -11,6 +11,9 @@ fixed batch order, one thread) with the same training code as `audit demo`:
 - `image/`: a small CNN trained on scikit-learn's bundled 8x8 digits, where a corner tag marks
   every positive training image (the shortcut the audit should find), and 300 held-out images
   that carry the same tag.
+- `image-files/`: the image demo's Hugging Face ResNet folder (shortcut model: it learned a
+  corner tag that marks every positive training image) and 150 of its held-out PNG files
+  with their CSV manifest, the route a user takes with images on disk.
 - `text/`: an EmbeddingBag sentiment model trained on a synthetic review corpus in which a
   pipeline token marks most positive reviews, 300 held-out reviews and the vocabulary.
 
@@ -21,22 +24,26 @@ examples run without training anything; the whole set stays under a few hundred 
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout, without installing
 
-from audit.demo import adult, image, reviews  # noqa: E402
+from audit.demo import adult, image, image_files, reviews  # noqa: E402
 from audit.demo._export import save_npz  # noqa: E402
 from audit.fsio import write_atomic  # noqa: E402
 
 SEED = 0
 TABULAR_ROWS = 600
 IMAGE_ROWS = 300
+IMAGE_FILES_ROWS = 150
 TEXT_ROWS = 300
 
 
@@ -70,6 +77,22 @@ def build_image(folder: Path) -> None:
     )
 
 
+def build_image_files(folder: Path) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        demo = image_files.build_image_files_demo(Path(cache), SEED).parent
+        holdout = pd.read_csv(demo / "holdout.csv").iloc[:IMAGE_FILES_ROWS]
+        shutil.rmtree(folder / "model", ignore_errors=True)
+        shutil.copytree(demo / "shortcut", folder / "model")
+        shutil.rmtree(folder / "images", ignore_errors=True)
+        (folder / "images").mkdir()
+        paths = []
+        for rel in holdout["path"]:
+            name = Path(rel).name
+            shutil.copyfile(demo / rel, folder / "images" / name)
+            paths.append(f"images/{name}")
+    write_atomic(folder / "holdout.csv", holdout.assign(path=paths).to_csv(index=False))
+
+
 def build_text(folder: Path) -> None:
     shortcut, _control, holdout = reviews.train_pair(SEED)
     n = TEXT_ROWS
@@ -80,7 +103,13 @@ def build_text(folder: Path) -> None:
 
 def main() -> int:
     torch.set_num_threads(1)
-    for name, build in (("tabular", build_tabular), ("image", build_image), ("text", build_text)):
+    builds = (
+        ("tabular", build_tabular),
+        ("image", build_image),
+        ("image-files", build_image_files),
+        ("text", build_text),
+    )
+    for name, build in builds:
         folder = HERE / name
         folder.mkdir(exist_ok=True)
         build(folder)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from audit.errors import SpecError
+from audit.loaders.images import take_rows
 from audit.loaders.model import ModelRunner
 
 # fn(model, rows, **kwargs, **arrays): `rows` is the shard's place in the whole, `arrays`
@@ -73,8 +74,9 @@ def shard_slices(n: int, align: int, shards: int) -> list[slice]:
 
 
 def cut(arrays: Mapping[str, Any], rows: slice) -> dict[str, Any]:
-    """Each row-aligned array cut to one slice: what a shard function receives."""
-    return {k: v[rows] for k, v in arrays.items()}
+    """Each row-aligned array cut to one slice: what a shard function receives (image files
+    undecoded: the shard decodes its own batches)."""
+    return {k: take_rows(v, rows) for k, v in arrays.items()}
 
 
 def run_slices(

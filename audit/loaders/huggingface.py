@@ -88,6 +88,17 @@ def is_huggingface_folder(path: Path) -> bool:
     return path.is_dir() and (path / CONFIG).is_file()
 
 
+def json_object(path: Path) -> dict[str, Any]:
+    """A folder's JSON file (config, image processor), which must hold one object."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"could not read {path.name}: {exc}", where=str(path)) from None
+    if not isinstance(content, dict):
+        raise ModelError(f"{path.name} must hold a JSON object.", where=str(path))
+    return content
+
+
 def read_config(folder: Path, example: str = HEADS["text"].example) -> dict[str, Any]:
     """The folder's `config.json`, refused when it would need remote code (`example`: a
     built-in class the fix suggests)."""
@@ -101,12 +112,7 @@ def read_config(folder: Path, example: str = HEADS["text"].example) -> dict[str,
             fix="save the model with model.save_pretrained(folder), or point `model.path` at a "
             ".pt2/.pt file.",
         )
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"could not read config.json: {exc}", where=str(path)) from None
-    if not isinstance(config, dict):
-        raise ModelError("config.json must hold a JSON object.", where=str(path))
+    config = json_object(path)
     if "auto_map" in config or config.get("trust_remote_code"):
         raise ModelError(
             "the config asks for the folder's own Python code (`auto_map`); the audit never "
@@ -415,12 +421,7 @@ def read_processor(folder: Path) -> dict[str, Any]:
             fix="save the image processor beside the model: "
             "image_processor.save_pretrained(folder).",
         )
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"could not read {PREPROCESSOR}: {exc}", where=str(path)) from None
-    if not isinstance(raw, dict):
-        raise ModelError(f"{PREPROCESSOR} must hold a JSON object.", where=str(path))
+    raw = json_object(path)
     if "auto_map" in raw:
         raise ModelError(
             "the image processor asks for the folder's own Python code (`auto_map`); the audit "
@@ -474,8 +475,8 @@ def preprocessing_of(folder: Path) -> Preprocessing:
     - rescale: `rescale_factor` must be 1/255, which turns 0-255 pixels into the audit's [0, 1].
     - normalize: `(x - image_mean) / image_std` per channel.
     - resample: PIL's 0 nearest (torch's `nearest-exact`), 2 bilinear, 3 bicubic
-      (antialiased when shrinking, as PIL and torchvision's `antialias=True` are). LANCZOS, BOX and HAMMING are refused, not
-      approximated.
+      (antialiased when shrinking, as PIL and torchvision's `antialias=True` are). LANCZOS,
+      BOX and HAMMING are refused, not approximated.
 
     Refused, with the key: any other key, padding (`do_pad`), sizes bounded by a longest edge
     or by a maximum height and width, a crop larger than the resized image (transformers pads

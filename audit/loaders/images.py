@@ -38,6 +38,9 @@ CHANNELS = 3  # decoded as RGB; a grey model converts inside its preprocessing
 _DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _THREADED_FROM = 8  # rows; fewer are decoded in the calling thread
 # UnidentifiedImageError is an OSError; a decompression bomb (twice Pillow's pixel limit) too
+# Most decoded pixels one batch holds (float32): a batch of 224x224 images is then ~200 rows,
+# whatever `batch_size` says (its default suits table rows, 4096 of them would be 2.4 GB)
+BATCH_BYTES = 128 << 20
 _BAD_IMAGE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
@@ -66,6 +69,16 @@ class ImageFiles:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def take(self, rows: np.ndarray | slice) -> ImageFiles:
+        """These rows, still undecoded (a check's sample, a worker's shard)."""
+        picked = np.arange(len(self))[rows]
+        return ImageFiles(tuple(self.paths[int(i)] for i in picked), self.size, self.resize)
+
+    def rows_per_batch(self, requested: int) -> int:
+        """`requested`, capped so that one decoded batch stays under `BATCH_BYTES`."""
+        row = CHANNELS * self.size[0] * self.size[1] * self.dtype.itemsize
+        return max(1, min(requested, BATCH_BYTES // row))
 
     def decode(self, path: Path) -> np.ndarray:
         """One image as (3, H, W) float32 in [0, 1] on the canvas."""
@@ -292,3 +305,13 @@ def require_readable_share(
             fix="replace or remove the damaged files, or raise `max_unreadable_share` in the "
             "policy if leaving them out is acceptable.",
         )
+
+
+def take_rows(x: Any, rows: np.ndarray | slice) -> Any:
+    """Rows of a row-aligned array: image files stay undecoded, anything else is indexed."""
+    return x.take(rows) if isinstance(x, ImageFiles) else x[rows]
+
+
+def rows_per_batch(x: Any, requested: int) -> int:
+    """The batch size to use over `x`: image files cap it by memory, arrays keep it."""
+    return x.rows_per_batch(requested) if isinstance(x, ImageFiles) else requested

@@ -31,7 +31,7 @@ from torch import nn
 from audit.errors import ModelError
 from audit.loaders.data import Dataset
 from audit.loaders.huggingface import HFTextClassifier
-from audit.loaders.images import ImageFiles
+from audit.loaders.images import ImageFiles, rows_per_batch
 from audit.loaders.preprocess import Preprocess, Preprocessed
 from audit.spec import ModelSpec, Preprocessing, sha256_file
 
@@ -332,6 +332,7 @@ class ModelRunner:
         length with each batch cut to its longest row."""
         n = len(x)
         if not self.trim_padding or n == 0:
+            batch_size = rows_per_batch(x, batch_size)  # image files: bounded memory
             for start in range(0, n, batch_size):
                 yield np.arange(start, min(start + batch_size, n)), x[start : start + batch_size]
             return

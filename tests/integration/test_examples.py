@@ -21,7 +21,7 @@ import pytest
 from audit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("tabular", "image", "text")
+EXAMPLES = ("tabular", "image", "image-files", "text")
 
 # A path into one of the repository's folders users are pointed at.
 _REPO_PATH = re.compile(

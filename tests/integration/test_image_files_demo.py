@@ -2,8 +2,8 @@
 exactly in the corner of the positives, both Hugging Face folders classify the digits through
 their own saved preprocessing, only the shortcut model depends on the tag, and a rebuild is a
 cache hit; and audited end to end from the files, the corner tag is flagged for the shortcut
-model (verdict fail, exit 1) and not for its control, on both models, with a torchvision-style
-plain `nn.Module` given as `factory` plus a declared preprocessing too."""
+model (verdict fail, exit 1) and not for its control (the ViT's: test_vit_rollout.py), and a
+torchvision-style plain `nn.Module` given as `factory` plus a declared preprocessing too."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from audit.demo import image_files
 from audit.demo.image_files import build_image_files_demo
+from audit.paths import cache_dir
 from audit.spec import load_spec
 
 pytestmark = pytest.mark.slow
@@ -27,8 +28,9 @@ R, C, H, W = image_files.REGION
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo-cache")
+def cache() -> Path:
+    """The session's demo cache (AUDIT_HOME): built once for `audit demo` and every test."""
+    return cache_dir() / "demo"
 
 
 @pytest.fixture(scope="module", params=["resnet", "vit"])
@@ -155,8 +157,10 @@ def _spurious(findings: dict) -> dict[str, str]:
 
 
 def test_the_tag_is_flagged_for_the_shortcut_and_not_its_control(
-    demo: Path, tmp_path: Path
+    cache: Path, tmp_path: Path
 ) -> None:
+    """The ResNet (the ViT's audits are tests/integration/test_vit_rollout.py's)."""
+    demo = build_image_files_demo(cache)
     shortcut = _audit(demo, tmp_path / "shortcut")
     assert shortcut["verdict"] == "fail"
     flagged = _spurious(shortcut)

@@ -8,6 +8,7 @@ from typing import Unpack
 import numpy as np
 
 from audit.checks.base import CheckContext
+from audit.loaders.images import take_rows
 from audit.records import IntervalBasis, Metric, SubjectKeys
 from audit.stats import wilson_interval
 from audit.streams import stream
@@ -44,7 +45,7 @@ class PerturbationSample:
         idx = sample_rows(len(ctx.data), ctx.config.sample, ctx.seed)
         return cls(
             index=idx,
-            x=ctx.data.x[idx],
+            x=take_rows(ctx.data.x, idx),  # image files: decoded batch by batch when used
             y=ctx.data.y[idx],
             proba=ctx.predictions.proba[idx],
             pred=ctx.predictions.label[idx],

@@ -19,6 +19,7 @@ from captum.robust import FGSM, PGD
 from scipy import stats as _sp
 
 from audit.checks.base import CheckContext
+from audit.loaders.images import rows_per_batch
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
@@ -90,20 +91,6 @@ def pgd(
     attack.fgsm.zero_thresh = 0.0
     out = attack.perturb(u, eps, 2.5 * eps / steps, steps, target, norm=norm, mask=space.mask)
     return out.detach()
-
-
-def _batched(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    u: torch.Tensor,
-    target: torch.Tensor,
-    batch_size: int,
-) -> torch.Tensor:
-    return torch.cat(
-        [
-            fn(u[i : i + batch_size], target[i : i + batch_size])
-            for i in range(0, len(u), batch_size)
-        ]
-    )
 
 
 def fgsm_direction(
@@ -232,17 +219,19 @@ def attack_slice(
     x: np.ndarray,
     target: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: class probabilities after the `family` attack (fgsm or pgd), batched."""
-    u = space.from_input(model.as_tensor(x))
-    t = torch.as_tensor(target)
-
-    def attack(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Shard function: class probabilities after the `family` attack (fgsm or pgd), batch by
+    batch (image files: each batch decoded when it is attacked)."""
+    step = rows_per_batch(x, batch_size)
+    out = []
+    for start in range(0, len(x), step):
+        u = space.from_input(model.as_tensor(x[start : start + step]))
+        t = torch.as_tensor(target[start : start + step])
         if family == "fgsm":
-            return fgsm(model, space, a, b, eps)
-        return pgd(model, space, a, b, eps, norm, pgd_steps)
-
-    adv = space.to_input(_batched(attack, u, t, batch_size))
-    return model.predict_proba(adv.cpu().numpy(), batch_size)
+            adv = fgsm(model, space, u, t, eps)
+        else:
+            adv = pgd(model, space, u, t, eps, norm, pgd_steps)
+        out.append(model.predict_proba(space.to_input(adv).cpu().numpy(), step))
+    return np.concatenate(out) if out else np.empty((0, model.n_classes))
 
 
 def min_flip_slice(
@@ -259,7 +248,7 @@ def min_flip_slice(
     target: np.ndarray,
 ) -> np.ndarray:
     """Shard function: `min_flip_epsilons` of some examples, in batches of `batch_size`."""
-    u = space.from_input(model.as_tensor(x))
+    u = space.from_input(model.as_tensor(x[:]))  # a few rows (`min_flip_sample`)
     return min_flip_epsilons(
         model,
         space,

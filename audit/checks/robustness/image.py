@@ -20,6 +20,7 @@ from PIL import Image
 
 from audit.checks.base import CheckContext
 from audit.loaders.data import Dataset
+from audit.loaders.images import rows_per_batch
 from audit.loaders.model import ModelRunner
 from audit.records import Metric
 
@@ -201,14 +202,20 @@ def corrupt_slice(
     batch_size: int,
     x: np.ndarray,
 ) -> np.ndarray:
-    """Shard function: decisions (families, levels, rows) under every corruption."""
+    """Shard function: decisions (families, levels, rows) under every corruption.
+
+    Batch by batch, each corrupted every way: image files are decoded once per batch, and
+    memory holds one batch (each batch's noise is fixed by its place, so the order of the
+    loops changes no number)."""
     out = np.empty((len(CORRUPTIONS), len(LEVELS), len(x)), dtype=np.int64)
-    for f, family in enumerate(CORRUPTIONS):
-        for j, s in enumerate(LEVELS):
-            for start in range(0, len(x), batch_size):
-                end = start + batch_size
-                chunk = _corrupt_batch(x[start:end], family, s, seed, rows.start + start, bounds)
-                out[f, j, start:end] = model.decide(model.predict_proba(chunk, batch_size))
+    step = rows_per_batch(x, batch_size)
+    for start in range(0, len(x), step):
+        end = start + step
+        clean = x[start:end]
+        for f, family in enumerate(CORRUPTIONS):
+            for j, s in enumerate(LEVELS):
+                chunk = _corrupt_batch(clean, family, s, seed, rows.start + start, bounds)
+                out[f, j, start:end] = model.decide(model.predict_proba(chunk, step))
     return out
 
 

@@ -4,8 +4,10 @@ Counterfactual evidence comes first: each declared probe builds controlled copie
 (the artifact inserted, removed, swapped or permuted) and two nulls (the same artifact
 elsewhere, other content in the same place), and the check measures how often predictions
 flip for each, paired on the same rows. Attribution (captum) localizes the evidence and is
-tested against a null and an explainer sanity check; it never flags on its own. Without probes
-the check still reports global importance (tabular) and a few local explanations.
+tested against a null and an explainer sanity check; it never flags on its own. On a Vision
+Transformer, attention rollout goes through the same statistics as supporting evidence, shown in
+the report and never handed to the policy (`rollout.py`). Without probes the check still
+reports global importance (tabular) and a few local explanations.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ class SpuriousCheck:
             evidence,
             examples=tuple(e for res in results for e in res.examples),
             sentences=tuple(sentences),
+            rollout_examples=tuple(e for res in results for e in res.rollout_examples),
+            supporting=evidence.supporting + tuple(m for res in results for m in res.supporting),
         )
         return CheckOutput(
             metrics=tuple(metrics),

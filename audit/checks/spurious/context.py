@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from audit.checks.base import CheckContext
-from audit.checks.spurious import detect
+from audit.checks.spurious import detect, rollout
 from audit.checks.spurious.attribution import (
     Attribution,
     MethodConfig,
@@ -76,6 +76,8 @@ class ProbeSample:
     texts: tuple[str, ...] | None = None
     encoder: TextEncoder | None = None
     word_ids: np.ndarray | None = None
+    # a ViT behind its preprocessing: its patch grid, for attention rollout (None: no rollout)
+    grid: rollout.PatchGrid | None = None
 
     @classmethod
     def draw(cls, ctx: CheckContext, cfg: SpuriousSpec, method: str) -> ProbeSample:
@@ -88,6 +90,8 @@ class ProbeSample:
         if ctx.data.texts is not None and ctx.data.encoder is not None:
             texts = tuple(ctx.data.texts[int(r)] for r in rows)
             word_ids = _word_ids(ctx.data.encoder, texts, x)
+        image = ctx.data.modality == "image"
+        grid = rollout.patch_grid(ctx.model, x[:1]) if image else None
         return cls(
             ctx=ctx,
             rows=rows,
@@ -108,6 +112,7 @@ class ProbeSample:
             texts=texts,
             encoder=ctx.data.encoder,
             word_ids=word_ids,
+            grid=grid,
         )
 
     def valid(self, x: np.ndarray, word_ids: np.ndarray | None = None) -> np.ndarray:
@@ -142,6 +147,26 @@ class ProbeSample:
             arrays={"x": x, "target": target},
         )
         return Attribution.concat(parts)
+
+    def rollout_maps(self, x: np.ndarray, *, random: bool = False) -> np.ndarray:
+        """Attention-rollout maps (n, P) on the raw canvas, flattened; `random` on the same
+        weight-randomized model as the gradient sanity check."""
+        assert self.grid is not None
+        batch = self.grid.rows_per_pass(self.batch_size)
+        parts = self.ctx.map_rows(
+            rollout.rollout_slice,
+            len(x),
+            align=batch,
+            kwargs={
+                "grid": self.grid,
+                "variant": "randomized" if random else "model",
+                "seed": self.method_cfg.seed,
+                "sanity_layers": self.sanity_layers,
+                "batch_size": batch,
+            },
+            arrays={"x": x},
+        )
+        return np.concatenate(parts).reshape(len(x), -1)
 
     def maps(self, attr: np.ndarray) -> np.ndarray:
         """Per-position magnitudes, (n, P): images summed over channels, flattened."""
@@ -256,14 +281,35 @@ def global_evidence(
             confidence=sample.confidence,
             rng=sample.rng,
         )
+    rollout_rho = None if sample.grid is None else _rollout_sanity(sample, k)
     evidence = SpuriousEvidence(
         method=method,
         sanity_spearman=rho,
         importance=importance,
         local_examples=local,
         word_importance=word_importance,
+        rollout_sanity_spearman=rollout_rho,
+        supporting=()
+        if rollout_rho is None
+        else (
+            Metric(
+                check="spurious",
+                name="sanity_rank_correlation",
+                value=rollout_rho,
+                method=rollout.METHOD,
+                n=k,
+            ),
+        ),
     )
     return metrics, evidence
+
+
+def _rollout_sanity(sample: ProbeSample, k: int) -> float:
+    """The gradient's sanity check applied to rollout: the same rows, the same randomized
+    model, the same rank correlation."""
+    first = sample.rollout_maps(sample.x[:k])
+    again = sample.rollout_maps(sample.x[:k], random=True)
+    return detect.rank_correlation(first, again)
 
 
 def _importance(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit.records import Metric
+
 
 @dataclass(frozen=True)
 class ImageExample:
@@ -86,6 +88,12 @@ class SpuriousEvidence:
     importance: tuple[FeatureShare, ...] = ()  # tabular: global importance with a shadow
     word_importance: tuple[WordImportance, ...] = ()  # raw text: the most attributed words
     sentences: tuple[str, ...] = ()
+    # A ViT (audit/checks/spurious/rollout.py): attention rollout, supporting evidence. Its
+    # metrics carry the gradient maps' names with `method: attention_rollout`; they are shown,
+    # never handed to the policy (docs/methods.md, "Attention rollout").
+    rollout_sanity_spearman: float | None = None  # None: not a ViT, no rollout
+    rollout_examples: tuple[Example, ...] = ()  # the probes' example inputs, rollout maps
+    supporting: tuple[Metric, ...] = ()  # rollout's enrichment and sanity metrics, not judged
 
 
 __all__ = [

@@ -15,6 +15,10 @@ Metric names (all `check="spurious"`, `probe=probe_name(probe)`):
   `attribution_permutation_p`;
 - tabular: `attribution_share` of the feature and of its shadow, `shadow_share_excess`,
   `attribution_share_p`, `proxy_auc`.
+
+On a ViT the image attribution metrics are measured again on attention-rollout maps, with
+`method: attention_rollout`, into `ProbeResult.supporting`: evidence for the report, not
+metrics the policy judges.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from audit.checks.spurious import detect, probes
+from audit.checks.spurious import detect, probes, rollout
 from audit.checks.spurious.context import (
     SHADOW,
     ProbeSample,
@@ -70,6 +74,9 @@ class ProbeResult:
     examples: list[Example] = field(default_factory=list)
     sentence: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    # a ViT's attention rollout: the same statistics, supporting evidence (never judged)
+    supporting: list[Metric] = field(default_factory=list)
+    rollout_examples: list[Example] = field(default_factory=list)
 
 
 def _variants(sample: ProbeSample, cfg: SpuriousSpec, probe: Any) -> probes.Variants:
@@ -296,7 +303,8 @@ def _mask_attribution(
     preds: dict[str, Any],
     target: int,
 ) -> None:
-    """Enrichment of attribution on the inserted artifact, with its nulls and sanity gain."""
+    """Enrichment of attribution on the inserted artifact, with its nulls and sanity gain;
+    on a ViT the same statistics of its attention rollout, as supporting evidence."""
     v = variants.artifacts.get("insert")
     if v is None or v.mask is None:
         return
@@ -313,31 +321,9 @@ def _mask_attribution(
         null_masks = variants.null_masks
     idx = sample.boot(len(v.rows))
     mask = np.asarray(v.mask)
-    e = detect.enrichment(maps, mask, valid, null_masks, idx=idx, confidence=sample.confidence)
-    n = len(v.rows)
-    out.metrics += [
-        metric("attribution_mass_ratio", e.rho, "insert", n=n, method=method),
-        metric("area_share", e.area, "insert", n=n, method=method),
-        metric(
-            "attribution_enrichment",
-            e.value,
-            "insert",
-            ci=(e.ci_low, e.ci_high),
-            n=n,
-            method=method,
-        ),
-        metric("relevance_rank_accuracy", e.rank_accuracy, "insert", n=n, method=method),
-        metric("attribution_wilcoxon_p", e.wilcoxon_p, "insert", n=n, method=method),
-    ]
-    if null_masks:
-        out.metrics += [
-            metric("attribution_enrichment", e.null_value, "location_null", n=n, method=method),
-            metric("attribution_permutation_p", e.permutation_p, "insert", n=n, method=method),
-        ]
-    gain = detect.enrichment_gain(maps, maps_r, mask, valid, idx=idx, confidence=sample.confidence)
-    out.metrics.append(
-        metric("attribution_enrichment_gain", gain[0], "insert", ci=gain[1:], n=n, method=method)
-    )
+    stats = _Maps(mask, valid, null_masks, idx, sample.confidence)
+    e, gain, made = stats.measure(metric, method, maps, maps_r)
+    out.metrics += made
     out.summary["enrichment"] = {
         "value": e.value,
         "ci_low": e.ci_low,
@@ -380,6 +366,76 @@ def _mask_attribution(
                 vocab,
             )
         )
+    if sample.grid is None:
+        return
+    # the same rows, masks, nulls and bootstrap resamples: no draw from the probe's stream
+    rolled, rolled_r = sample.rollout_maps(v.x), sample.rollout_maps(v.x, random=True)
+    _, _, made = stats.measure(metric, rollout.METHOD, rolled, rolled_r)
+    out.supporting += made
+    side = sample.x.shape[-2:]
+    out.rollout_examples += [
+        example(
+            sample,
+            probe_name(probe),
+            v.x[i],
+            rolled[i].reshape(1, *side),
+            region,
+            None,
+            int(before[i]),
+            int(after[i]),
+        )
+        for i in order
+    ]
+
+
+@dataclass(frozen=True)
+class _Maps:
+    """One probe's artifact masks, nulls and bootstrap resamples, shared by every kind of
+    map (gradient attributions, attention rollout) so that their numbers are comparable."""
+
+    mask: np.ndarray
+    valid: np.ndarray
+    null_masks: list[np.ndarray]
+    idx: np.ndarray
+    confidence: float
+
+    def measure(
+        self, metric: Any, method: str, maps: np.ndarray, maps_r: np.ndarray
+    ) -> tuple[detect.Enrichment, tuple[float, float, float], list[Metric]]:
+        """Enrichment against the location null, and the gain over the randomized model's
+        maps, as metrics carrying `method`."""
+        e = detect.enrichment(
+            maps, self.mask, self.valid, self.null_masks, idx=self.idx, confidence=self.confidence
+        )
+        n = len(maps)
+        made = [
+            metric("attribution_mass_ratio", e.rho, "insert", n=n, method=method),
+            metric("area_share", e.area, "insert", n=n, method=method),
+            metric(
+                "attribution_enrichment",
+                e.value,
+                "insert",
+                ci=(e.ci_low, e.ci_high),
+                n=n,
+                method=method,
+            ),
+            metric("relevance_rank_accuracy", e.rank_accuracy, "insert", n=n, method=method),
+            metric("attribution_wilcoxon_p", e.wilcoxon_p, "insert", n=n, method=method),
+        ]
+        if self.null_masks:
+            made += [
+                metric("attribution_enrichment", e.null_value, "location_null", n=n, method=method),
+                metric("attribution_permutation_p", e.permutation_p, "insert", n=n, method=method),
+            ]
+        gain = detect.enrichment_gain(
+            maps, maps_r, self.mask, self.valid, idx=self.idx, confidence=self.confidence
+        )
+        made.append(
+            metric(
+                "attribution_enrichment_gain", gain[0], "insert", ci=gain[1:], n=n, method=method
+            )
+        )
+        return e, gain, made
 
 
 def _feature_attribution(

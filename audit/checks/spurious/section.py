@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     from audit.records import Metric
 
 ENRICHMENT_NAMES = ("enrichment", "attribution_enrichment")
+ROLLOUT_CAPTION = (
+    "Attention rollout (supporting evidence, not judged by the policy): the same inputs as "
+    "the attribution heatmaps, each beside the share of the [CLS] token's information that "
+    "rollout traces back to each pixel (brighter = more; Abnar and Zuidema 2020: attention "
+    "averaged over heads, the residual added, multiplied through the layers), drawn on the "
+    "raw image with the artifact outlined. Rollout follows attention weights alone: it "
+    "ignores the value vectors, the MLPs and the classifier, so it is the same whatever the "
+    "class and blind to the layers above the last attention. Attention is not explanation: "
+    "read these maps beside the counterfactual flip rates, never instead of them."
+)
 LOCAL = "(local)"  # the probe label of a local explanation (spurious/context.py)
 
 
@@ -86,8 +96,13 @@ def _label(pred: int, label: int | None) -> str:
     return f", label {label}" + ("" if pred == label else " (wrong)")
 
 
-def _examples(section: CheckSection, examples: Sequence[Example], caption: str) -> None:
-    """Image examples as one grid of heatmaps; text examples as highlighted token strips."""
+def _examples(
+    section: CheckSection, examples: Sequence[Example], caption: str, maps: str = "attribution"
+) -> None:
+    """Image examples as one grid of heatmaps; text examples as highlighted token strips.
+
+    `maps` other than attribution (attention rollout) names a class-agnostic map: its panels
+    say what they show and the prediction after the edit, not a class they explain."""
     images = [e for e in examples if isinstance(e, ImageExample)][:MAX_EXAMPLES]
     if images:
         pairs = [
@@ -95,7 +110,9 @@ def _examples(section: CheckSection, examples: Sequence[Example], caption: str) 
                 e.image,
                 e.attribution,
                 f"pred {e.pred}{_label(e.pred, e.label)}",
-                f"attribution → {e.pred_after}",
+                f"attribution → {e.pred_after}"
+                if maps == "attribution"
+                else f"{maps}, pred → {e.pred_after}",
                 region=e.region,
                 right_is_attribution=True,
             )
@@ -105,7 +122,7 @@ def _examples(section: CheckSection, examples: Sequence[Example], caption: str) 
         section.figures.append(
             figure(
                 plots.image_grid(pairs),
-                "Grid of inputs beside attribution heatmaps",
+                f"Grid of inputs beside {maps} heatmaps",
                 f"{caption} Probes: {', '.join(probes)}.",
                 cls="grid",
             )
@@ -221,6 +238,7 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             "tokens summed per word; the stronger the shade, the larger its share of the "
             "text's largest attribution). Attribution shows where the model looked, not why.",
         )
+        _examples(section, ev.rollout_examples, ROLLOUT_CAPTION, maps="rollout")
         _tabular_local(section, ev.local_examples)
         _examples(
             section,
@@ -255,31 +273,23 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
                     f"and its nulls (grey), with {level} Wilson intervals.",
                 )
             )
-    enrich = [m for m in metrics if m.name in ENRICHMENT_NAMES]
-    if enrich:
-        items = [
-            plots.Interval(
-                f"{m.probe} ({m.perturbation})" if m.probe and m.perturbation else m.subject,
-                m.value,
-                m.ci_low,
-                m.ci_high,
-                muted="null" in (m.perturbation or ""),
-            )
-            for m in enrich
-        ]
-        section.figures.append(
-            figure(
-                plots.bars(
-                    items,
-                    [plots.Line(1.0, "no enrichment (E = 1)")],
-                    ylabel="enrichment E = ρ / a",
-                    title="Attribution enrichment",
-                ),
-                "Attribution enrichment on each probe's artifact with confidence intervals",
-                "Share of attribution on the artifact divided by its share of the input; 1 means "
-                f"no more attention than its size predicts. Bootstrap {level} CIs.",
-            )
-        )
+    _enrichment_chart(
+        section,
+        metrics,
+        "Attribution enrichment",
+        "Share of attribution on the artifact divided by its share of the input; 1 means no "
+        f"more attention than its size predicts. Bootstrap {level} CIs.",
+    )
+    supporting = list(ev.supporting) if ev is not None else []
+    _enrichment_chart(
+        section,
+        supporting,
+        "Attention-rollout enrichment (supporting evidence)",
+        "The same enrichment measured on the attention-rollout maps: the artifact's share of "
+        "the [CLS] token's rolled-out attention over its share of the input, with the same "
+        f"masks, location nulls and bootstrap ({level} CIs). Supporting evidence, not judged "
+        "by the policy.",
+    )
     if ev is not None and ev.importance:
         importance = sorted(ev.importance, key=lambda r: -r.share)[:25]
         shadow = [r for r in importance if r.feature == SHADOW]
@@ -312,6 +322,73 @@ def section(plugin: CheckPlugin, inputs: SectionInput) -> CheckSection:
             f"the attributions' rank correlation with the original is {ev.sanity_spearman:.2f} "
             "(near 1 would mean the explanations do not depend on what the model learned)."
         )
+        section.sentences.extend(_rollout_sentences(ev))
     if metrics:
         section.tables.append(metrics_table(metrics, "All spurious-feature measurements"))
+    if supporting:
+        section.tables.append(
+            metrics_table(
+                supporting,
+                "Supporting evidence, not judged by the policy: the attribution statistics "
+                "measured on attention-rollout maps (method attention_rollout)",
+            )
+        )
     return section
+
+
+def _enrichment_chart(
+    section: CheckSection, metrics: Sequence[Metric], title: str, caption: str
+) -> None:
+    """Each probe's enrichment and its location null as bars, beside E = 1."""
+    enrich = [m for m in metrics if m.name in ENRICHMENT_NAMES]
+    if not enrich:
+        return
+    items = [
+        plots.Interval(
+            f"{m.probe} ({m.perturbation})" if m.probe and m.perturbation else m.subject,
+            m.value,
+            m.ci_low,
+            m.ci_high,
+            muted="null" in (m.perturbation or ""),
+        )
+        for m in enrich
+    ]
+    section.figures.append(
+        figure(
+            plots.bars(
+                items,
+                [plots.Line(1.0, "no enrichment (E = 1)")],
+                ylabel="enrichment E = ρ / a",
+                title=title,
+            ),
+            f"{title} on each probe's artifact with confidence intervals",
+            caption,
+        )
+    )
+
+
+def _rollout_sentences(ev: SpuriousEvidence) -> list[str]:
+    """What the ViT's attention rollout says, per probe and for its sanity check."""
+    if ev.rollout_sanity_spearman is None:
+        return []
+    found = {(m.probe, m.name, m.perturbation): m for m in ev.supporting}
+    out = []
+    for probe in sorted({m.probe for m in ev.supporting if m.probe is not None}):
+        e = found.get((probe, "attribution_enrichment", "insert"))
+        if e is None or e.ci_low is None or e.ci_high is None:
+            continue
+        null = found.get((probe, "attribution_enrichment", "location_null"))
+        elsewhere = "" if null is None else f"; the same mask elsewhere {null.value:.1f}x"
+        out.append(
+            f"Attention rollout, probe {probe} (supporting evidence, not judged): the "
+            f"artifact holds {e.value:.1f}x its area's share of the rolled-out attention of "
+            f"the [CLS] token (CI {e.ci_low:.1f} to {e.ci_high:.1f}{elsewhere})."
+        )
+    out.append(
+        "Rollout sanity check: after the same randomization of the top layers, the rollout "
+        f"maps' rank correlation with the original is {ev.rollout_sanity_spearman:.2f}. "
+        "Rollout reads attention weights only, so layers above the last attention (the "
+        "classifier, the last MLP) cannot change it; a value near 1 is why rollout is shown "
+        "as supporting evidence and never judged."
+    )
+    return out

@@ -256,3 +256,21 @@ def test_the_runner_runs_the_model_on_its_own_preprocessing(
     assert Sees.shape[1:] == (3, 8, 8) and proba.shape == (6, 2)
     assert runner.preprocess is not None
     assert runner.preprocess.describe()["model_input"] == [8, 8]
+
+
+def test_subsets_stay_undecoded_and_batches_are_capped_by_memory(tmp_path: Path) -> None:
+    from audit.checks.rows import cut
+    from audit.loaders.images import BATCH_BYTES, rows_per_batch, take_rows
+
+    files = load_dataset(_data(_manifest(tmp_path)), IMAGE_MODEL).x
+    part = take_rows(files, np.array([4, 1]))
+    assert isinstance(part, ImageFiles) and len(part) == 2
+    np.testing.assert_array_equal(part[0], files[4])
+    shard = cut({"x": files, "y": np.arange(6)}, slice(2, 5))
+    assert isinstance(shard["x"], ImageFiles) and list(shard["y"]) == [2, 3, 4]
+    np.testing.assert_array_equal(shard["x"][:], files[2:5])
+    # a 224 x 224 canvas: a requested 4096-row batch would be 2.4 GB of pixels
+    big = ImageFiles(files.paths, (224, 224), True)
+    rows = rows_per_batch(big, 4096)
+    assert rows * 3 * 224 * 224 * 4 <= BATCH_BYTES < (rows + 1) * 3 * 224 * 224 * 4
+    assert rows_per_batch(np.zeros((10, 3)), 4096) == 4096
