@@ -7,9 +7,9 @@
    (`ModelRunner.predict_proba`). Against it, in the same run: the same network (a ResNet-18
    written here in plain torch.nn; torchvision is not installed) on the same images already
    in memory as preprocessed 224x224 tensors, same batches. Ratio = raw time / audit-path
-   time. Each image is decoded for one scoring only: the robustness check itself decodes its
-   sample once and scores it 40 times (8 corruptions x 5 severities), so there decoding
-   weighs far less. The stages of the audit path are timed on their own in the same
+   time. Each image is decoded for one scoring only: the robustness check itself decodes
+   each batch of its sample once and scores it 40 times (8 corruptions x 5 severities), so
+   there decoding weighs far less. The stages of the audit path are timed on their own in the same
    interleaved run, to show where its extra time goes.
 2. Memory. The streaming prediction pass (`load_dataset` + `load_runner` + `predict_proba`
    over every row, batch 64) on 224x224 PNGs, each set size in a fresh process: its peak RSS,
