@@ -80,8 +80,10 @@ class ImageFiles:
         row = CHANNELS * self.size[0] * self.size[1] * self.dtype.itemsize
         return max(1, min(requested, BATCH_BYTES // row))
 
-    def decode(self, path: Path) -> np.ndarray:
-        """One image as (3, H, W) float32 in [0, 1] on the canvas."""
+    def decode(self, path: Path, out: np.ndarray) -> None:
+        """One image into `out`, (3, H, W) float32 in [0, 1] on the canvas. The bytes are
+        scaled straight into the batch, with no float copies of the image on the way (-15%
+        decode CPU for a 256x256 PNG; docs/benchmarks.md, image files)."""
         with Image.open(path) as image:
             rgb = image.convert("RGB")
         height, width = self.size
@@ -93,20 +95,18 @@ class ImageFiles:
                     fix="set `data.image_size` to decode every image at one size.",
                 )
             rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
-        pixels = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        np.divide(np.asarray(rgb).transpose(2, 0, 1), np.float32(255.0), out=out)
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         """The given rows, decoded, in the given order."""
         out = np.empty((len(index), CHANNELS, *self.size), dtype=np.float32)
         paths = [self.paths[int(i)] for i in index]
         if len(paths) < _THREADED_FROM:
-            for k, path in enumerate(paths):
-                out[k] = self.decode(path)
+            for path, row in zip(paths, out, strict=True):
+                self.decode(path, row)
             return out
         with ThreadPoolExecutor(_DECODE_THREADS) as pool:
-            for k, pixels in enumerate(pool.map(self.decode, paths)):
-                out[k] = pixels
+            list(pool.map(self.decode, paths, out))  # each thread fills its own rows
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
