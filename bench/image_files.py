@@ -3,12 +3,12 @@
 1. Throughput (issue #18's goal: >= 0.8). The audit's path on PNG files: a manifest loaded by
    `load_dataset`, the model by `load_runner` (so the model's preprocessing, resize 256 ->
    centre crop 224 -> ImageNet mean/std, runs inside it), then per batch of 64: decode the
-   rows (`ImageFiles`), apply one corruption at one severity (`image.corrupt`) and score
+   rows (`ImageFiles`), apply one corruption at one level (`image.corrupt`) and score
    (`ModelRunner.predict_proba`). Against it, in the same run: the same network (a ResNet-18
    written here in plain torch.nn; torchvision is not installed) on the same images already
    in memory as preprocessed 224x224 tensors, same batches. Ratio = raw time / audit-path
    time. Each image is decoded for one scoring only: the robustness check itself decodes
-   each batch of its sample once and scores it 40 times (8 corruptions x 5 severities), so
+   each batch of its sample once and scores it 40 times (8 corruptions x 5 levels), so
    there decoding weighs far less. The stages of the audit path are timed on their own in the same
    interleaved run, to show where its extra time goes.
 2. Memory. The streaming prediction pass (`load_dataset` + `load_runner` + `predict_proba`
@@ -53,7 +53,7 @@ from audit.spec import DataSpec, ModelSpec
 
 BATCH = 64
 CLASSES = 10
-SEVERITY = 3
+LEVEL = 3  # the corruption level timed (1 mildest, 5 harshest)
 PREPROCESSING = {
     "resize": 256,
     "center_crop": 224,
@@ -225,7 +225,7 @@ def throughput(
     batches = _batches(n)
 
     def corrupted(rows: slice, x: np.ndarray) -> np.ndarray:
-        return corrupt(x, family, SEVERITY, np.random.default_rng(rows.start), bounds)
+        return corrupt(x, family, LEVEL, np.random.default_rng(rows.start), bounds)
 
     decoded = [files[rows] for rows in batches]
     hurt = [corrupted(rows, x) for rows, x in zip(batches, decoded, strict=True)]
@@ -250,7 +250,7 @@ def throughput(
                 preprocess(torch.from_numpy(x))
 
     def family_on_first_batch(name: str) -> Callable[[], object]:
-        return lambda: corrupt(decoded[0], name, SEVERITY, np.random.default_rng(0), bounds)
+        return lambda: corrupt(decoded[0], name, LEVEL, np.random.default_rng(0), bounds)
 
     return best_times(
         {
@@ -269,7 +269,7 @@ def throughput_table(root: Path, n: int, family: str, repeat: int) -> tuple[list
     """Markdown rows of both image sets; the lowest CPU ratio."""
     rows = [
         f"ResNet-18 (plain torch.nn, 11.2M parameters), {n} images, batch {BATCH}, "
-        f"corruption `{family}` at severity {SEVERITY}; preprocessing resize 256 -> centre crop "
+        f"corruption `{family}` at level {LEVEL}; preprocessing resize 256 -> centre crop "
         f"224 -> ImageNet mean/std inside the model. Best of {repeat}.",
         "",
         "| files on disk | canvas | PNG KB (share of raw) | audit path: CPU s (wall) "
@@ -294,7 +294,7 @@ def throughput_table(root: Path, n: int, family: str, repeat: int) -> tuple[list
             names = [k.removeprefix("family ") for k in best if k.startswith("family ")]
             families += [
                 "",
-                f"Each corruption at severity {SEVERITY} on the first batch ({min(n, BATCH)} "
+                f"Each corruption at level {LEVEL} on the first batch ({min(n, BATCH)} "
                 "images on the canvas), against the network's pass, CPU ms per image:",
                 "",
                 "| files on disk | network | " + " | ".join(names) + " |",
