@@ -565,13 +565,8 @@ def regression_metrics(current: Sequence[Metric], baseline: Sequence[Metric]) ->
                 check=m.check,
                 name=m.name + REGRESSION_SUFFIX,
                 value=m.value - b.value,
-                feature=m.feature,
-                group=m.group,
-                probe=m.probe,
-                perturbation=m.perturbation,
-                level=m.level,
-                method=m.method,
                 n=min(sizes) if sizes else None,
+                **{key: getattr(m, key) for key in SUBJECT_KEYS},  # every key, heads included
             )
         )
     return out

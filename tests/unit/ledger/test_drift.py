@@ -53,6 +53,20 @@ def test_regression_metric_on_a_planted_drop() -> None:
     assert reg.ci_low is None
 
 
+def test_regression_metrics_keep_every_subject_key() -> None:
+    """A head's change stays that head's (the circuits check's `layer` and `head` keys)."""
+    heads = [
+        Metric("circuits", "head_ablation_effect", v, probe="tag", layer=1, head=h, n=64)
+        for h, v in ((0, 0.4), (1, 0.1))
+    ]
+    before = [
+        Metric("circuits", "head_ablation_effect", 0.1, probe="tag", layer=1, head=h, n=64)
+        for h in (0, 1)
+    ]
+    changes = {(m.layer, m.head): m.value for m in regression_metrics(heads, before)}
+    assert changes == {(1, 0): pytest.approx(0.3), (1, 1): pytest.approx(0.0)}
+
+
 def test_regression_metrics_do_not_chain() -> None:
     base = [dpr(0.9, 0.8, 1.0), *regression_metrics([dpr(0.9, 0.8, 1.0)], [dpr(0.9, 0.8, 1.0)])]
     names = [m.name for m in regression_metrics(base, base)]
