@@ -119,7 +119,7 @@ def load(spec_path: str | Path, *, policy: str | None = None) -> Loaded:
         runner = load_runner(spec.model, data)
     hashes = {
         **model_provenance(spec.model),
-        "data": data_sha256(spec.data, spec.model),
+        "data": data.sha256 or data_sha256(spec.data, spec.model),
         "spec": sha256_file(path),
         "policy": pol.sha256,
     }

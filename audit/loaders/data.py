@@ -23,6 +23,7 @@ from audit.loaders.images import (
     files_sha256,
     list_folder,
     list_manifest,
+    listing_sha256,
 )
 from audit.spec import DataSpec, ModelSpec, sha256_file
 from audit.tokenization import TextEncoder
@@ -51,6 +52,8 @@ class Dataset:
     listed: int = 0
     unreadable: tuple[Unreadable, ...] = ()
     class_names: tuple[str, ...] = ()
+    # image files: `data_sha256`, computed from the bytes the load read anyway
+    sha256: str | None = None
 
     @property
     def value_bounds(self) -> tuple[float, float] | None:
@@ -385,13 +388,8 @@ def _load_image_files(spec: DataSpec, model: ModelSpec) -> Dataset:
                 fix="remove `data.label`, or list the images in a manifest (`data.image`).",
             )
         listed = list_folder(path, spec.sensitive)
-        paths, raw_labels, sensitive, root = (
-            listed.paths,
-            listed.labels,
-            listed.sensitive,
-            path,
-        )
-        names: tuple[str, ...] = listed.class_names
+        paths, raw_labels, sensitive = listed.paths, listed.labels, listed.sensitive
+        root, names, listing = path, listed.class_names, ""
         label_where = f"{path} (sub-folders)"
     else:
         frame = _read_frame(path)
@@ -405,7 +403,8 @@ def _load_image_files(spec: DataSpec, model: ModelSpec) -> Dataset:
         paths = list_manifest(frame, spec.image, root, str(path))
         raw_labels = frame[spec.label_name()].to_numpy()
         sensitive = frame[spec.sensitive]
-        names, label_where = (), f"{path} column {spec.label_name()!r}"
+        names, listing = (), sha256_file(path)
+        label_where = f"{path} column {spec.label_name()!r}"
     checked = check_files(paths, spec.image_size, root, str(path))
     keep = checked.keep
     y = _labels(raw_labels[keep], model.task, label_where)
@@ -419,6 +418,7 @@ def _load_image_files(spec: DataSpec, model: ModelSpec) -> Dataset:
         listed=len(paths),
         unreadable=checked.unreadable,
         class_names=names,
+        sha256=listing_sha256(root, paths, checked.digests, listing),
     )
 
 
@@ -429,7 +429,8 @@ def is_image_files(spec: DataSpec, model: ModelSpec) -> bool:
 
 def data_sha256(spec: DataSpec, model: ModelSpec) -> str:
     """The data's provenance hash: the file's sha256, or for image files one hash over the
-    manifest and every listed image (unreadable ones too: they are part of what was given)."""
+    manifest and every listed image (unreadable ones too: they are part of what was given).
+    Read from disk; a loaded `Dataset` of image files carries the same value as `sha256`."""
     if not is_image_files(spec, model):
         return sha256_file(spec.path)
     if spec.image is None:

@@ -19,6 +19,7 @@ the report; `defaults.max_unreadable_share` in the policy says how many are tole
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,10 +38,10 @@ CHANNELS = 3  # decoded as RGB; a grey model converts inside its preprocessing
 # Pillow decodes outside the GIL: a few threads overlap decoding on a batch's files
 _DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _THREADED_FROM = 8  # rows; fewer are decoded in the calling thread
-# UnidentifiedImageError is an OSError; a decompression bomb (twice Pillow's pixel limit) too
 # Most decoded pixels one batch holds (float32): a batch of 224x224 images is then ~200 rows,
 # whatever `batch_size` says (its default suits table rows, 4096 of them would be 2.4 GB)
 BATCH_BYTES = 128 << 20
+# UnidentifiedImageError is an OSError; a decompression bomb (twice Pillow's pixel limit) too
 _BAD_IMAGE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
@@ -144,23 +145,26 @@ def _inside(root: Path, path: Path, where: str) -> Path:
     return resolved
 
 
-def check_image(path: Path) -> tuple[int, int] | str:
-    """(height, width) of a readable image, or why it cannot be read.
+def check_image(path: Path) -> tuple[tuple[int, int] | str, bytes]:
+    """(height, width) of a readable image, or why it cannot be read; and the file's sha256
+    (provenance), from the same single read.
 
     The file is checked twice over, because a truncated file keeps a valid header: `verify`
     walks its structure (for PNG every chunk's CRC, up to IEND), then a full decode. Why
     `verify` too: WeasyPrint sets Pillow's process-wide `LOAD_TRUNCATED_IMAGES` on import, and
     a decode then pads a truncated image instead of failing. (JPEG has no `verify`; a truncated
     JPEG is caught only while that flag is off.)"""
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).digest()
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(content)) as image:
             image.verify()
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(content)) as image:
             image.load()
-            return image.size[1], image.size[0]
+            return (image.size[1], image.size[0]), digest
     except _BAD_IMAGE as exc:
         first = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__
+        return (f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__), digest
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,6 @@ class Listed:
     labels: np.ndarray  # raw label values, one per path
     sensitive: pd.DataFrame
     class_names: tuple[str, ...] = ()
-    where: str = ""
 
 
 def list_folder(folder: Path, sensitive: Sequence[str]) -> Listed:
@@ -205,7 +208,6 @@ def list_folder(folder: Path, sensitive: Sequence[str]) -> Listed:
         np.asarray(labels, dtype=np.int64),
         pd.DataFrame(index=range(len(paths))),
         tuple(classes),
-        str(folder),
     )
 
 
@@ -231,21 +233,23 @@ def list_manifest(frame: pd.DataFrame, column: str, root: Path, where: str) -> t
 
 @dataclass(frozen=True)
 class Checked:
-    """The readable rows of a listing, the canvas, and the files left out."""
+    """The readable rows of a listing, the canvas, the files left out, and every listed file's
+    sha256 (for `listing_sha256`)."""
 
     keep: np.ndarray  # row indices of readable images
     size: tuple[int, int]
     unreadable: tuple[Unreadable, ...]
+    digests: tuple[bytes, ...]
 
 
 def check_files(
     paths: Sequence[Path], image_size: Sequence[int] | None, root: Path, where: str
 ) -> Checked:
-    """Open every file once: which are readable, and the canvas they share."""
+    """Read every file once: which are readable, the canvas they share, and their hashes."""
     if not paths:
         raise DataError("the data lists no image files.", where=where)
     with ThreadPoolExecutor(_DECODE_THREADS) as pool:
-        found = list(pool.map(check_image, paths))
+        found, digests = zip(*pool.map(check_image, paths), strict=True)
     readable = {i: f for i, f in enumerate(found) if isinstance(f, tuple)}
     unreadable = tuple(
         Unreadable(_shown(paths[i], root), f) for i, f in enumerate(found) if isinstance(f, str)
@@ -257,7 +261,7 @@ def check_files(
         )
     keep = np.fromiter(readable, dtype=np.int64, count=len(readable))
     if image_size is not None:
-        return Checked(keep, (int(image_size[0]), int(image_size[1])), unreadable)
+        return Checked(keep, (int(image_size[0]), int(image_size[1])), unreadable, digests)
     first, size = next(iter(readable.items()))
     other = next((i for i, s in readable.items() if s != size), None)
     if other is not None:
@@ -269,32 +273,36 @@ def check_files(
             fix="set `data.image_size: [height, width]`; every image is then resized to it "
             "when decoded, and probe regions are given in those pixels.",
         )
-    return Checked(keep, size, unreadable)
+    return Checked(keep, size, unreadable, digests)
+
+
+def listing_sha256(
+    root: Path, paths: Sequence[Path], digests: Sequence[bytes], listing: str = ""
+) -> str:
+    """Provenance of image files: one hash over the listing's own hash (a manifest) and each
+    file's path under `root` and content hash, in listed order."""
+    digest = hashlib.sha256(listing.encode())
+    for path, content in zip(paths, digests, strict=True):
+        digest.update(_shown(path, root).encode() + b"\0")
+        digest.update(content)
+    return digest.hexdigest()
 
 
 def files_sha256(root: Path, paths: Sequence[Path], listing: str = "") -> str:
-    """Provenance of image files: one hash over the listing's own hash (a manifest) and each
-    file's path under `root` and content, in listed order."""
-    digest = hashlib.sha256(listing.encode())
-    for path in paths:
-        digest.update(_shown(path, root).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    """`listing_sha256` with the files read from disk (a worker checking nothing changed)."""
+    digests = [hashlib.sha256(path.read_bytes()).digest() for path in paths]
+    return listing_sha256(root, paths, digests, listing)
 
 
 def _shown(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def unreadable_share(unreadable: Sequence[Unreadable], listed: int) -> float:
-    return len(unreadable) / listed if listed else 0.0
-
-
 def require_readable_share(
     unreadable: Sequence[Unreadable], listed: int, max_share: float, where: str
 ) -> None:
     """Fail the audit when more of the listed images are unreadable than the policy allows."""
-    share = unreadable_share(unreadable, listed)
+    share = len(unreadable) / listed if listed else 0.0
     if share > max_share:
         names = ", ".join(u.path for u in unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
         raise DataError(

@@ -70,6 +70,7 @@ def test_an_image_folder_takes_its_labels_from_sorted_sub_folders(tmp_path: Path
             _png(tmp_path / "set" / name / f"{i}.png", np.full((4, 4, 3), 50 * label + i))
     data = load_dataset(DataSpec(path=tmp_path / "set"), IMAGE_MODEL)
     assert list(data.y) == [0, 0, 0, 1, 1, 1]
+    assert data.sha256 == data_sha256(DataSpec(path=tmp_path / "set"), IMAGE_MODEL)
     assert data.class_names == ("benign", "malignant")
     with pytest.raises(DataError, match="sub-folders") as err:
         load_dataset(DataSpec(path=tmp_path / "set", label="y"), IMAGE_MODEL)
@@ -125,6 +126,8 @@ def test_sizes_must_agree_unless_a_canvas_is_given(tmp_path: Path) -> None:
 def test_the_data_hash_follows_every_image_file(tmp_path: Path) -> None:
     spec = _data(_manifest(tmp_path))
     before = data_sha256(spec, IMAGE_MODEL)
+    # the load hashes the bytes it reads anyway, to the value a worker recomputes from disk
+    assert load_dataset(spec, IMAGE_MODEL).sha256 == before
     pixels = np.asarray(Image.open(tmp_path / "img" / "5.png")).copy()
     pixels[0, 0, 0] ^= 1
     _png(tmp_path / "img" / "5.png", pixels)
