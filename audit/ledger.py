@@ -25,17 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pydantic.dataclasses
 import sqlalchemy as sa
+from pydantic import Field
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from audit import fsio, paths
 from audit.errors import AuditError
 from audit.records import (
     BLOCKING_STATUSES,
+    RECORD,
     REGRESSION_SUFFIX,
     SUBJECT_KEYS,
     AuditResult,
     Finding,
+    JSONRecord,
     Metric,
     Status,
     Verdict,
@@ -123,9 +127,11 @@ def _finding_row(f: Finding) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One recorded audit, as read back from the ledger."""
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
+class LedgerEntry(JSONRecord):
+    """One recorded audit, as read back from the ledger (`audit history --json` prints it)."""
+
+    _json_keeps_none = True
 
     seq: int
     name: str
@@ -163,28 +169,9 @@ class LedgerEntry:
             hash=row["hash"],
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "recorded_at": self.recorded_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "verdict": self.verdict.value,
-            "hashes": dict(self.hashes),
-            "policy": self.policy,
-            "metrics": [m.to_json() for m in self.metrics],
-            "findings": list(self.findings),
-            "report_path": self.report_path,
-            "report_sha256": self.report_sha256,
-            "run_id": self.run_id,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
 
-
-@dataclass(frozen=True)
-class ReviewRecord:
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
+class ReviewRecord(JSONRecord):
     """One recorded `audit review`."""
 
     audit_id: str
@@ -196,9 +183,6 @@ class ReviewRecord:
     notes: str
     report_path: str
     report_sha256: str
-
-    def to_json(self) -> dict[str, str]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -217,8 +201,8 @@ REPORT_MISSING = "missing"
 REPORT_NOT_RECORDED = "not recorded"
 
 
-@dataclass(frozen=True)
-class ReportCheck:
+@pydantic.dataclasses.dataclass(frozen=True, config=RECORD)
+class ReportCheck(JSONRecord):
     """One record's report against the sha256 the ledger stored when the audit finished.
 
     `not recorded`: a row from before the ledger stored hashes, or an audit without a report;
@@ -229,18 +213,10 @@ class ReportCheck:
     name: str
     path: str | None
     state: str  # REPORT_OK | REPORT_MISMATCH | REPORT_MISSING | REPORT_NOT_RECORDED
-    recorded: str | None = None
-    actual: str | None = None
+    _json_keeps_none = True
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "name": self.name,
-            "path": self.path,
-            "state": self.state,
-            "recorded_sha256": self.recorded,
-            "actual_sha256": self.actual,
-        }
+    recorded: str | None = Field(default=None, serialization_alias="recorded_sha256")
+    actual: str | None = Field(default=None, serialization_alias="actual_sha256")
 
 
 def default_url() -> str:

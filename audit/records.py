@@ -2,16 +2,80 @@
 
 Checks emit `Metric`s, the policy turns them into `Finding`s, and the report and the
 ledger read a finished `AuditResult`. Everything here is immutable and JSON-ready.
+
+Every record is a pydantic dataclass and is serialised by one mechanism, `JSONRecord`: its
+JSON form is derived from its fields (numbers normalised, enums as their values, unknown keys
+refused on reading). Where the published form differs from the fields, for instance a
+finding carrying its metric's subject inline, the difference is declared on the record
+itself, beside the fields it concerns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, ClassVar, Literal, Self, TypedDict
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    computed_field,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+# Records refuse keys they do not declare: a misspelt or newer key in findings.json is an
+# error, never silently dropped
+# refused on reading). A field may publish another name (`alias`); code still uses its own.
+RECORD = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    """The record type's pydantic adapter, built once (building one compiles its schema)."""
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+class JSONRecord:
+    """The one way records become JSON and come back: pydantic, from the declared fields.
+
+    `to_json` leaves out unset (None) values unless the record publishes them
+    (`_json_keeps_none`), and uses a field's published name where it declares one.
+    `from_json` validates, raising `pydantic.ValidationError` (a ValueError) whose
+    locations name the offending key.
+    """
+
+    _json_keeps_none: ClassVar[bool] = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = _adapter(type(self)).dump_python(
+            self, mode="json", by_alias=True, exclude_none=not self._json_keeps_none
+        )
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        record: Self = _adapter(cls).validate_python(data)
+        return record
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem of a validation error in one line: `metrics.3.value: <message>`."""
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
 
 
 class Status(StrEnum):
@@ -113,8 +177,8 @@ _V1_LEVEL = "severity"
 _V1_FINDING_LEVEL = "metric_severity"
 
 
-@dataclass(frozen=True)
-class IntervalBasis:
+@dataclass(frozen=True, config=RECORD)
+class IntervalBasis(JSONRecord):
     """How a metric's interval was made, so the judge can rebuild it at another level.
 
     `wilson`: a Wilson score interval of `successes` out of `trials`, rebuilt exactly.
@@ -127,20 +191,9 @@ class IntervalBasis:
     successes: int | None = None
     trials: int | None = None
 
-    def __post_init__(self) -> None:
-        # numpy scalars must not reach findings.json
-        object.__setattr__(self, "confidence", float(self.confidence))
-        for name in ("successes", "trials"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, int(v))
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-@dataclass(frozen=True)
-class PowerBasis:
+@dataclass(frozen=True, config=RECORD)
+class PowerBasis(JSONRecord):
     """What the power of a comparison depends on: the two group sizes and the pooled rate.
 
     `sizes` are the groups whose comparison is hardest to power (the smallest pair for an
@@ -151,19 +204,6 @@ class PowerBasis:
     sizes: tuple[int, int]
     rate: float
     scale: Literal["difference", "ratio"]
-
-    def __post_init__(self) -> None:
-        a, b = self.sizes
-        object.__setattr__(self, "sizes", (int(a), int(b)))
-        object.__setattr__(self, "rate", float(self.rate))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sizes": list(self.sizes), "rate": self.rate, "scale": self.scale}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PowerBasis:
-        a, b = data["sizes"]
-        return cls(sizes=(int(a), int(b)), rate=float(data["rate"]), scale=data["scale"])
 
 
 def audit_id(name: str, started_at: str, model_sha256: str) -> str:
@@ -176,9 +216,13 @@ def audit_id(name: str, started_at: str, model_sha256: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One measurement. Checks produce these and never judge them."""
+@dataclass(frozen=True, config=RECORD)
+class Metric(JSONRecord):
+    """One measurement. Checks produce these and never judge them.
+
+    Numbers arrive from numpy as often as from Python; validation makes them plain `float`
+    and `int`, so they serialise, and refuses a value that is not finite.
+    """
 
     check: str
     name: str
@@ -200,40 +244,10 @@ class Metric:
     power: PowerBasis | None = None
 
     def __post_init__(self) -> None:
-        # Normalize numpy scalars and 0-d arrays to plain numbers: they must serialize to JSON.
         for name in ("value", "ci_low", "ci_high"):
             v = getattr(self, name)
-            if v is None:
-                continue
-            v = float(v)
-            if not math.isfinite(v):
+            if v is not None and not math.isfinite(v):
                 raise ValueError(f"Metric {self.check}/{self.name}: {name} is not finite ({v})")
-            object.__setattr__(self, name, v)
-        for name in ("n", "level", "layer", "head"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, int(v))
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"check": self.check, "name": self.name, "value": self.value}
-        for key in _METRIC_OPTIONAL:
-            v = getattr(self, key)
-            if v is not None:
-                out[key] = v
-        if self.interval is not None:
-            out["interval"] = self.interval.to_json()
-        if self.power is not None:
-            out["power"] = self.power.to_json()
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Metric:
-        interval, power = data.get("interval"), data.get("power")
-        return cls(
-            **{k: data[k] for k in ("check", "name", "value", *_METRIC_OPTIONAL) if k in data},
-            interval=IntervalBasis(**interval) if isinstance(interval, Mapping) else None,
-            power=PowerBasis.from_json(power) if isinstance(power, Mapping) else None,
-        )
 
     @property
     def subject(self) -> str:
@@ -255,14 +269,19 @@ class Metric:
         return ", ".join(parts) or "overall"
 
 
-@dataclass(frozen=True)
-class Threshold:
-    """A bound a metric must respect; data, not code."""
+def _is_value(on: str) -> bool:
+    return on == "value"
+
+
+@dataclass(frozen=True, config=RECORD)
+class Threshold(JSONRecord):
+    """A bound a metric must respect; data, not code. `on` is published only when the rule
+    judges an interval bound rather than the point estimate."""
 
     op: Literal["<=", ">=", "<", ">"]
     value: float
     warn: float | None = None
-    on: Literal["value", "ci_low", "ci_high"] = "value"
+    on: Literal["value", "ci_low", "ci_high"] = Field(default="value", exclude_if=_is_value)
 
     def __str__(self) -> str:
         text = f"{self.op} {self.value:g}"
@@ -272,17 +291,9 @@ class Threshold:
             text += f" on {self.on.replace('_', ' ')}"
         return text
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op, "value": self.value}
-        if self.warn is not None:
-            out["warn"] = self.warn
-        if self.on != "value":
-            out["on"] = self.on
-        return out
 
-
-@dataclass(frozen=True)
-class Waiver:
+@dataclass(frozen=True, config=RECORD)
+class Waiver(JSONRecord):
     """An approved exception a finding was judged under (or an expired one it ignored)."""
 
     rule: str
@@ -299,12 +310,9 @@ class Waiver:
     head: int | None = None
     expired: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
-
-@dataclass(frozen=True)
-class Adjustment:
+@dataclass(frozen=True, config=RECORD)
+class Adjustment(JSONRecord):
     """How a rule's family of judgements was corrected for multiple comparisons.
 
     `family_size` is the number of metrics the rule judged; `level` the confidence of the
@@ -324,12 +332,9 @@ class Adjustment:
     p_value: float | None = None
     p_adjusted: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
-
-@dataclass(frozen=True)
-class Detectable:
+@dataclass(frozen=True, config=RECORD)
+class Detectable(JSONRecord):
     """The smallest true gap this measurement would detect at the rule's level with the power.
 
     `gap` is in the metric's units (for a ratio: the shortfall below 1); `margin` is how far
@@ -348,23 +353,36 @@ class Detectable:
         """True when a gap as large as the rule's margin could go unseen."""
         return self.margin is not None and self.gap > self.margin
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
-
-@dataclass(frozen=True)
-class Control:
+@dataclass(frozen=True, config=RECORD)
+class Control(JSONRecord):
     """A (framework, clause) a rule's findings are evidence for, from the shipped catalogue."""
 
     framework: str
     clause: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"framework": self.framework, "clause": self.clause}
+
+# A finding's published form carries its metric inline, as these keys, after the rule's
+# `rule`, `check` and `metric` (the metric's name); the metric's interval basis and power stay
+# with the metric in `metrics`.
+_INLINE_METRIC = (*SUBJECT_KEYS, "value", "ci_low", "ci_high", "n")
+# The order of a finding's remaining keys in findings.json; empty tuples and texts are left out.
+_FINDING_TAIL = (
+    "threshold",
+    "severity",
+    "status",
+    "message",
+    "rationale",
+    "references",
+    "controls",
+    "waiver",
+    "adjustment",
+    "detectable",
+)
 
 
-@dataclass(frozen=True)
-class Finding:
+@dataclass(frozen=True, config=RECORD)
+class Finding(JSONRecord):
     """A policy rule applied to one metric (or to the absence of one)."""
 
     rule: str
@@ -392,64 +410,29 @@ class Finding:
         bound: float | None = getattr(self.metric, self.threshold.on)
         return bound
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule": self.rule, "check": self.check, "metric": self.metric_name}
-        if self.metric is not None:
-            for key in SUBJECT_KEYS:
-                v = getattr(self.metric, key)
-                if v is not None:
-                    out[key] = v
-            out["value"] = self.metric.value
-            if self.metric.ci_low is not None:
-                out["ci_low"] = self.metric.ci_low
-                out["ci_high"] = self.metric.ci_high
-            if self.metric.n is not None:
-                out["n"] = self.metric.n
-        if self.threshold is not None:
-            out["threshold"] = self.threshold.to_json()
-        out["severity"] = self.severity.value
-        out["status"] = self.status.value
-        out["message"] = self.message
-        if self.controls:
-            out["controls"] = [c.to_json() for c in self.controls]
-        if self.waiver is not None:
-            out["waiver"] = self.waiver.to_json()
-        if self.adjustment is not None:
-            out["adjustment"] = self.adjustment.to_json()
-        if self.detectable is not None:
-            out["detectable"] = self.detectable.to_json()
-        return out
+    @model_serializer(mode="wrap")
+    def _published(self, fields: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = fields(self)
+        metric = data.get("metric") or {}
+        out = {"rule": data["rule"], "check": data["check"], "metric": data["metric_name"]}
+        out |= {k: metric[k] for k in _INLINE_METRIC if k in metric}
+        return out | {k: data[k] for k in _FINDING_TAIL if data.get(k) not in (None, "", [])}
 
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Finding:
-        """The inverse of `to_json`; raises KeyError/ValueError on a malformed record."""
-        metric = None
-        if "value" in data:
-            extra = {k: data[k] for k in _METRIC_OPTIONAL if k in data}
-            metric = Metric(check=data["check"], name=data["metric"], value=data["value"], **extra)
-        t = data.get("threshold")
-        waiver, adjustment, detectable = (
-            data.get(k) for k in ("waiver", "adjustment", "detectable")
-        )
-        return cls(
-            rule=data["rule"],
-            check=data["check"],
-            metric_name=data["metric"],
-            status=Status(data["status"]),
-            severity=Severity(data["severity"]),
-            threshold=None
-            if t is None
-            else Threshold(t["op"], t["value"], t.get("warn"), t.get("on", "value")),
-            message=data.get("message", ""),
-            metric=metric,
-            waiver=Waiver(**waiver) if isinstance(waiver, Mapping) else None,
-            adjustment=Adjustment(**adjustment) if isinstance(adjustment, Mapping) else None,
-            detectable=Detectable(**detectable) if isinstance(detectable, Mapping) else None,
-            controls=tuple(
-                Control(str(c["framework"]), str(c["clause"]))
-                for c in _list(data.get("controls", ()), "controls")
-            ),
-        )
+    def _from_published(cls, data: Any) -> Any:
+        """The published form back as fields; construction by keyword passes through."""
+        if not isinstance(data, Mapping):
+            return data
+        # a finding about a check run publishes no threshold
+        fields = {k: v for k, v in data.items() if k not in _INLINE_METRIC}
+        fields = {"threshold": None, "message": ""} | fields
+        inline = {k: data[k] for k in _INLINE_METRIC if k in data}
+        if "metric" in fields:
+            fields["metric_name"] = name = fields.pop("metric")
+            if inline:
+                fields["metric"] = {"check": data.get("check"), "name": name, **inline}
+        return fields
 
 
 # Worst first: the status a clause's evidence shows is the worst of its findings'.
@@ -517,44 +500,46 @@ def worst_status(statuses: Iterable[Status]) -> Status | None:
     return next((s for s in STATUS_SEVERITY if s in given), None)
 
 
-@dataclass(frozen=True)
-class RuleEvidence:
-    """One rule's findings as evidence for a clause: how many ended in each status."""
+@dataclass(frozen=True, config=RECORD)
+class RuleEvidence(JSONRecord):
+    """One rule's findings as evidence for a clause: how many ended in each status, and which
+    subjects the statuses other than pass and skipped stand for (`race=Black`), so a reviewer
+    sees the findings behind a clause's status, not only their count."""
 
     rule: str
     severity: Severity
-    statuses: Mapping[Status, int]
+    statuses: Mapping[Status, int] = Field(
+        validation_alias="findings", serialization_alias="findings"
+    )
+    flagged: Mapping[Status, tuple[str, ...]] = Field(default_factory=dict)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Status | None:
         return worst_status(s for s, n in self.statuses.items() if n)
 
-    def to_json(self) -> dict[str, Any]:
-        worst = self.status
-        return {
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "status": worst.value if worst else None,
-            "findings": {s.value: self.statuses[s] for s in STATUS_SEVERITY if s in self.statuses},
-        }
+    @field_serializer("statuses", "flagged")
+    def _worst_first(self, by_status: Mapping[Status, Any]) -> dict[str, Any]:
+        return {s.value: by_status[s] for s in STATUS_SEVERITY if s in by_status}
 
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RuleEvidence:
-        data = _object(data, "framework_mapping rule")
-        counts = _object(data.get("findings", {}), "framework_mapping rule findings")
-        return cls(
-            data["rule"], Severity(data["severity"]), {Status(s): int(n) for s, n in counts.items()}
-        )
+    def _from_published(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        return {k: v for k, v in data.items() if k != "status"}
 
 
-@dataclass(frozen=True)
-class ClauseCoverage:
+@dataclass(frozen=True, config=RECORD)
+class ClauseCoverage(JSONRecord):
     """A clause of a framework the policy cites, and what this audit offers as evidence.
 
     `coverage`: `evidence` (rules cite it; see their findings), `report` (the signed report is
     the evidence), `no_rule` (an audit could cover it, this policy does not), `not_in_scope`
     (no automated audit can: `note` says why).
     """
+
+    _json_keeps_none = True  # `status` is null when no rule gives evidence
 
     clause: str
     title: str
@@ -563,42 +548,21 @@ class ClauseCoverage:
     note: str = ""
     rules: tuple[RuleEvidence, ...] = ()
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Status | None:
         return worst_status(s for r in self.rules if (s := r.status) is not None)
 
-    def to_json(self) -> dict[str, Any]:
-        worst = self.status
-        return {
-            "clause": self.clause,
-            "title": self.title,
-            "asks": self.asks,
-            "coverage": self.coverage,
-            "status": worst.value if worst else None,
-            "note": self.note,
-            "rules": [r.to_json() for r in self.rules],
-        }
-
+    @model_validator(mode="before")
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ClauseCoverage:
-        data = _object(data, "framework_mapping clause")
-        coverage = data["coverage"]
-        if coverage not in ("evidence", "report", "no_rule", "not_in_scope"):
-            raise ValueError(f"unknown coverage {coverage!r}")
-        return cls(
-            clause=data["clause"],
-            title=data["title"],
-            asks=data["asks"],
-            coverage=coverage,
-            note=data.get("note", ""),
-            rules=tuple(
-                RuleEvidence.from_json(r) for r in _list(data.get("rules", ()), "clause rules")
-            ),
-        )
+    def _from_published(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        return {k: v for k, v in data.items() if k != "status"}
 
 
-@dataclass(frozen=True)
-class FrameworkCoverage:
+@dataclass(frozen=True, config=RECORD)
+class FrameworkCoverage(JSONRecord):
     """Every catalogued clause of one framework the policy's rules cite."""
 
     framework: str
@@ -606,95 +570,68 @@ class FrameworkCoverage:
     citation: str
     clauses: tuple[ClauseCoverage, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "framework": self.framework,
-            "title": self.title,
-            "citation": self.citation,
-            "clauses": [c.to_json() for c in self.clauses],
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FrameworkCoverage:
-        data = _object(data, "framework_mapping framework")
-        return cls(
-            framework=data["framework"],
-            title=data["title"],
-            citation=data["citation"],
-            clauses=tuple(ClauseCoverage.from_json(c) for c in _list(data["clauses"], "clauses")),
-        )
-
-
-@dataclass(frozen=True)
-class FrameworkMapping:
+@dataclass(frozen=True, config=RECORD)
+class FrameworkMapping(JSONRecord):
     """The crosswalk from findings to framework clauses (docs/contract.md, findings.json)."""
 
     catalogue_version: str = ""
     frameworks: tuple[FrameworkCoverage, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "catalogue_version": self.catalogue_version,
-            "frameworks": [f.to_json() for f in self.frameworks],
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FrameworkMapping:
-        data = _object(data, "framework_mapping")
-        frameworks = _list(data.get("frameworks", ()), "framework_mapping.frameworks")
-        return cls(
-            catalogue_version=str(data.get("catalogue_version", "")),
-            frameworks=tuple(FrameworkCoverage.from_json(f) for f in frameworks),
-        )
-
-
-@dataclass(frozen=True)
-class CheckRun:
+@dataclass(frozen=True, config=RECORD)
+class CheckRun(JSONRecord):
     """Whether a check ran; a crashed or skipped check is evidence too."""
+
+    _json_keeps_none = True
 
     check: str
     state: Literal["ran", "skipped", "error"]
     message: str = ""
     seconds: float = 0.0
     # metric name -> why the check deliberately did not measure it (e.g. no probes declared)
-    not_applicable: Mapping[str, str] = field(default_factory=dict)
+    not_applicable: Mapping[str, str] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Provenance:
+@dataclass(frozen=True, config=RECORD)
+class Provenance(JSONRecord):
+    """The hashes and versions that make an audit reproducible. The policy's hash is published
+    with the policy (`policy.sha256`), not repeated here."""
+
     model_sha256: str
     data_sha256: str
     spec_sha256: str
-    policy_sha256: str
+    policy_sha256: Annotated[str, Field(exclude=True)]
     seed: int
-    versions: Mapping[str, str]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model_sha256": self.model_sha256,
-            "data_sha256": self.data_sha256,
-            "spec_sha256": self.spec_sha256,
-            "seed": self.seed,
-            "versions": dict(self.versions),
-        }
+    versions: Mapping[str, str] = Field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class PolicyInfo:
-    """Which policy judged, and the statistical settings the report must state."""
+@dataclass(frozen=True, config=RECORD)
+class PolicyInfo(JSONRecord):
+    """Which policy judged, and the statistical settings the report must state. The policy's
+    text travels as the report's attachment, not in findings.json."""
 
     name: str
     version: str
     sha256: str
-    text: str = ""
+    text: str = Field(default="", exclude=True)
     confidence: float = 0.95
     min_group_size: int = 30
     multiple_comparisons: str = "holm"
 
 
-@dataclass(frozen=True)
-class AuditResult:
-    """Everything the report, the gate and the ledger need; computed once, presented many times."""
+class UnreadableSchema(ValueError):
+    """A findings.json of a version this audit does not read (or no findings.json at all)."""
+
+
+@dataclass(frozen=True, config=RECORD)
+class AuditResult(JSONRecord):
+    """Everything the report, the gate and the ledger need; computed once, presented many times.
+
+    Its JSON form is the `findings.json` document of docs/contract.md, section 5: the audit's
+    name and times under `audit`, the provenance with the policy's hash under `policy`, and
+    neither the evidence nor the spec's text (the spec travels beside it).
+    """
 
     name: str
     started_at: str
@@ -703,83 +640,68 @@ class AuditResult:
     policy: PolicyInfo
     provenance: Provenance
     metrics: tuple[Metric, ...]
-    findings: tuple[Finding, ...]
-    check_runs: tuple[CheckRun, ...] = ()
-    spec_text: str = ""
-    model_info: Mapping[str, Any] = field(default_factory=dict)
-    data_info: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    check_runs: tuple[CheckRun, ...] = Field(
+        default=(), validation_alias="checks", serialization_alias="checks"
+    )
+    spec_text: str = Field(default="", exclude=True)
+    model_info: Mapping[str, Any] = Field(default_factory=dict)
+    data_info: Mapping[str, Any] = Field(default_factory=dict)
     # Per check, its declared `evidence_type` object; "history": the ledger's comparison.
-    evidence: Mapping[str, object] = field(default_factory=dict)
+    evidence: Mapping[str, object] = Field(default_factory=dict, exclude=True)
     framework_mapping: FrameworkMapping = FrameworkMapping()
 
     def findings_json(self) -> dict[str, Any]:
         """The `findings.json` document of docs/contract.md, section 5."""
+        return self.to_json()
+
+    @model_serializer(mode="wrap")
+    def _published(self, fields: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = fields(self)
         return {
             "schema_version": FINDINGS_SCHEMA_VERSION,
-            "audit": {
-                "name": self.name,
-                "started_at": self.started_at,
-                "finished_at": self.finished_at,
-            },
-            "verdict": self.verdict.value,
-            "policy": {
-                "name": self.policy.name,
-                "version": self.policy.version,
-                "sha256": self.policy.sha256,
-                "confidence": self.policy.confidence,
-                "min_group_size": self.policy.min_group_size,
-                "multiple_comparisons": self.policy.multiple_comparisons,
-            },
-            "provenance": self.provenance.to_json(),
-            "model_info": dict(self.model_info),
-            "data_info": dict(self.data_info),
-            "checks": [asdict(c) for c in self.check_runs],
-            "metrics": [m.to_json() for m in self.metrics],
-            "findings": [f.to_json() for f in self.findings],
-            "framework_mapping": self.framework_mapping.to_json(),
+            "audit": {k: data[k] for k in ("name", "started_at", "finished_at")},
+            "verdict": data["verdict"],
+            "policy": data["policy"],
+            "provenance": data["provenance"],
+            "model_info": data.get("model_info", {}),
+            "data_info": data.get("data_info", {}),
+            "checks": data.get("checks", []),
+            "metrics": data["metrics"],
+            "findings": data["findings"],
+            "framework_mapping": data.get("framework_mapping", {}),
         }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_published(cls, data: Any) -> Any:
+        """A version-2 document back as fields; construction by keyword passes through."""
+        if not isinstance(data, Mapping):
+            return data
+        if data.get("schema_version") != FINDINGS_SCHEMA_VERSION:
+            raise ValueError(f"schema_version must be {FINDINGS_SCHEMA_VERSION}")
+        fields = {k: v for k, v in data.items() if k not in ("schema_version", "audit")}
+        audit = data.get("audit")
+        if isinstance(audit, Mapping):
+            fields |= {k: audit[k] for k in ("name", "started_at", "finished_at") if k in audit}
+        policy, provenance = data.get("policy"), data.get("provenance")
+        if isinstance(policy, Mapping) and isinstance(provenance, Mapping):
+            fields["provenance"] = {"policy_sha256": policy.get("sha256"), **provenance}
+        return fields
 
     @classmethod
     def from_findings_json(cls, data: Mapping[str, Any], *, spec_text: str = "") -> AuditResult:
         """Rebuild the result `findings_json` wrote (evidence is not kept there).
 
         Reads every version in `READABLE_SCHEMA_VERSIONS` (version 1 through
-        `_findings_from_v1`) and refuses any other. Raises KeyError, TypeError or ValueError on
-        a malformed document; callers say where.
+        `_findings_from_v1`) and refuses any other with `UnreadableSchema`. Raises KeyError
+        when `schema_version` is missing and `pydantic.ValidationError` (a ValueError) on a
+        malformed document, located by `first_error`; callers say where.
         """
         version = data["schema_version"]
         if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
             readable = " or ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
-            raise ValueError(UNKNOWN_SCHEMA.format(version=version, readable=readable))
+            raise UnreadableSchema(UNKNOWN_SCHEMA.format(version=version, readable=readable))
         if version == 1:
             data = _findings_from_v1(data)
-        audit, prov, policy = data["audit"], data["provenance"], data["policy"]
-        return cls(
-            name=audit["name"],
-            started_at=audit["started_at"],
-            finished_at=audit["finished_at"],
-            verdict=Verdict(data["verdict"]),
-            policy=PolicyInfo(
-                policy["name"],
-                policy["version"],
-                policy["sha256"],
-                confidence=policy.get("confidence", 0.95),
-                min_group_size=policy.get("min_group_size", 30),
-                multiple_comparisons=policy.get("multiple_comparisons", "holm"),
-            ),
-            provenance=Provenance(
-                model_sha256=prov["model_sha256"],
-                data_sha256=prov["data_sha256"],
-                spec_sha256=prov["spec_sha256"],
-                policy_sha256=prov.get("policy_sha256", policy["sha256"]),
-                seed=prov["seed"],
-                versions=prov.get("versions", {}),
-            ),
-            metrics=tuple(Metric.from_json(m) for m in data["metrics"]),
-            findings=tuple(Finding.from_json(f) for f in data.get("findings", ())),
-            check_runs=tuple(CheckRun(**c) for c in data.get("checks", ())),
-            spec_text=spec_text,
-            model_info=dict(data.get("model_info", {})),
-            data_info=dict(data.get("data_info", {})),
-            framework_mapping=FrameworkMapping.from_json(data.get("framework_mapping", {})),
-        )
+        return dataclasses.replace(cls.from_json(data), spec_text=spec_text)

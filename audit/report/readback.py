@@ -10,13 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from audit.errors import ReportError
-from audit.records import (
-    AuditResult,
-)
+from audit.records import AuditResult, UnreadableSchema, first_error
 from audit.yamlio import YamlSyntaxError, decode, load_json_text
 
 NOT_FINDINGS = "this is not a findings.json document (missing key {key!r})."
@@ -47,20 +46,20 @@ def result_from_findings(
     data: Mapping[str, Any], *, spec_text: str = "", where: str = "findings.json"
 ) -> AuditResult:
     """Rebuild the `AuditResult` that `AuditResult.findings_json()` wrote (evidence is not kept)."""
+    fix = "pass the findings.json written by `audit run`."
     try:
         return AuditResult.from_findings_json(data, spec_text=spec_text)
     except KeyError as exc:
-        raise ReportError(
-            NOT_FINDINGS.format(key=exc.args[0]),
-            where=where,
-            fix="pass the findings.json written by `audit run`.",
-        ) from None
-    except (TypeError, ValueError) as exc:
-        raise ReportError(
-            f"malformed findings: {exc}",
-            where=where,
-            fix="pass the findings.json written by `audit run`.",
-        ) from None
+        raise ReportError(NOT_FINDINGS.format(key=exc.args[0]), where=where, fix=fix) from None
+    except UnreadableSchema as exc:
+        fix = "read it with the audit version its provenance.versions names."
+        raise ReportError(str(exc), where=where, fix=fix) from None
+    except ValidationError as exc:
+        top = [e["loc"] for e in exc.errors() if e["type"] == "missing" and len(e["loc"]) == 1]
+        missing = [loc[0] for loc in top]
+        if missing:
+            raise ReportError(NOT_FINDINGS.format(key=missing[0]), where=where, fix=fix) from None
+        raise ReportError(f"malformed findings: {first_error(exc)}", where=where, fix=fix) from None
 
 
 def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:

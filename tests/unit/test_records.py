@@ -138,3 +138,94 @@ def test_an_unknown_findings_json_version_is_refused_naming_it(version):
     del doc["schema_version"]
     with pytest.raises(KeyError, match="schema_version"):
         AuditResult.from_findings_json(doc)
+
+
+def _fixture_document():
+    from tests.unit.report.fixtures import make_result
+
+    return json.loads(json.dumps(make_result().findings_json()))
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("top level", ()),
+        ("a metric", ("metrics", 0)),
+        ("a finding", ("findings", 0)),
+        ("a finding's threshold", ("findings", 0, "threshold")),
+        ("a check run", ("checks", 0)),
+        ("the provenance", ("provenance",)),
+    ],
+)
+def test_a_key_no_record_declares_is_refused_where_it_is(where, path):
+    from pydantic import ValidationError
+
+    from audit.records import AuditResult, first_error
+
+    doc = _fixture_document()
+    node = doc
+    for step in path:
+        node = node[step]
+    node["surplus"] = 1
+    with pytest.raises(ValidationError) as err:
+        AuditResult.from_findings_json(doc)
+    located = first_error(err.value)
+    assert located.startswith("surplus" if not path else ".".join(map(str, path))), where
+    assert "surplus" in located and "Unexpected" in located
+
+
+def test_a_metric_read_alone_refuses_unknown_keys_and_keeps_known_ones():
+    from pydantic import ValidationError
+
+    m = Metric("bias", "selection_rate", 0.5, feature="sex", group="F", n=40)
+    assert Metric.from_json(m.to_json()) == m
+    with pytest.raises(ValidationError, match="grup"):
+        Metric.from_json({**m.to_json(), "grup": "F"})
+
+
+def test_a_rules_rationale_and_references_survive_findings_json():
+    """A report re-rendered from findings.json (`audit export`) shows each rule's rationale."""
+    from dataclasses import replace
+
+    from audit.records import AuditResult
+    from tests.unit.report.fixtures import make_result
+
+    result = make_result()
+    first = replace(result.findings[0], rationale="why", references=("https://x", "y"))
+    result = replace(result, findings=(first, *result.findings[1:]))
+    back = AuditResult.from_findings_json(json.loads(json.dumps(result.findings_json())))
+    assert back.findings[0].rationale == "why"
+    assert back.findings[0].references == ("https://x", "y")
+
+
+def test_every_record_is_serialised_by_the_one_mechanism():
+    """No class of the product writes its own `to_json`/`from_json`: `JSONRecord` does."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "audit"
+    own = [
+        f"{py.relative_to(root)}:{node.lineno} {node.name}.{fn.name}"
+        for py in root.rglob("*.py")
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and node.name != "JSONRecord"
+        for fn in node.body
+        if isinstance(fn, ast.FunctionDef) and fn.name in ("to_json", "from_json")
+    ]
+    assert own == []
+
+
+def test_readback_says_a_too_new_findings_json_is_too_new_and_locates_a_bad_value():
+    from audit.errors import ReportError
+    from audit.report.readback import result_from_findings
+
+    doc = {**_fixture_document(), "schema_version": 3}
+    with pytest.raises(ReportError) as err:
+        result_from_findings(doc)
+    assert err.value.message.startswith("findings.json schema_version 3 is not one this audit")
+    assert "malformed" not in err.value.message and "provenance.versions" in err.value.fix
+    doc = _fixture_document()
+    doc["metrics"][2]["value"] = "high"
+    with pytest.raises(ReportError) as err:
+        result_from_findings(doc)
+    assert err.value.message.startswith("malformed findings: metrics.2.value: Input should be")

@@ -362,6 +362,7 @@ def test_findings_serialise_as_contract_section_5(make_policy):
         "severity": "blocker",
         "status": "waived",
         "message": waived["message"],
+        "rationale": "test",
         "waiver": {
             "rule": "R-1",
             "justification": "known",
