@@ -96,7 +96,7 @@ def _policy(spec: AuditSpec, spec_file: Path, override: str | None) -> Policy:
     ref, base = (override, None) if override else (spec.policy, spec_file.parent)
     policy = load_policy(ref, base_dir=base)
     file = resolve_ref(ref, base)
-    problems = lint(file, today=datetime.date.today(), expired_waivers=False, deprecated=False)
+    problems = lint(file, today=datetime.date.today(), expired_waivers=False)
     if problems:
         raise PolicyError(
             POLICY_PROBLEMS.format(n=len(problems), problems="\n".join(problems)),

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from audit.errors import AuditError, PolicyError
 from audit.fsio import write_atomic
 from audit.policy import (
+    deprecations,
     exit_code,
     json_schema,
     judge,
@@ -26,12 +28,11 @@ from audit.policy import (
     load_policy,
     summary_markdown,
 )
-from audit.records import AuditResult
+from audit.records import AuditResult, UnreadableSchema, first_error
 from audit.yamlio import YamlSyntaxError, load_json
 
 BAD_FINDINGS = "not a findings.json document: {problem}"
 BAD_FINDINGS_FIX = "pass the findings.json an `audit run` wrote."
-RUN_STATES = ("ran", "skipped", "error")
 
 
 class FailOn(StrEnum):
@@ -65,27 +66,35 @@ def _read_findings(path: Path) -> dict[str, Any]:
 def _stored(doc: dict[str, Any], path: Path) -> AuditResult:
     """The stored audit; anything malformed is an error, not a skip."""
     try:
-        stored = AuditResult.from_findings_json(doc)
-    except (TypeError, ValueError, KeyError) as exc:
-        problem = BAD_FINDINGS.format(problem=exc)
+        return AuditResult.from_findings_json(doc)
+    except UnreadableSchema as exc:
+        fix = "judge it with the audit version its provenance.versions names."
+        raise PolicyError(str(exc), where=str(path), fix=fix) from None
+    except ValidationError as exc:
+        problem = BAD_FINDINGS.format(problem=first_error(exc))
         raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
-    bad = [r.state for r in stored.check_runs if r.state not in RUN_STATES]
-    if bad:
-        problem = BAD_FINDINGS.format(problem=f"unknown check state {bad[0]!r}")
-        raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX)
-    return stored
+    except KeyError as exc:
+        problem = BAD_FINDINGS.format(problem=f"missing key {exc.args[0]!r}")
+        raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
 
 
 def lint_command(
     file: Annotated[Path, typer.Argument(help="The policy YAML file to check.")],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on deprecated names too, not only on problems.")
+    ] = False,
 ) -> None:
-    """Validate a policy file; print `file:line:col: message` per problem."""
+    """Validate a policy file; print `file:line:col: message` per problem.
+
+    Deprecated names that still load are printed as warnings and do not fail, unless `--strict`.
+    """
     problems = lint(file, today=datetime.date.today())
-    for line in problems:
+    warnings = deprecations(file)
+    for line in problems + warnings:
         typer.echo(line)
-    if problems:
+    if problems or (strict and warnings):
         raise typer.Exit(2)
-    typer.echo(f"{file}: ok")
+    typer.echo(f"{file}: ok" + (f" ({len(warnings)} deprecated, see above)" if warnings else ""))
 
 
 def schema_command() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from audit.policy.evaluate import FAIL_ON, exit_code, judge, unjudged_blockers, verdict_of
 from audit.policy.gate import junit_xml, summary_markdown
-from audit.policy.lint import lint
+from audit.policy.lint import deprecations, lint
 from audit.policy.load import POLICIES_DIR, load_policy, shipped_policies
 from audit.policy.model import Policy, PolicyFile, Rule, WaiverSpec, json_schema
 
@@ -23,6 +23,7 @@ __all__ = [
     "PolicyFile",
     "Rule",
     "WaiverSpec",
+    "deprecations",
     "exit_code",
     "json_schema",
     "judge",

@@ -2,8 +2,11 @@
 
 Beyond the schema, lint catches what the schema cannot: metric names no check emits (with a
 did-you-mean), duplicate rule ids, rules no metric can satisfy together, waivers for rules that
-do not exist, expired waivers, and deprecated names that still load (a subject's `severity`,
-now `level`). It reads the raw YAML tree, so one run reports all of them.
+do not exist, and expired waivers. It reads the raw YAML tree, so one run reports all of them.
+
+Deprecated names that still load (a subject's `severity`, now `level`) are not problems: the
+policy judges exactly as it would with the new name. `deprecations` lists them apart, so that
+`audit policy lint` can warn about them without failing a CI job whose audits still run.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ EXPIRED_WAIVER = (
 )
 WAIVER_NO_RULE = "waiver names rule `{rule}`, which this policy does not define. Fix: {hint}"
 DEPRECATED_LEVEL = (
-    "{owner}: subject key `severity` is the old name of the perturbation level, deprecated "
-    "since findings.json version 2 (`severity` now means only a rule's severity); it still "
-    "works. Fix: write `level: {value}`."
+    "warning: {owner}: subject key `severity` is the old name of the perturbation level, "
+    "deprecated since findings.json version 2 (`severity` now means only a rule's severity); "
+    "it still works. Fix: write `level: {value}`."
 )
 BAD_EXTENDS = "`extends`: {error}"
 NOT_FOUND = "file not found. Fix: check the path."
@@ -207,12 +210,10 @@ def lint(
     *,
     today: datetime.date,
     expired_waivers: bool = True,
-    deprecated: bool = True,
 ) -> list[str]:
     """All problems in one policy file, sorted by position; empty when the file is valid.
 
-    `expired_waivers=False` leaves out expired waivers, which the judge ignores and reports;
-    `deprecated=False` leaves out deprecated names, which load as their new ones.
+    `expired_waivers=False` leaves out expired waivers, which the judge ignores and reports.
     """
     file = Path(path)
     if not file.is_file():
@@ -229,12 +230,26 @@ def lint(
     problems += _unknown_metrics(file, root, data)
     problems += _duplicates(file, root, data)
     problems += _contradictions(file, root, data)
-    if deprecated:
-        problems += _deprecated_levels(file, root, data)
     problems += _waivers(file, root, data, own | inherited, today if expired_waivers else None)
     if parsed.model is not None and not own and not inherited and not extends_problems:
         problems.append(_at(file, root, ("rules",), f"{NO_RULES} Fix: add at least one rule."))
     return sorted(dict.fromkeys(problems), key=lambda line: _sort_key(line, file))
+
+
+def deprecations(path: str | Path) -> list[str]:
+    """The deprecated names a policy file still uses, each with its new name, by position.
+
+    Empty for a file that cannot be read or parsed: `lint` reports those problems.
+    """
+    file = Path(path)
+    if not file.is_file():
+        return []
+    parsed = parse_file(file)
+    data = to_plain(parsed.root) if parsed.root is not None else None
+    if not isinstance(data, dict):
+        return []
+    found = _deprecated_levels(file, parsed.root, data)
+    return sorted(found, key=lambda line: _sort_key(line, file))
 
 
 def _sort_key(line: str, file: Path) -> tuple[int, int, str]:

@@ -15,6 +15,7 @@ from audit import preflight as pf
 from audit.checks import spurious as spurious_plugin
 from audit.errors import DataError, ModelError, PolicyError, ReportError, SpecError
 from audit.loaders.data import load_dataset
+from audit.policy import deprecations
 from audit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,8 +111,9 @@ def test_a_policy_with_the_deprecated_severity_subject_still_runs(tmp_path: Path
     )
     (tmp_path / "p.yaml").write_text(old)
     pf.preflight(_write(tmp_path, _tabular(policy="p.yaml")))
-    (problem,) = pf.lint(tmp_path / "p.yaml", today=dt.date(2026, 6, 1), expired_waivers=False)
-    assert problem.endswith("Fix: write `level: 2`.")
+    assert pf.lint(tmp_path / "p.yaml", today=dt.date(2026, 6, 1), expired_waivers=False) == []
+    (warning,) = deprecations(tmp_path / "p.yaml")
+    assert warning.endswith("Fix: write `level: 2`.")
 
 
 def test_a_missing_column_is_found_from_the_header_with_the_loaders_message(

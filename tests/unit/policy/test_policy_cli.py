@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -35,6 +36,22 @@ def test_lint_broken_prints_file_line_col_and_exits_2(run):
     result = run("policy", "lint", BROKEN)
     assert result.exit_code == 2
     assert result.stdout.startswith(f"{BROKEN}:7:5: rule FAIR-001: unknown metric")
+
+
+def test_lint_warns_about_a_deprecated_name_and_fails_on_it_only_when_strict(run, tmp_path):
+    """An old policy's CI lint keeps passing while its audits run; `--strict` makes it fail."""
+    old = (POLICIES_DIR / "default.yaml").read_text(encoding="utf-8")
+    assert "subject: {level: 2}" in old
+    path = tmp_path / "old.yaml"
+    old = old.replace("subject: {level: 2}", "subject: {severity: 2}", 1)
+    path.write_text(old, encoding="utf-8")
+    result = run("policy", "lint", path)
+    assert result.exit_code == 0, result.output
+    warning, ok = result.stdout.strip().splitlines()
+    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: warning: rule \S+: subject key", warning)
+    assert ok == f"{path}: ok (1 deprecated, see above)"
+    strict = run("policy", "lint", "--strict", path)
+    assert strict.exit_code == 2 and strict.stdout.strip() == warning
 
 
 def test_schema_prints_the_shipped_schema(run):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from policy_helpers import rule_yaml
 
-from audit.policy import POLICIES_DIR, json_schema, lint, load_policy
+from audit.policy import POLICIES_DIR, deprecations, json_schema, lint, load_policy
 from audit.policy.lint import (
     CONTRADICTION,
     DEPRECATED_LEVEL,
@@ -125,13 +125,13 @@ def test_the_deprecated_severity_subject_is_listed_with_its_fix_and_still_loads(
         waivers="- {rule: ROB, subject: {severity: 3}, justification: j, approver: x, "
         "expires: 2099-01-01}\n",
     )
-    rule, waiver = lint(path, today=TODAY)
+    rule, waiver = deprecations(path)
     assert rule.startswith(f"{path}:") and rule.endswith(
         DEPRECATED_LEVEL.format(owner="rule ROB", value=2)
     )
     assert waiver.endswith(DEPRECATED_LEVEL.format(owner="waiver for rule ROB", value=3))
     assert "Fix: write `level: 2`." in rule
-    assert lint(path, today=TODAY, deprecated=False) == []  # what `audit run` checks
+    assert lint(path, today=TODAY) == []  # a deprecated name is not a problem
     policy = load_policy(path)
     assert policy.rules[0].subject.level == 2 and policy.waivers[0].subject.level == 3
 
@@ -142,7 +142,7 @@ def test_the_old_and_new_names_of_a_level_are_one_subject(write_policy):
         _robustness_rule("A", "{level: 2}")
         + _robustness_rule("B", "{severity: 2}", threshold='{op: ">=", value: 0.5}')
     )
-    (problem,) = lint(path, today=TODAY, deprecated=False)
+    (problem,) = lint(path, today=TODAY)
     assert problem.endswith(
         CONTRADICTION.format(
             a="A", b="B", metric="flip_rate", on="value", ta="<= 0.05", tb=">= 0.5"
@@ -152,7 +152,7 @@ def test_the_old_and_new_names_of_a_level_are_one_subject(write_policy):
 
 def test_giving_the_level_under_both_names_is_an_error(write_policy):
     path = write_policy(_robustness_rule("A", "{level: 2, severity: 2}"))
-    (problem,) = lint(path, today=TODAY, deprecated=False)
+    (problem,) = lint(path, today=TODAY)
     assert f"field `rules.0.subject`: {BOTH_NAMES.format(name='level', old='severity')}" in problem
 
 
