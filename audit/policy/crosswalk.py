@@ -24,6 +24,9 @@ from audit.records import (
     Status,
 )
 
+# Statuses whose findings a clause's evidence counts without naming them.
+UNFLAGGED = frozenset({Status.PASS, Status.SKIPPED})
+
 
 def _coverage(clause: Clause, evidence: tuple[RuleEvidence, ...]) -> Coverage:
     if clause.scope == "not_in_scope":
@@ -37,8 +40,11 @@ def framework_mapping(rules: Sequence[Rule], findings: Sequence[Finding]) -> Fra
     """The crosswalk of `rules` (the resolved policy's) and their `findings`."""
     cat = catalogue()
     statuses: dict[str, Counter[Status]] = defaultdict(Counter)
+    flagged: dict[str, dict[Status, list[str]]] = defaultdict(lambda: defaultdict(list))
     for f in findings:
         statuses[f.rule][f.status] += 1
+        if f.status not in UNFLAGGED:
+            flagged[f.rule][f.status].append(f.metric.subject if f.metric else f.metric_name)
     citing: dict[tuple[str, str], list[Rule]] = defaultdict(list)
     for rule in rules:
         for c in rule.controls:
@@ -51,7 +57,12 @@ def framework_mapping(rules: Sequence[Rule], findings: Sequence[Finding]) -> Fra
         clauses = []
         for clause in fw.clauses:
             evidence = tuple(
-                RuleEvidence(r.id, Severity(r.severity), dict(statuses.get(r.id, Counter())))
+                RuleEvidence(
+                    r.id,
+                    Severity(r.severity),
+                    dict(statuses.get(r.id, Counter())),
+                    {s: tuple(names) for s, names in flagged.get(r.id, {}).items()},
+                )
                 for r in citing.get((fw.id, clause.clause), ())
             )
             clauses.append(

@@ -20,6 +20,8 @@ from audit.records import (
 )
 
 REPORT_STATUS = "this report"
+# A clause's row names at most this many findings per status; the findings table has them all.
+MAX_NAMED = 6
 NOT_IN_SCOPE = "{title} ({clause}): not in scope of an automated audit. {note}"
 NO_RULE = "{title} ({clause}): no rule of this policy cites it."
 
@@ -33,6 +35,7 @@ class RuleLine:
     counts: str
     status: str  # the worst status of its findings, as a label
     status_cls: str
+    flagged: tuple[str, ...] = ()  # `fail: sex=Female, race=Black`, worst status first
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,19 @@ def _rule_line(r: RuleEvidence) -> RuleLine:
         counts=_counts(ordered),
         status=_label(worst.value) if worst else "not judged",
         status_cls=f"status-{worst.value}" if worst else "status-error",
+        flagged=tuple(
+            f"{_label(s.value)}: {_names(names)}"
+            for s in STATUS_SEVERITY
+            if (names := r.flagged.get(s))
+        ),
     )
+
+
+def _names(subjects: tuple[str, ...]) -> str:
+    """The subjects a status stands for, the first few named and the rest counted."""
+    shown = ", ".join(subjects[:MAX_NAMED])
+    rest = len(subjects) - MAX_NAMED
+    return shown if rest <= 0 else f"{shown} and {rest} more (see the findings table)"
 
 
 def _counts(ordered: list[tuple[Status, int]]) -> str:

@@ -29,8 +29,8 @@ def test_published_findings_json_carries_the_mapping(tmp_path: Path) -> None:
     assert all(c["framework"] == "nyc-ll144" for f in rules for c in f["controls"])
     (ll,) = doc["framework_mapping"]["frameworks"]
     clauses = {c["clause"]: c for c in ll["clauses"]}
-    assert clauses["§ 5-301(b)(4)"]["rules"][0]["rule"] == "LL144-004"
-    assert clauses["§ 5-301(b)(4)"]["coverage"] == "evidence"
+    assert clauses["§ 5-301(b)(5)"]["rules"][0]["rule"] == "LL144-004"
+    assert clauses["§ 5-301(b)(5)"]["coverage"] == "evidence"
     assert clauses["§ 5-303"]["coverage"] == "not_in_scope"
     counted = sum(
         n for c in ll["clauses"] if c["clause"] == "§ 5-301(b)(1)"

@@ -52,7 +52,7 @@ def test_unknown_count_and_exclusions_are_evidence_for_their_clauses(tmp_path):
 
     (ll,) = framework_mapping(policy.rules, findings).frameworks
     clauses = {c.clause: c for c in ll.clauses}
-    counted = clauses["§ 5-301(b)(4)"]
+    counted = clauses["§ 5-301(b)(5)"]
     assert counted.coverage == "evidence" and counted.status == Status.PASS
     assert [(r.rule, dict(r.statuses)) for r in counted.rules] == [("LL144-004", {Status.PASS: 1})]
     exclusions = clauses["§ 5-301(d)"]

@@ -20,7 +20,7 @@ AGGREGATES = (
     "equalized_odds_ratio",
     "equal_opportunity_difference",
 )
-JUSTIFICATION = "the group is under 2% of the applicants, as 6 RCNY 5-300 allows"
+JUSTIFICATION = "the group is under 2% of the applicants, as 6 RCNY 5-301(d) allows"
 
 
 def _data():
