@@ -407,7 +407,11 @@ def publish(
         pdf = render_pdf(
             result,
             signer=loaded.signer.subject,
-            attachments={"findings.json": findings_bytes, "spec.yaml": loaded.spec_text.encode()},
+            attachments={
+                "findings.json": findings_bytes,
+                "spec.yaml": loaded.spec_text.encode(),
+                "policy.yaml": result.policy.text.encode(),
+            },
         )
         signed = sign_pdf(
             pdf,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,11 @@ def result_from_findings(
 
 
 def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:
-    """Load from a findings.json or a report PDF (its embedded findings.json and spec.yaml)."""
+    """Load from a findings.json or a report PDF (its embedded findings.json, spec.yaml and
+    policy.yaml: findings.json names the policy and its hash, the PDF also carries its text)."""
     try:
         raw = path.read_bytes()
+        policy_text = ""
         spec_text = spec.read_text(encoding="utf-8") if spec is not None else ""
     except OSError as exc:
         raise ReportError(
@@ -78,6 +81,7 @@ def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:
         raw = files["findings.json"]
         if not spec_text and "spec.yaml" in files:
             spec_text = files["spec.yaml"].decode("utf-8", errors="replace")
+        policy_text = files.get("policy.yaml", b"").decode("utf-8", errors="replace")
     try:
         data = load_json_text(decode(raw))
     except YamlSyntaxError as exc:
@@ -88,4 +92,5 @@ def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:
         ) from None
     if not isinstance(data, dict):
         raise ReportError(NOT_FINDINGS.format(key="verdict"), where=str(path))
-    return result_from_findings(data, spec_text=spec_text, where=str(path))
+    result = result_from_findings(data, spec_text=spec_text, where=str(path))
+    return replace(result, policy=replace(result.policy, text=policy_text))

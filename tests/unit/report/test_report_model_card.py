@@ -89,10 +89,13 @@ def test_export_from_report_pdf_reads_embedded_files(tmp_path):
         attachments={
             "findings.json": json.dumps(result.findings_json()).encode(),
             "spec.yaml": b"name: from-the-pdf\n",
+            "policy.yaml": b"name: the-policy\n",
         },
     )
     src = tmp_path / "report.pdf"
     src.write_bytes(pdf)
+    # a report re-rendered from the PDF prints the policy that judged it
+    assert load_result(src).policy.text == "name: the-policy\n"
     run = CliRunner().invoke(_app(), ["export", "model-card", str(src)])
     assert run.exit_code == 0, run.output
     assert "name: from-the-pdf" in run.stdout
