@@ -500,8 +500,20 @@ def worst_status(statuses: Iterable[Status]) -> Status | None:
     return next((s for s in STATUS_SEVERITY if s in given), None)
 
 
+class _DerivedStatus(JSONRecord):
+    """A record whose published `status` is derived from its other fields: reading ignores it
+    and derives it again, so a document cannot state a status its findings do not bear out."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_status(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        return {k: v for k, v in data.items() if k != "status"}
+
+
 @dataclass(frozen=True, config=RECORD)
-class RuleEvidence(JSONRecord):
+class RuleEvidence(_DerivedStatus):
     """One rule's findings as evidence for a clause: how many ended in each status, and which
     subjects the statuses other than pass and skipped stand for (`race=Black`), so a reviewer
     sees the findings behind a clause's status, not only their count."""
@@ -522,16 +534,9 @@ class RuleEvidence(JSONRecord):
     def _worst_first(self, by_status: Mapping[Status, Any]) -> dict[str, Any]:
         return {s.value: by_status[s] for s in STATUS_SEVERITY if s in by_status}
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_published(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        return {k: v for k, v in data.items() if k != "status"}
-
 
 @dataclass(frozen=True, config=RECORD)
-class ClauseCoverage(JSONRecord):
+class ClauseCoverage(_DerivedStatus):
     """A clause of a framework the policy cites, and what this audit offers as evidence.
 
     `coverage`: `evidence` (rules cite it; see their findings), `report` (the signed report is
@@ -552,13 +557,6 @@ class ClauseCoverage(JSONRecord):
     @property
     def status(self) -> Status | None:
         return worst_status(s for r in self.rules if (s := r.status) is not None)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_published(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        return {k: v for k, v in data.items() if k != "status"}
 
 
 @dataclass(frozen=True, config=RECORD)
