@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -222,6 +222,147 @@ def _untag_widgets(pdf: pydyf.PDF) -> None:
         pdf.objects[int(ref.split()[0])].pop("StructParent", None)
 
 
+def _flatten_tags(pdf: pydyf.PDF) -> None:
+    """Merge attribute-less /Span and /NonStruct elements into the element that holds them.
+
+    WeasyPrint wraps every text fragment in a /Span of its own (2,900 in the tabular demo, most
+    inside table cells) and anonymous boxes in /NonStruct: two thirds of its 5,000 structure
+    elements say nothing about the content, and each is an object that pyHanko's difference
+    analysis reads and walks on every review and verify. ISO 32000 gives neither type a
+    meaning of its own, so an element of one of them with no attributes and the page of the
+    element holding it (MCIDs count per page) is replaced, in place, by what it holds: its
+    marked content and child elements move in order into the nearest element that stays.
+    Every piece of content keeps its semantic tag (cell, heading, paragraph, link) and its
+    place in the reading order; elements with attributes (/A, /Lang, /Alt, ...) stay.
+    """
+    if "StructTreeRoot" not in pdf.catalog:
+        return
+    root = pdf.objects[_object_number(pdf.catalog["StructTreeRoot"])]
+    merged_into: dict[bytes, bytes] = {}
+    keepers = [pdf.objects[_object_number(ref)] for ref in root["K"]]
+    while keepers:
+        keeper = keepers.pop()
+        kids: list[object] = []
+        pending = list(reversed(keeper["K"]))
+        while pending:
+            kid = pending.pop()
+            element = _struct_element(pdf, kid)
+            if element is not None and _plain(element) and element["Pg"] == keeper.get("Pg"):
+                merged_into[kid] = keeper.reference
+                pending.extend(reversed(element["K"]))
+                continue
+            if element is not None:
+                element["P"] = keeper.reference
+                keepers.append(element)
+            kids.append(kid)  # a kept element, an MCID, or an annotation's /OBJR
+        keeper["K"][:] = kids
+    nums = pdf.objects[_object_number(root["ParentTree"])]["Nums"]
+    for i in range(1, len(nums), 2):
+        if isinstance(nums[i], pydyf.Array):  # a page: the element of each MCID
+            nums[i][:] = [merged_into.get(ref, ref) for ref in nums[i]]
+        else:  # an annotation: its element
+            nums[i] = merged_into.get(nums[i], nums[i])
+    _free(pdf, merged_into)
+
+
+_PLAIN_TYPES = ("/Span", "/NonStruct")
+_PLAIN_KEYS = {"Type", "S", "K", "P", "Pg"}
+
+
+def _plain(element: pydyf.Dictionary) -> bool:
+    return element["S"] in _PLAIN_TYPES and element.keys() == _PLAIN_KEYS
+
+
+def _struct_element(pdf: pydyf.PDF, kid: object) -> pydyf.Dictionary | None:
+    """The structure element a /K entry refers to; None for an MCID or another object."""
+    if not isinstance(kid, bytes):
+        return None
+    target = pdf.objects[_object_number(kid)]
+    if isinstance(target, pydyf.Dictionary) and target.get("Type") == "/StructElem":
+        return target
+    return None
+
+
+def _free(pdf: pydyf.PDF, refs: Iterable[bytes]) -> None:
+    """Leave objects nothing refers to any more out of the file: free cross-reference entries,
+    linked from object 0 as ISO 32000-1 (7.5.4) describes, with the next generation 1."""
+    previous = pdf.objects[0]
+    for number in sorted(_object_number(ref) for ref in refs):
+        freed = pdf.objects[number]
+        freed.free, freed.generation = "f", 1
+        previous.offset = number
+        previous = freed
+    previous.offset = 0
+
+
+def _own_resources(pdf: pydyf.PDF) -> None:
+    """Give each page and each form XObject only the resources its content names.
+
+    WeasyPrint hands every page one shared dictionary, so every page lists every figure's
+    form XObjects (one per centred SVG label: 140 in the tabular demo), each of those lists
+    every font of the document, and the form's default resources (/DR) are the shared
+    dictionary too. A PDF is a graph, not a tree: pyHanko's difference analysis, run on every
+    review and verify, enumerates each path from the trailer to every object, so the fonts
+    were walked once per page, XObject and font (150,000 paths, 18 million calls, 20 s of CPU).
+    Now a page or XObject keeps, of each kind of named resource, the entries whose names occur
+    in its content stream (a superset of what it uses: drawing is unchanged), and /DR keeps
+    fonts, colour spaces and graphics states (what a default appearance string can name).
+    """
+    pages = [pdf.objects[number] for number in pdf.pages["Kids"][::3]]  # pydyf: N 0 R ...
+    shared_refs = {page["Resources"] for page in pages}
+    if len(shared_refs) != 1:
+        return  # not WeasyPrint's layout: leave it alone
+    shared_ref = shared_refs.pop()
+    shared = pdf.objects[_object_number(shared_ref)]
+    for page in pages:
+        own = _named_only(pdf, shared, _names_in(pdf.objects[_object_number(page["Contents"])]))
+        pdf.add_object(own)
+        page["Resources"] = own.reference
+    holders: dict[bytes, list[pydyf.Stream]] = {}
+    for obj in pdf.objects:
+        if isinstance(obj, pydyf.Stream) and isinstance(obj.extra.get("Resources"), bytes):
+            holders.setdefault(obj.extra["Resources"], []).append(obj)
+    for ref, streams in holders.items():
+        if len(streams) == 1 and ref != shared_ref:  # its own (WeasyPrint: one per group)
+            resources = pdf.objects[_object_number(ref)]
+            resources.update(_named_only(pdf, resources, _names_in(streams[0])))
+    form = pdf.catalog.get("AcroForm")
+    if form is not None and form.get("DR") == shared_ref and shared_ref not in holders:
+        for key in _DRAWN:
+            shared.pop(key, None)
+    elif shared_ref not in holders:
+        _free(pdf, [shared_ref])
+
+
+# Resources a content stream draws by name (`Do`, `scn`, `sh`); an appearance string cannot.
+_DRAWN = ("XObject", "Pattern", "Shading")
+_NAME = re.compile(rb"/([^\s/\[\]()<>{}%]+)")
+
+
+def _named_only(pdf: pydyf.PDF, resources: pydyf.Dictionary, named: set[str]) -> pydyf.Dictionary:
+    """A copy of `resources` whose dictionaries of named resources keep only `named` entries."""
+    own = pydyf.Dictionary(resources)
+    for kind, value in resources.items():
+        entries = pdf.objects[_object_number(value)] if isinstance(value, bytes) else value
+        if isinstance(entries, pydyf.Dictionary):
+            own[kind] = pydyf.Dictionary({k: v for k, v in entries.items() if k in named})
+    return own
+
+
+def _names_in(stream: pydyf.Stream) -> set[str]:
+    """Every name a content stream mentions (a superset of the resources it uses; pydyf
+    writes names as given, in content and in dictionary keys alike)."""
+    return {
+        name.decode("latin-1")
+        for item in stream.stream
+        for name in _NAME.findall(item if isinstance(item, bytes) else pydyf.Array([item]).data)
+    }
+
+
+def _object_number(reference: bytes) -> int:
+    return int(reference.split()[0])
+
+
 def _without_object_streams(pdf: pydyf.PDF) -> None:
     """Write every object on its own, never packed into one object stream.
 
@@ -244,6 +385,8 @@ def _finish(document: object, pdf: pydyf.PDF) -> None:
     _dedupe_associated_files(pdf)
     _archival_form(pdf)
     _untag_widgets(pdf)
+    _flatten_tags(pdf)
+    _own_resources(pdf)
     _without_object_streams(pdf)
 
 

@@ -168,3 +168,96 @@ def test_lean_user_agent_sheet_falls_back_to_stock_when_weasyprint_changes(monke
     assert old in render.UA
     monkeypatch.setattr(render, "UA", render.UA.replace(old, new))
     assert render._lean_ua_stylesheet() is render.UA_STYLESHEET
+
+
+def _struct_lines(path: Path) -> list[str]:
+    """The tagged text and elements as poppler reads them, without /Span and /NonStruct."""
+    lines = _run("pdfinfo", "-struct-text", str(path)).splitlines()
+    return [line.strip() for line in lines if line.split()[:1] not in (["Span"], ["NonStruct"])]
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils")
+def test_lean_tags_and_resources_change_neither_drawing_nor_tagged_text(
+    pdf_path, attachments, monkeypatch, tmp_path
+):
+    """Against WeasyPrint's own output: the same pixels on every page, the same tagged text
+    under the same elements in the same order; only the empty /Span and /NonStruct go."""
+    monkeypatch.setattr(render, "_flatten_tags", lambda pdf: None)
+    monkeypatch.setattr(render, "_own_resources", lambda pdf: None)
+    stock = tmp_path / "stock.pdf"
+    stock.write_bytes(render.render_pdf(make_result(), signer=SIGNER, attachments=attachments))
+    assert _struct_lines(pdf_path) == _struct_lines(stock)
+    assert "Span" in _run("pdfinfo", "-struct", str(stock))
+    assert "Span" not in _run("pdfinfo", "-struct", str(pdf_path))
+    for path in (pdf_path, stock):
+        subprocess.run(["pdftoppm", "-r", "30", "-png", str(path), str(tmp_path / path.stem)])
+    pages = sorted(tmp_path.glob("report-*.png"))
+    assert len(pages) > 10
+    for page in pages:
+        assert page.read_bytes() == (tmp_path / page.name.replace("report", "stock")).read_bytes()
+
+
+# A content operator's resource name and the kind of resource it names.
+_USES = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+(?:[-\d.]+\s+)?(Do|Tf|gs|sh|cs|CS|scn|SCN)\b")
+_KIND = {b"Do": "/XObject", b"Tf": "/Font", b"gs": "/ExtGState", b"sh": "/Shading"}
+_KIND |= {b"cs": "/ColorSpace", b"CS": "/ColorSpace", b"scn": "/Pattern", b"SCN": "/Pattern"}
+
+
+def _uses(content: bytes) -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for name, operator in _USES.findall(content):
+        if operator not in (b"scn", b"SCN") or name:
+            used.setdefault(_KIND[operator], set()).add("/" + name.decode("latin-1"))
+    return used
+
+
+def _entries(resources, kind: str) -> set[str]:
+    return set(resources[kind]) if kind in resources else set()
+
+
+def test_each_page_and_xobject_lists_the_xobjects_and_fonts_it_uses_and_no_others(pdf_path):
+    """Every resource a content stream names is there (drawing depends on it), and a page or
+    XObject does not list the XObjects or fonts of others (the signature checks walk them)."""
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    kids = reader.root["/Pages"]["/Kids"]
+    streams = [(kids[i]["/Contents"].data, kids[i]["/Resources"]) for i in range(len(kids))]
+    checked = 0
+    while streams:
+        content, resources = streams.pop()
+        used = _uses(content)
+        for kind, names in used.items():
+            assert names <= _entries(resources, kind), kind
+        for kind in ("/XObject", "/Font"):
+            assert _entries(resources, kind) <= used.get(kind, set()), kind
+        for name in _entries(resources, "/XObject"):
+            xobject = resources["/XObject"][name]
+            if "/Resources" in xobject:
+                streams.append((xobject.data, xobject["/Resources"]))
+        checked += 1
+    assert checked > 30  # the pages and the figures' label groups
+
+
+def test_every_marked_content_maps_to_the_element_that_holds_it(pdf_path):
+    """The parent tree, which screen readers follow from content to tag, stays consistent
+    after the attribute-less /Span and /NonStruct elements are merged into their holders.
+    (WeasyPrint 70 maps a few MCIDs, e.g. of nested lists, to elements outside the tree;
+    those stay as they were.)"""
+    reader = PdfFileReader(io.BytesIO(pdf_path.read_bytes()))
+    root = reader.root["/StructTreeRoot"]
+    kids = reader.root["/Pages"]["/Kids"]
+    pages = [kids.raw_get(i).reference for i in range(len(kids))]
+    nums = root["/ParentTree"]["/Nums"]
+    mapped = 0
+    for i in range(0, len(nums), 2):
+        key, value = int(nums[i]), nums[i + 1]
+        if key >= len(pages):
+            continue  # an annotation's element
+        content = kids[key]["/Contents"].data
+        assert len(value) == len(re.findall(rb"/MCID \d+", content))
+        for mcid, ref in enumerate(value):
+            element = ref.get_object()
+            assert element.raw_get("/Pg").reference == pages[key]
+            held = element["/K"]
+            assert mcid in (held if isinstance(held, list) else [held])
+            mapped += 1
+    assert mapped > 100

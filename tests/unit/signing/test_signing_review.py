@@ -187,6 +187,16 @@ def _change_page(writer: IncrementalPdfFileWriter) -> None:
     writer.update_container(page)
 
 
+def _swap_fonts(writer: IncrementalPdfFileWriter) -> None:
+    """Each page has resources of its own (`render._own_resources`): swapping two of them
+    changes every word drawn in those fonts."""
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    fonts = page["/Resources"]["/Font"]
+    first, second = list(fonts)[:2]
+    fonts[first], fonts[second] = fonts.raw_get(second), fonts.raw_get(first)
+    writer.mark_update(page.raw_get("/Resources"))
+
+
 def _swap_attachment(writer: IncrementalPdfFileWriter) -> None:
     names = writer.root["/Names"]["/EmbeddedFiles"]["/Names"]
     for i in range(0, len(names), 2):
@@ -212,10 +222,11 @@ def _second_fill(writer: IncrementalPdfFileWriter) -> None:
         # pyHanko rates a new /Annots entry on a page that had none as OTHER, not ANNOTATIONS
         (_add_annotation, "not what it permits (page content, attachments or other objects"),
         (_change_page, "not what it permits (page content, attachments or other objects"),
+        (_swap_fonts, "not what it permits (page content, attachments or other objects"),
         (_swap_attachment, "not what it permits (page content, attachments or other objects"),
         (_second_fill, "changed after the reviewer signed (form fields filled or signed: decision"),
     ],
-    ids=["annotation", "page-content", "attachment", "second-fill"],
+    ids=["annotation", "page-content", "page-fonts", "attachment", "second-fill"],
 )
 def test_any_change_beyond_the_permitted_fill_and_signature_exits_1(
     tmp_path: Path, reviewed: bytes, change, said: str, capsys
