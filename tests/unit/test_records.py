@@ -184,7 +184,7 @@ def test_a_metric_read_alone_refuses_unknown_keys_and_keeps_known_ones():
 
 
 def test_a_rules_rationale_and_references_survive_findings_json():
-    """A report re-rendered from findings.json (`audit export`) shows each rule's rationale."""
+    """An audit read back from findings.json keeps what the report states of each rule."""
     from dataclasses import replace
 
     from audit.records import AuditResult
