@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
 import shutil
 import subprocess
+import weakref
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,31 @@ def test_lean_user_agent_sheet_falls_back_to_stock_when_weasyprint_changes(monke
     assert old in render.UA
     monkeypatch.setattr(render, "UA", render.UA.replace(old, new))
     assert render._lean_ua_stylesheet() is render.UA_STYLESHEET
+
+
+class _Cycle:
+    """An object that refers to itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_collector_is_paused_while_rendering_and_frees_the_cycles_after():
+    with render._collector_paused():
+        assert not gc.isenabled()
+        cycle = _Cycle()
+        ref = weakref.ref(cycle)
+        del cycle
+        assert ref() is not None  # no collection ran inside
+    assert gc.isenabled()
+    assert ref() is None  # the young pass at the end freed it
+
+
+def test_a_caller_who_paused_the_collector_keeps_it_paused():
+    gc.disable()
+    try:
+        with render._collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
