@@ -97,3 +97,8 @@ def test_figures_have_no_wrapper_groups_or_style_attributes():
     svg = plots.curves(SERIES, [plots.Line(0.8, "policy")], xlabel="s", ylabel="a", title="t")
     assert "<g id=" not in svg and "style=" not in svg and "<metadata" not in svg
     assert svg.count("<text") >= 8 and "<use " in svg  # labels and tick marks are still drawn
+
+
+def test_lean_svg_leaves_an_unknown_style_sheet_alone():
+    raw = '<svg xmlns="http://www.w3.org/2000/svg"><style>*{fill: red}</style><g id="a"/></svg>'
+    assert plots._lean(raw) == raw
