@@ -10,6 +10,7 @@ and long labels are shortened; the full text is always in the HTML tables.
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -44,6 +45,13 @@ LINESTYLES = ("-", "--", ":")  # past eight series, colour and marker repeat; th
 MAX_LABEL = 40
 FONT_FAMILY = "DejaVu Sans"
 PAD_INCHES = 0.1  # white margin around the cropped figure, as matplotlib's tight crop
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ET.register_namespace("xlink", XLINK_NS)  # `xlink:href`, not `ns0:href`, in the output
+# matplotlib's whole style sheet, one rule, which `_lean` turns into inherited attributes of
+# the root: every element that sets its own keeps its own, as under the rule.
+MATPLOTLIB_SHEET = '<style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>'
+ROOT_STROKE = {"stroke-linejoin": "round", "stroke-linecap": "butt"}
 
 # rcParams values are of many types; matplotlib itself declares them Any.
 STYLE: dict[RcKeyType, Any] = {
@@ -124,7 +132,52 @@ def _svg(fig: Figure) -> str:
     box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(PAD_INCHES)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches=box, metadata={"Date": None})
-    return buf.getvalue()
+    return _lean(buf.getvalue())
+
+
+def _presentation_attributes(element: ET.Element) -> None:
+    """`style="fill: #fff; stroke-width: 0.8"` as `fill="#fff" stroke-width="0.8"`."""
+    for declaration in element.attrib.pop("style", "").split(";"):
+        name, colon, value = declaration.partition(":")
+        if colon:
+            element.set(name.strip(), value.strip())
+
+
+def _flatten(parent: ET.Element) -> None:
+    """Splice out what draws nothing: matplotlib's `<g id=...>` wrappers (half of all its
+    elements, each one cascaded by WeasyPrint), the metadata, the style sheet, empty defs."""
+    kept: list[ET.Element] = []
+    for child in parent:
+        _flatten(child)
+        _presentation_attributes(child)
+        tag = child.tag = child.tag.removeprefix(f"{{{SVG_NS}}}")
+        if tag == "g" and child.keys() in ([], ["id"]):
+            kept.extend(child)
+        elif tag not in ("metadata", "style") and not (tag == "defs" and len(child) == 0):
+            kept.append(child)
+    parent[:] = kept
+
+
+def _lean(svg: str) -> str:
+    """The same drawing with about half the elements and no CSS to parse.
+
+    WeasyPrint draws SVG in Python, cascading attributes and a style sheet into every
+    element: on the 30-page bench report's 18 figures this cuts its drawing time by about a
+    fifth. Browsers draw both forms alike (presentation attributes are plain SVG 1.1). If
+    matplotlib's style sheet is not the one this was written against, the SVG stays as it is:
+    a sheet's rule outranks presentation attributes, so they could not be rewritten safely.
+    """
+    if svg.count("<style") != 1 or MATPLOTLIB_SHEET not in svg:
+        return svg
+    root = ET.fromstring(svg)
+    _flatten(root)
+    # Tags written unqualified under a plain `xmlns`: ElementTree's `default_namespace`
+    # refuses the unqualified attributes every SVG element has.
+    root.tag = "svg"
+    root.set("xmlns", SVG_NS)
+    for name, value in ROOT_STROKE.items():
+        root.set(name, value)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def _err(items: Sequence[Interval]) -> np.ndarray:

