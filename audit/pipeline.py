@@ -174,6 +174,14 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def prepare_checks(names: Sequence[str]) -> None:
+    """Import every named check's implementation in this thread, one after another, so that
+    checks started concurrently never import the same packages at once (`CheckPlugin.prepare`).
+    """
+    for name in names:
+        registry.plugin(name).prepare()
+
+
 def measure(check: str, ctx: CheckContext, *, timeout: float) -> CheckResult:
     """Run one check; a crash or a timeout becomes an `error` run, never a silent pass."""
     done: list[CheckOutput] = []

@@ -18,6 +18,9 @@ third-party ones registered under the `audit.checks` entry-point group.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +83,20 @@ class CheckPlugin(ABC):
     @abstractmethod
     def measure(self, ctx: CheckContext) -> CheckOutput:
         """Measure the model; never judge it (thresholds live in policy files)."""
+
+    def prepare(self) -> None:
+        """Import what `measure` imports lazily, before the checks run concurrently.
+
+        Python's per-module import locks break a cross-thread cycle by handing one thread a
+        partially initialised module: two checks importing captum's `attr` and `robust` at
+        once failed with "cannot import name ... from partially initialized module". The
+        pipeline calls this for every enabled check, one after the other, before any runs.
+        The default imports the plugin package's `check` module (the folder convention of
+        docs/architecture.md) when it has one; override it when `measure` imports elsewhere.
+        """
+        package = sys.modules[type(self).__module__].__package__
+        if package and importlib.util.find_spec(f"{package}.check") is not None:
+            importlib.import_module(f"{package}.check")
 
     def section(self, inputs: SectionInput) -> CheckSection:
         """This check's part of the report. The default lists every measurement."""

@@ -202,6 +202,7 @@ def _run_checks(
     rows: sharding.DaskRowMapper | None,
 ) -> list[pipeline.CheckResult]:
     check = _cached(cacheable_check_task, _check_key) if cache else check_task
+    pipeline.prepare_checks(names)
     # quoted: Prefect would otherwise rebuild the mapper dataclass, and its tally with it;
     # Prefect's `submit` signature does not admit its own `quote` wrapper, hence the ignore
     futures = [check.submit(name, loaded, predictions, quote(rows)) for name in names]  # type: ignore[call-overload]
