@@ -76,6 +76,9 @@ def _stored(doc: dict[str, Any], path: Path) -> AuditResult:
     except KeyError as exc:
         problem = BAD_FINDINGS.format(problem=f"missing key {exc.args[0]!r}")
         raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
+    except (TypeError, ValueError) as exc:  # a version-1 document's shape, read before validation
+        problem = BAD_FINDINGS.format(problem=exc)
+        raise PolicyError(problem, where=str(path), fix=BAD_FINDINGS_FIX) from None
 
 
 def lint_command(

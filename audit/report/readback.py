@@ -61,6 +61,8 @@ def result_from_findings(
         if missing:
             raise ReportError(NOT_FINDINGS.format(key=missing[0]), where=where, fix=fix) from None
         raise ReportError(f"malformed findings: {first_error(exc)}", where=where, fix=fix) from None
+    except (TypeError, ValueError) as exc:  # a version-1 document's shape, read before validation
+        raise ReportError(f"malformed findings: {exc}", where=where, fix=fix) from None
 
 
 def load_result(path: Path, *, spec: Path | None = None) -> AuditResult:

@@ -229,3 +229,14 @@ def test_readback_says_a_too_new_findings_json_is_too_new_and_locates_a_bad_valu
     with pytest.raises(ReportError) as err:
         result_from_findings(doc)
     assert err.value.message.startswith("malformed findings: metrics.2.value: Input should be")
+
+
+def test_readback_refuses_a_malformed_version_1_document_with_a_typed_error():
+    """Version 1 is reshaped before validation; a wrong shape there is malformed, not a crash."""
+    from audit.errors import ReportError
+    from audit.report.readback import result_from_findings
+
+    doc = {**_fixture_document(), "schema_version": 1, "metrics": 5}
+    with pytest.raises(ReportError) as err:
+        result_from_findings(doc)
+    assert err.value.message == "malformed findings: `metrics` must be a list, not int"
